@@ -1,0 +1,41 @@
+"""The activity functions as Azure Functions see them: triggers only.
+
+Each one reads settings, takes the process-wide storage client and hands the
+payload to plain code that tests can call directly against Azurite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.list_images import list_images
+from activities.notify_completion import notify_completion
+from activities.process_image import process_image
+from imagebatch.settings import AppSettings
+from storage.clients import blob_service_client
+
+bp = df.Blueprint()
+
+
+def _settings() -> AppSettings:
+    return AppSettings.from_env()
+
+
+@bp.activity_trigger(input_name="payload")
+def ListImages(payload: dict[str, Any]) -> dict[str, Any]:
+    settings = _settings()
+    return list_images(payload, blob_service_client(settings.storage_connection), settings.list_page_size)
+
+
+@bp.activity_trigger(input_name="payload")
+def ProcessImage(payload: dict[str, Any]) -> dict[str, Any]:
+    settings = _settings()
+    return process_image(payload, blob_service_client(settings.storage_connection), settings)
+
+
+@bp.activity_trigger(input_name="payload")
+def NotifyCompletion(payload: dict[str, Any]) -> dict[str, Any]:
+    settings = _settings()
+    return notify_completion(payload, blob_service_client(settings.storage_connection), settings)

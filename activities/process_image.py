@@ -1,0 +1,94 @@
+"""ProcessImage: one source blob in, its renditions out.
+
+Idempotent by design, because Durable delivers activities at least once: the
+output names are deterministic, every upload is a single atomic Put Blob, and
+when every output already carries this source's etag and these parameters the
+image is skipped without downloading it.
+
+Permanent problems (corrupt data, blob gone, too large) are *returned* as a
+failed result so the orchestration records them and moves on; transient
+storage errors are *raised* so the Durable retry policy tries again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+from imagebatch.imaging import ImageProcessingError, render_image
+from imagebatch.naming import output_blob_name
+from imagebatch.results import (
+    KIND_BLOB_GONE,
+    KIND_TOO_LARGE,
+    failed_result,
+    image_result,
+    output_entry,
+)
+from imagebatch.settings import AppSettings
+from imagebatch.specs import RenderSpec, SourceBlob
+from storage import blobs
+
+
+def _elapsed_ms(start: float) -> int:
+    return int((time.perf_counter() - start) * 1000)
+
+
+def process_image(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:
+    start = time.perf_counter()
+    source = SourceBlob.from_dict(payload["source"])
+    spec = RenderSpec.from_dict(payload["spec"])
+    source_container = payload["source_container"]
+    output_container = payload["output_container"]
+    output_prefix = payload.get("output_prefix") or ""
+    fingerprint = spec.fingerprint()
+    targets = {r.name: output_blob_name(output_prefix, source.name, r.name, spec.extension) for r in spec.renditions}
+
+    try:
+        etag = source.etag or blobs.source_etag(service, source_container, source.name)
+        existing = {
+            rendition: blobs.output_matches(
+                service, output_container, name, source_etag=etag, spec_fingerprint=fingerprint
+            )
+            for rendition, name in targets.items()
+        }
+        if all(match for match, *_ in existing.values()):
+            outputs = [
+                output_entry(rendition, targets[rendition], width, height, size)
+                for rendition, (_, size, width, height) in existing.items()
+            ]
+            return image_result(source.name, "skipped", outputs=outputs, duration_ms=_elapsed_ms(start))
+
+        downloaded = blobs.download(service, source_container, source.name, max_bytes=settings.max_source_bytes)
+        rendered = render_image(downloaded.data, spec, max_pixels=settings.max_pixels)
+        outputs = []
+        for rendition in rendered.renditions:
+            name = targets[rendition.name]
+            blobs.upload_rendition(
+                service,
+                output_container,
+                name,
+                rendition.data,
+                content_type=rendition.content_type,
+                cache_control=settings.cache_control,
+                metadata=blobs.rendition_metadata(
+                    source_name=source.name,
+                    etag=downloaded.etag,
+                    spec_fingerprint=fingerprint,
+                    rendition=rendition.name,
+                    width=rendition.width,
+                    height=rendition.height,
+                ),
+            )
+            outputs.append(output_entry(rendition.name, name, rendition.width, rendition.height, len(rendition.data)))
+        return image_result(source.name, "processed", outputs=outputs, duration_ms=_elapsed_ms(start))
+    except ResourceNotFoundError:
+        return failed_result(
+            source.name, KIND_BLOB_GONE, "the source blob no longer exists", _elapsed_ms(start)
+        )
+    except blobs.BlobTooLargeError as error:
+        return failed_result(source.name, KIND_TOO_LARGE, str(error), _elapsed_ms(start))
+    except ImageProcessingError as error:
+        return failed_result(source.name, error.kind, error.message, _elapsed_ms(start))

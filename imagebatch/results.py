@@ -1,0 +1,149 @@
+"""Per-image results, batch progress and the batch manifest.
+
+Results are plain dicts because they travel through Durable Functions as JSON
+(activity output -> orchestrator -> NotifyCompletion). The helpers here keep
+their shape in one place and keep every result compact: names, counts and
+sizes, never image bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+ImageStatus = Literal["processed", "skipped", "failed"]
+BatchStatus = Literal["succeeded", "failed"]
+
+# Failure kinds not produced by the image decoder.
+KIND_BLOB_GONE = "blob_gone"
+KIND_TOO_LARGE = "too_large"
+KIND_TRANSIENT_EXHAUSTED = "transient_exhausted"
+KIND_INVALID_NAME = "invalid_name"
+
+MAX_MESSAGE_CHARS = 300
+
+
+def output_entry(rendition: str, blob: str, width: int, height: int, size: int) -> dict[str, Any]:
+    return {"rendition": rendition, "blob": blob, "width": width, "height": height, "bytes": size}
+
+
+def image_result(
+    name: str,
+    status: ImageStatus,
+    *,
+    outputs: Iterable[Mapping[str, Any]] = (),
+    duration_ms: int = 0,
+    kind: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "name": name,
+        "status": status,
+        "outputs": [dict(o) for o in outputs],
+        "duration_ms": int(duration_ms),
+    }
+    if kind is not None:
+        result["kind"] = kind
+        result["message"] = (message or "")[:MAX_MESSAGE_CHARS]
+    return result
+
+
+def failed_result(name: str, kind: str, message: str, duration_ms: int = 0) -> dict[str, Any]:
+    return image_result(name, "failed", kind=kind, message=message, duration_ms=duration_ms)
+
+
+@dataclass
+class Progress:
+    """Counts shown while a batch runs (custom status) and in its summary."""
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    in_flight: int = 0
+
+    @property
+    def completed(self) -> int:
+        return self.done + self.skipped + self.failed
+
+    def record(self, result: Mapping[str, Any]) -> None:
+        status = result.get("status")
+        if status == "processed":
+            self.done += 1
+        elif status == "skipped":
+            self.skipped += 1
+        else:
+            self.failed += 1
+
+    def to_dict(self) -> dict[str, int]:
+        return {**asdict(self), "completed": self.completed}
+
+
+def failure_percent(progress: Progress) -> float:
+    return 0.0 if progress.total == 0 else 100.0 * progress.failed / progress.total
+
+
+def batch_status(progress: Progress, tolerated_failure_percent: float) -> BatchStatus:
+    """Step Functions' ToleratedFailurePercentage: the batch fails only when the
+    share of failed images is strictly above the tolerated share."""
+    return "failed" if failure_percent(progress) > tolerated_failure_percent else "succeeded"
+
+
+def custom_status(stage: str, progress: Progress, manifest: str | None = None) -> dict[str, Any]:
+    """What ``set_custom_status`` carries: counts only, so it stays far under
+    the 16 KB limit whatever the batch size."""
+    status: dict[str, Any] = {"stage": stage, "progress": progress.to_dict()}
+    if manifest:
+        status["manifest"] = manifest
+    return status
+
+
+def build_manifest(
+    *,
+    instance_id: str,
+    request: Mapping[str, Any],
+    results: list[Mapping[str, Any]],
+    progress: Progress,
+    status: BatchStatus,
+    started: str,
+    finished: str,
+    listing_error: str | None = None,
+) -> dict[str, Any]:
+    failures = [
+        {"name": r["name"], "kind": r.get("kind"), "message": r.get("message")}
+        for r in results
+        if r.get("status") == "failed"
+    ]
+    durations = sorted(int(r.get("duration_ms", 0)) for r in results if r.get("status") != "failed")
+    manifest: dict[str, Any] = {
+        "batch_id": instance_id,
+        "status": status,
+        "parameters": dict(request),
+        "counts": progress.to_dict(),
+        "failure_percent": round(failure_percent(progress), 3),
+        "timings": {
+            "started": started,
+            "finished": finished,
+            "image_ms_median": durations[len(durations) // 2] if durations else None,
+            "image_ms_max": durations[-1] if durations else None,
+        },
+        "failures": failures,
+        "images": [dict(r) for r in results],
+    }
+    if listing_error:
+        manifest["listing_error"] = listing_error
+    return manifest
+
+
+def compact_summary(manifest: Mapping[str, Any], manifest_location: str) -> dict[str, Any]:
+    """The orchestration output and the webhook body: no per-image lists."""
+    return {
+        "batch_id": manifest["batch_id"],
+        "status": manifest["status"],
+        "counts": manifest["counts"],
+        "failure_percent": manifest["failure_percent"],
+        "started": manifest["timings"]["started"],
+        "finished": manifest["timings"]["finished"],
+        "manifest": manifest_location,
+    }

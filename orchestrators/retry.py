@@ -1,0 +1,46 @@
+"""Retry policies for activities.
+
+The Python SDK's ``RetryOptions`` only serialises a fixed interval and an
+attempt count, but the Durable extension's ``RetryOptionsConverter`` also
+reads ``backoffCoefficient`` and ``maxRetryIntervalInMilliseconds``. This
+subclass sends them, so transient storage errors are retried with real
+exponential backoff by the extension's retry interceptor (and by the local
+dev host, which copies it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+
+class BackoffRetryOptions(df.RetryOptions):
+    def __init__(
+        self,
+        first_retry_interval_in_milliseconds: int,
+        max_number_of_attempts: int,
+        backoff_coefficient: float = 2.0,
+        max_retry_interval_in_milliseconds: int | None = None,
+    ) -> None:
+        super().__init__(first_retry_interval_in_milliseconds, max_number_of_attempts)
+        self.backoff_coefficient = backoff_coefficient
+        self.max_retry_interval_in_milliseconds = max_retry_interval_in_milliseconds
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(super().to_json())
+        data["backoffCoefficient"] = self.backoff_coefficient
+        if self.max_retry_interval_in_milliseconds is not None:
+            data["maxRetryIntervalInMilliseconds"] = self.max_retry_interval_in_milliseconds
+        return data
+
+
+def retry_policy(options: dict[str, Any] | None) -> BackoffRetryOptions:
+    """Build the policy from the orchestration input (tests shorten it)."""
+    options = options or {}
+    return BackoffRetryOptions(
+        first_retry_interval_in_milliseconds=int(options.get("first_interval_ms", 2000)),
+        max_number_of_attempts=int(options.get("max_attempts", 4)),
+        backoff_coefficient=float(options.get("backoff", 2.0)),
+        max_retry_interval_in_milliseconds=int(options.get("max_interval_ms", 30000)),
+    )

@@ -1,0 +1,148 @@
+"""Blob operations the activities need, and nothing else.
+
+Each function takes a ``BlobServiceClient`` so tests can point it at Azurite
+and production at Azure Storage with the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+from imagebatch.specs import SourceBlob
+
+# Blob metadata must be ASCII; source names are percent-encoded into it.
+META_SOURCE = "source_name"
+META_SOURCE_ETAG = "source_etag"
+META_SPEC = "spec"
+META_RENDITION = "rendition"
+META_WIDTH = "width"
+META_HEIGHT = "height"
+
+
+def iter_blob_pages(
+    service: BlobServiceClient, container: str, prefix: str | None, page_size: int
+) -> Iterator[list[SourceBlob]]:
+    """Yield the listing one page at a time, following every continuation token."""
+    client = service.get_container_client(container)
+    pages = client.list_blobs(name_starts_with=prefix or None, results_per_page=page_size).by_page()
+    for page in pages:
+        yield [
+            SourceBlob(name=item.name, etag=str(item.etag).strip('"'), size=int(item.size or 0))
+            for item in page
+        ]
+
+
+def list_blobs(
+    service: BlobServiceClient,
+    container: str,
+    prefix: str | None,
+    *,
+    page_size: int,
+    keep: Callable[[str], bool],
+) -> tuple[list[SourceBlob], int]:
+    """Every blob under ``prefix`` that ``keep`` accepts, sorted by name, and the
+    number of pages read (tests assert paging really happened)."""
+    found: list[SourceBlob] = []
+    page_count = 0
+    for page in iter_blob_pages(service, container, prefix, page_size):
+        page_count += 1
+        found.extend(blob for blob in page if keep(blob.name))
+    found.sort(key=lambda blob: blob.name)
+    return found, page_count
+
+
+@dataclass(frozen=True)
+class DownloadedBlob:
+    data: bytes
+    etag: str
+    size: int
+
+
+def download(service: BlobServiceClient, container: str, name: str, *, max_bytes: int) -> DownloadedBlob:
+    """Download a source blob. Raises ``ResourceNotFoundError`` when it is gone
+    and ``BlobTooLargeError`` before reading a body over ``max_bytes``."""
+    blob = service.get_blob_client(container, name)
+    downloader = blob.download_blob(max_concurrency=1)
+    size = int(downloader.properties.size or 0)
+    if size > max_bytes:
+        raise BlobTooLargeError(f"the blob is {size} bytes, over the {max_bytes}-byte limit")
+    data = downloader.readall()
+    return DownloadedBlob(data=data, etag=str(downloader.properties.etag).strip('"'), size=size)
+
+
+class BlobTooLargeError(Exception):
+    """The source is larger than we are willing to hold in memory."""
+
+
+def source_etag(service: BlobServiceClient, container: str, name: str) -> str:
+    props = service.get_blob_client(container, name).get_blob_properties()
+    return str(props.etag).strip('"')
+
+
+def output_matches(
+    service: BlobServiceClient, container: str, name: str, *, source_etag: str, spec_fingerprint: str
+) -> tuple[bool, int, int, int]:
+    """Whether an existing output was made from this exact source version with
+    these exact parameters; also its size and dimensions for the result."""
+    try:
+        props = service.get_blob_client(container, name).get_blob_properties()
+    except ResourceNotFoundError:
+        return False, 0, 0, 0
+    meta = props.metadata or {}
+    same = meta.get(META_SOURCE_ETAG) == source_etag and unquote(meta.get(META_SPEC, "")) == spec_fingerprint
+    return same, int(props.size or 0), int(meta.get(META_WIDTH, 0)), int(meta.get(META_HEIGHT, 0))
+
+
+def upload_rendition(
+    service: BlobServiceClient,
+    container: str,
+    name: str,
+    data: bytes,
+    *,
+    content_type: str,
+    cache_control: str,
+    metadata: dict[str, str],
+) -> None:
+    """Upload one output in a single Put Blob (atomic: readers see the old or the
+    new blob, never half of one), creating the container on first use."""
+    blob = service.get_blob_client(container, name)
+    settings = ContentSettings(content_type=content_type, cache_control=cache_control)
+    try:
+        blob.upload_blob(data, overwrite=True, content_settings=settings, metadata=metadata)
+    except ResourceNotFoundError:
+        ensure_container(service, container)
+        blob.upload_blob(data, overwrite=True, content_settings=settings, metadata=metadata)
+
+
+def upload_text(service: BlobServiceClient, container: str, name: str, text: str, content_type: str) -> None:
+    blob = service.get_blob_client(container, name)
+    settings = ContentSettings(content_type=content_type, cache_control="no-cache")
+    try:
+        blob.upload_blob(text.encode("utf-8"), overwrite=True, content_settings=settings)
+    except ResourceNotFoundError:
+        ensure_container(service, container)
+        blob.upload_blob(text.encode("utf-8"), overwrite=True, content_settings=settings)
+
+
+def ensure_container(service: BlobServiceClient, container: str) -> None:
+    with contextlib.suppress(ResourceExistsError):
+        service.create_container(container)
+
+
+def rendition_metadata(
+    *, source_name: str, etag: str, spec_fingerprint: str, rendition: str, width: int, height: int
+) -> dict[str, str]:
+    return {
+        META_SOURCE: quote(source_name, safe="/"),
+        META_SOURCE_ETAG: etag,
+        META_SPEC: quote(spec_fingerprint, safe=""),
+        META_RENDITION: rendition,
+        META_WIDTH: str(width),
+        META_HEIGHT: str(height),
+    }

@@ -1,0 +1,74 @@
+"""One ``BlobServiceClient`` per process, built the way Functions resolves a
+connection for its own bindings.
+
+Functions accepts either a connection string in the app setting ``<name>`` or
+identity-based settings (``<name>__blobServiceUri``, ``<name>__serviceUri`` or
+``<name>__accountName``, optionally ``<name>__clientId``). We mirror that so an
+app that runs on ``UseDevelopmentStorage=true`` locally moves to a managed
+identity in Azure by changing settings only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+
+from azure.storage.blob import BlobServiceClient
+
+_lock = threading.Lock()
+_clients: dict[str, BlobServiceClient] = {}
+
+
+class StorageConfigurationError(RuntimeError):
+    """The named connection has no usable settings."""
+
+
+def _service_uri(name: str, env: Mapping[str, str]) -> str | None:
+    for suffix in ("__blobServiceUri", "__serviceUri"):
+        uri = env.get(f"{name}{suffix}")
+        if uri:
+            return uri
+    account = env.get(f"{name}__accountName")
+    if account:
+        return f"https://{account}.blob.core.windows.net"
+    return None
+
+
+def create_blob_service_client(name: str, env: Mapping[str, str] | None = None) -> BlobServiceClient:
+    """Build a client for connection ``name`` (see module docstring)."""
+    env = os.environ if env is None else env
+    connection_string = env.get(name)
+    if connection_string:
+        return BlobServiceClient.from_connection_string(connection_string)
+    uri = _service_uri(name, env)
+    if uri:
+        # Imported lazily: azure-identity is only needed for identity-based settings.
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=env.get(f"{name}__clientId"))
+        return BlobServiceClient(account_url=uri, credential=credential)
+    raise StorageConfigurationError(
+        f"No storage settings for connection '{name}': set '{name}' to a connection string, "
+        f"or '{name}__blobServiceUri' / '{name}__accountName' for a managed identity."
+    )
+
+
+def blob_service_client(name: str) -> BlobServiceClient:
+    """The process-wide client for ``name``; created on first use and reused.
+
+    Reuse matters: each client owns a connection pool, and creating one per
+    activity call would pay TLS and credential setup every time.
+    """
+    with _lock:
+        client = _clients.get(name)
+        if client is None:
+            client = create_blob_service_client(name)
+            _clients[name] = client
+        return client
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that switch storage endpoints)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,81 @@
+"""Start (or find) a real Azurite blob service for the tests.
+
+``.ci/run`` and ``make`` start Azurite once and export
+``AZURITE_BLOB_ENDPOINT``; a developer running plain ``pytest`` gets a private
+in-memory Azurite on a free port instead, started from ``node_modules``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ACCOUNT = "devstoreaccount1"
+# The Azurite well-known development key (public, documented by Microsoft).
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+REPO = Path(__file__).resolve().parent.parent
+
+
+def connection_string(blob_endpoint: str) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+        f"BlobEndpoint={blob_endpoint.rstrip('/')};"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+def azurite_command(port: int) -> list[str]:
+    local = REPO / "node_modules" / ".bin" / "azurite-blob"
+    binary = str(local) if local.exists() else shutil.which("azurite-blob")
+    if not binary:
+        raise RuntimeError("azurite-blob not found: run `npm ci` (or `make install`) first")
+    return [
+        binary,
+        "--blobHost", "127.0.0.1",
+        "--blobPort", str(port),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--silent",
+    ]
+
+
+@contextmanager
+def running_azurite() -> Iterator[str]:
+    """Yield a blob endpoint URL: the shared one if exported, else a private one."""
+    shared = os.environ.get("AZURITE_BLOB_ENDPOINT")
+    if shared:
+        yield shared
+        return
+    port = _free_port()
+    process = subprocess.Popen(azurite_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, 30)
+        yield f"http://127.0.0.1:{port}/{ACCOUNT}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,52 @@
+"""Shared fixtures: a real Azurite, a blob service client, unique containers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from storage.clients import reset_clients
+from tests.azurite import connection_string, running_azurite
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string() -> Iterator[str]:
+    with running_azurite() as endpoint:
+        conn = connection_string(endpoint)
+        previous = os.environ.get("AzureWebJobsStorage")
+        os.environ["AzureWebJobsStorage"] = conn
+        reset_clients()
+        yield conn
+        if previous is None:
+            os.environ.pop("AzureWebJobsStorage", None)
+        else:
+            os.environ["AzureWebJobsStorage"] = previous
+        reset_clients()
+
+
+@pytest.fixture(scope="session")
+def blob_service(azurite_connection_string: str) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(azurite_connection_string)
+
+
+@pytest.fixture
+def container_factory(blob_service: BlobServiceClient):
+    """Create uniquely named containers and delete them after the test."""
+    made: list[str] = []
+
+    def make(create: bool = True) -> str:
+        name = f"t-{uuid.uuid4().hex[:20]}"
+        if create:
+            blob_service.create_container(name)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        with contextlib.suppress(Exception):
+            blob_service.delete_container(name)

@@ -1,0 +1,222 @@
+"""Activities against a real Azurite: listing, rendering, idempotence, manifest."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.storage.blob import BlobServiceClient
+from PIL import Image
+
+from activities.list_images import list_images
+from activities.notify_completion import notify_completion
+from activities.process_image import process_image
+from imagebatch.results import Progress
+from imagebatch.settings import AppSettings
+from imagebatch.specs import RenderSpec, Rendition
+from tests.azurite import connection_string
+
+SETTINGS = AppSettings(notify_attempts=2, notify_timeout_seconds=2)
+
+
+def jpeg_bytes(width: int, height: int, color=(200, 60, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def upload(service: BlobServiceClient, container: str, name: str, data: bytes) -> None:
+    service.get_blob_client(container, name).upload_blob(data, overwrite=True)
+
+
+def payload(container: str, name: str, out_container: str, spec: RenderSpec, prefix: str = "web/") -> dict:
+    return {
+        "source_container": container,
+        "source": {"name": name},
+        "output_container": out_container,
+        "output_prefix": prefix,
+        "spec": spec.to_dict(),
+    }
+
+
+SPEC = RenderSpec(renditions=(Rendition("large", 400), Rendition("thumb", 100)), format="jpeg", quality=80)
+
+
+def test_list_images_follows_every_page_sorted_and_filtered(blob_service, container_factory):
+    container = container_factory()
+    names = [f"in/img{i:02d}.jpg" for i in (5, 1, 3, 0, 4, 2, 6)]
+    for name in names:
+        upload(blob_service, container, name, b"x")
+    upload(blob_service, container, "in/readme.txt", b"x")
+    upload(blob_service, container, "other/skip.jpg", b"x")
+
+    result = list_images({"container": container, "prefix": "in/", "page_size": 2}, blob_service, 5000)
+
+    assert [i["name"] for i in result["images"]] == sorted(names)
+    assert result["pages"] >= 4, "a page size of 2 over 8 blobs must take several pages"
+    first = result["images"][0]
+    assert set(first) == {"name", "etag", "size"} and first["size"] == 1 and first["etag"]
+
+
+def test_list_images_never_lists_own_outputs_in_a_shared_container(blob_service, container_factory):
+    container = container_factory()
+    for name in ("a.jpg", "b.png", "web/a/large.jpg", "web/_batches/x/manifest.json", "web/_batches/x/i.jpg"):
+        upload(blob_service, container, name, b"x")
+    result = list_images(
+        {"container": container, "prefix": "", "output_prefix": "web/", "exclude_own_outputs": True, "page_size": 2},
+        blob_service,
+        5000,
+    )
+    assert [i["name"] for i in result["images"]] == ["a.jpg", "b.png"]
+
+
+def test_list_images_reports_a_missing_container(blob_service, container_factory):
+    missing = container_factory(create=False)
+    result = list_images({"container": missing, "prefix": ""}, blob_service, 5000)
+    assert result["images"] == [] and missing in result["error"]
+
+
+def test_process_image_writes_renditions_with_headers_and_metadata(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    upload(blob_service, source, "2024/cat.jpg", jpeg_bytes(800, 600))
+
+    result = process_image(payload(source, "2024/cat.jpg", output, SPEC), blob_service, SETTINGS)
+
+    assert result["status"] == "processed", result
+    by_name = {o["rendition"]: o for o in result["outputs"]}
+    assert (by_name["large"]["width"], by_name["large"]["height"]) == (400, 300)
+    assert (by_name["thumb"]["width"], by_name["thumb"]["height"]) == (100, 75)
+    for output_entry in result["outputs"]:
+        blob = blob_service.get_blob_client(output, output_entry["blob"])
+        props = blob.get_blob_properties()
+        assert props.content_settings.content_type == "image/jpeg"
+        assert "max-age" in props.content_settings.cache_control
+        assert props.metadata["rendition"] == output_entry["rendition"]
+        assert props.metadata["width"] == str(output_entry["width"])
+        assert props.metadata["source_name"] == "2024/cat.jpg"
+        assert props.metadata["source_etag"]
+        assert props.size == output_entry["bytes"]
+        with Image.open(io.BytesIO(blob.download_blob().readall())) as image:
+            assert image.size == (output_entry["width"], output_entry["height"])
+        assert output_entry["blob"].startswith("web/")
+
+
+def test_process_image_skips_unchanged_and_redoes_changed_sources(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    upload(blob_service, source, "dog.jpg", jpeg_bytes(500, 500))
+    request = payload(source, "dog.jpg", output, SPEC)
+
+    assert process_image(request, blob_service, SETTINGS)["status"] == "processed"
+    again = process_image(request, blob_service, SETTINGS)
+    assert again["status"] == "skipped"
+    assert {o["rendition"] for o in again["outputs"]} == {"large", "thumb"}
+
+    other_spec = RenderSpec(renditions=SPEC.renditions, format="jpeg", quality=60)
+    assert process_image(payload(source, "dog.jpg", output, other_spec), blob_service, SETTINGS)["status"] == (
+        "processed"
+    ), "different parameters must not be skipped"
+
+    upload(blob_service, source, "dog.jpg", jpeg_bytes(500, 500, color=(0, 0, 255)))
+    assert process_image(payload(source, "dog.jpg", output, other_spec), blob_service, SETTINGS)["status"] == (
+        "processed"
+    ), "a changed source (new etag) must be processed again"
+
+
+def test_process_image_records_permanent_failures(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    upload(blob_service, source, "broken.jpg", jpeg_bytes(300, 300)[:200])
+    upload(blob_service, source, "empty.jpg", b"")
+    upload(blob_service, source, "page.jpg", b"<html><body>not an image</body></html>")
+
+    kinds = {
+        name: process_image(payload(source, name, output, SPEC), blob_service, SETTINGS)
+        for name in ("broken.jpg", "empty.jpg", "page.jpg", "gone.jpg")
+    }
+    assert {n: r["status"] for n, r in kinds.items()} == dict.fromkeys(kinds, "failed")
+    assert kinds["broken.jpg"]["kind"] == "truncated"
+    assert kinds["empty.jpg"]["kind"] == "empty"
+    assert kinds["page.jpg"]["kind"] == "unsupported"
+    assert kinds["gone.jpg"]["kind"] == "blob_gone"
+    assert all(r["message"] for r in kinds.values())
+
+
+def test_process_image_raises_transient_errors_for_the_retry_policy(container_factory):
+    dead = BlobServiceClient.from_connection_string(
+        connection_string("http://127.0.0.1:9/devstoreaccount1"), retry_total=0, connection_timeout=1
+    )
+    with pytest.raises(ServiceRequestError):
+        process_image(payload("src", "a.jpg", "out", SPEC), dead, SETTINGS)
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+    status = 204
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        type(self).received.append(json.loads(self.rfile.read(length)))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    _Hook.received = []
+    _Hook.status = 204
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Hook
+    server.shutdown()
+
+
+def _notify_payload(output: str) -> dict:
+    progress = Progress(total=2, done=1, failed=1)
+    return {
+        "instance_id": "batch-1",
+        "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/"},
+        "results": [
+            {"name": "a.jpg", "status": "processed", "outputs": [], "duration_ms": 12},
+            {"name": "b.jpg", "status": "failed", "kind": "corrupt", "message": "bad data", "outputs": []},
+        ],
+        "progress": progress.to_dict(),
+        "status": "failed",
+        "started": "2026-11-26T10:00:00+00:00",
+        "finished": "2026-11-26T10:00:05+00:00",
+    }
+
+
+def test_notify_completion_writes_the_manifest_and_posts_the_summary(blob_service, container_factory, webhook):
+    url, hook = webhook
+    output = container_factory(create=False)  # NotifyCompletion creates it when missing
+    settings = AppSettings(notify_webhook_url=url, notify_attempts=2, notify_timeout_seconds=2)
+
+    summary = notify_completion(_notify_payload(output), blob_service, settings)
+
+    assert summary["manifest"] == f"{output}/web/_batches/batch-1/manifest.json"
+    manifest = json.loads(
+        blob_service.get_blob_client(output, "web/_batches/batch-1/manifest.json").download_blob().readall()
+    )
+    assert manifest["counts"]["failed"] == 1 and manifest["status"] == "failed"
+    assert manifest["failures"] == [{"name": "b.jpg", "kind": "corrupt", "message": "bad data"}]
+    assert len(manifest["images"]) == 2
+    assert summary["webhook"] == "delivered"
+    assert hook.received == [{k: v for k, v in summary.items() if k != "webhook"}]
+    assert "AccountKey" not in json.dumps(manifest)
+
+
+def test_notify_completion_survives_a_failing_webhook(blob_service, container_factory, webhook):
+    url, hook = webhook
+    hook.status = 503
+    output = container_factory()
+    settings = AppSettings(notify_webhook_url=url, notify_attempts=2, notify_timeout_seconds=2)
+    summary = notify_completion(_notify_payload(output), blob_service, settings)
+    assert summary["webhook"] == "failed: HTTP 503"
+    assert len(hook.received) == 2, "bounded retries: exactly notify_attempts posts"
