@@ -52,14 +52,8 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
     if request.batch_id:
         existing = await client.get_status(request.batch_id)
         if existing and is_active(_runtime_status(existing)):
-            return _json(
-                409,
-                {
-                    "error": "conflict",
-                    "message": f"batch '{request.batch_id}' is still running",
-                    "errors": [{"field": "batch_id", "message": f"batch '{request.batch_id}' is still running"}],
-                },
-            )
+            conflict = RequestValidationError.conflict(request.batch_id)
+            return _json(conflict.status, conflict.to_json())
 
     settings = AppSettings.from_env()
     orchestration_input = {"request": request.to_dict(), "retry": settings.retry_options()}

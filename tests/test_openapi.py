@@ -1,0 +1,228 @@
+"""Keep openapi.yaml honest: its request schema must agree with the validator.
+
+The YAML is for clients; imagebatch.batch_request is what the server enforces.
+These tests compare enums, limits, defaults, field sets and regex patterns with
+the Python constants and naming rules, and run the documented examples through
+the real parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagebatch import batch_request as br
+from imagebatch import naming
+from imagebatch.specs import DEFAULT_QUALITY, DEFAULT_RENDITIONS, FITS, FORMATS, MAX_WIDTH, MIN_WIDTH
+from tests.test_naming import (
+    INVALID_BLOBS,
+    INVALID_CONTAINERS,
+    INVALID_IDS,
+    INVALID_PREFIXES,
+    VALID_BLOBS,
+    VALID_CONTAINERS,
+    VALID_IDS,
+    VALID_PREFIXES,
+)
+
+yaml = pytest.importorskip("yaml")
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def schema(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    return spec["components"]["schemas"][name]
+
+
+def request_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    return schema(spec, "BatchRequest")
+
+
+def refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if "$ref" in node else []
+        return found + [r for v in node.values() for r in refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in refs(v)]
+    return []
+
+
+def test_document_basics(spec: dict[str, Any]) -> None:
+    assert spec["openapi"] == "3.0.3"
+    assert set(spec["paths"]) == {"/api/batches", "/api/batches/{id}"}
+    for ref in refs(spec):
+        assert ref.startswith("#/components/schemas/")
+        assert ref.rsplit("/", 1)[1] in spec["components"]["schemas"], ref
+    schemes = spec["components"]["securitySchemes"]
+    assert (schemes["functionKeyQuery"]["in"], schemes["functionKeyQuery"]["name"]) == ("query", "code")
+    assert (schemes["functionKeyHeader"]["in"], schemes["functionKeyHeader"]["name"]) == (
+        "header",
+        "x-functions-key",
+    )
+
+
+def test_closed_objects_and_field_sets(spec: dict[str, Any]) -> None:
+    for name in ("BatchRequest", "Source", "Output", "Rendition"):
+        assert schema(spec, name)["additionalProperties"] is False, name
+    assert tuple(request_schema(spec)["properties"]) == br.TOP_LEVEL_FIELDS
+    assert tuple(schema(spec, "Source")["properties"]) == br.SOURCE_FIELDS
+    assert tuple(schema(spec, "Output")["properties"]) == br.OUTPUT_FIELDS
+    assert tuple(schema(spec, "Rendition")["properties"]) == br.RENDITION_FIELDS
+    assert request_schema(spec)["required"] == ["source", "output"]
+    assert schema(spec, "Rendition")["required"] == ["name", "width"]
+
+
+def test_enums(spec: dict[str, Any]) -> None:
+    props = request_schema(spec)["properties"]
+    # OpenAPI 3.0.3: a nullable enum must list null itself.
+    assert tuple(props["format"]["enum"]) == (*FORMATS, None)
+    assert props["format"]["default"] == br.DEFAULT_FORMAT
+    assert tuple(schema(spec, "Rendition")["properties"]["fit"]["enum"]) == (*FITS, None)
+    errors = schema(spec, "Error")["properties"]["error"]["enum"]
+    assert set(br.ERROR_CODES.values()) <= set(errors)
+
+
+def test_numeric_limits_and_defaults(spec: dict[str, Any]) -> None:
+    props = request_schema(spec)["properties"]
+    limits = {
+        "quality": (br.MIN_QUALITY, br.MAX_QUALITY, DEFAULT_QUALITY),
+        "max_concurrency": (br.MIN_CONCURRENCY, br.MAX_CONCURRENCY, br.DEFAULT_MAX_CONCURRENCY),
+        "tolerated_failure_percent": (br.MIN_TOLERATED_FAILURE_PERCENT, br.MAX_TOLERATED_FAILURE_PERCENT, 0),
+    }
+    for name, (low, high, default) in limits.items():
+        assert (props[name]["minimum"], props[name]["maximum"], props[name]["default"]) == (low, high, default)
+    assert props["quality"]["type"] == props["max_concurrency"]["type"] == "integer"
+    assert props["tolerated_failure_percent"]["type"] == "number"
+    rendition = schema(spec, "Rendition")["properties"]
+    for dim in ("width", "height"):
+        assert (rendition[dim]["type"], rendition[dim]["minimum"], rendition[dim]["maximum"]) == (
+            "integer",
+            MIN_WIDTH,
+            MAX_WIDTH,
+        )
+
+
+def test_list_and_string_limits(spec: dict[str, Any]) -> None:
+    renditions = request_schema(spec)["properties"]["renditions"]
+    assert (renditions["minItems"], renditions["maxItems"]) == (1, br.MAX_RENDITIONS)
+    assert renditions["default"] == [r.to_dict() for r in DEFAULT_RENDITIONS]
+    blobs = schema(spec, "Source")["properties"]["blobs"]
+    assert (blobs["minItems"], blobs["maxItems"]) == (1, br.MAX_EXPLICIT_BLOBS)
+    name = schema(spec, "Rendition")["properties"]["name"]
+    assert name["maxLength"] == br.MAX_RENDITION_NAME_LENGTH
+    assert name["pattern"] == f"^{br.RENDITION_NAME_PATTERN}$"
+    assert schema(spec, "BlobName")["maxLength"] == naming.MAX_BLOB_NAME_LENGTH
+    assert schema(spec, "BatchId")["maxLength"] == naming.MAX_INSTANCE_ID_LENGTH
+    batch_id = request_schema(spec)["properties"]["batch_id"]
+    assert {k: batch_id[k] for k in ("minLength", "maxLength", "pattern")} == {
+        k: schema(spec, "BatchId")[k] for k in ("minLength", "maxLength", "pattern")
+    }
+    assert str(br.MAX_BODY_BYTES) in spec["paths"]["/api/batches"]["post"]["responses"]["413"]["description"]
+
+
+# --- regex patterns agree with the naming rules (where a regex can express them) ------------
+
+
+def schema_accepts(node: dict[str, Any], value: str) -> bool:
+    """``fullmatch`` so Python's ``$`` (which also matches before a final newline)
+    behaves like ECMA-262's."""
+    if len(value) > node.get("maxLength", 10**9) or len(value) < node.get("minLength", 0):
+        return False
+    return re.fullmatch(node["pattern"], value) is not None
+
+
+def expressible(value: object) -> bool:
+    """Drop cases a pattern cannot express: non-strings, lone surrogates, segment counts."""
+    if not isinstance(value, str) or value.count("/") >= naming.MAX_PATH_SEGMENTS:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def cases(valid: list[Any], invalid: list[tuple[Any, str]]) -> list[str]:
+    return [v for v in valid + [i[0] for i in invalid] if expressible(v)]
+
+
+@pytest.mark.parametrize("name", cases(VALID_CONTAINERS, INVALID_CONTAINERS))
+def test_container_pattern(spec: dict[str, Any], name: str) -> None:
+    assert schema_accepts(schema(spec, "ContainerName"), name) is (naming.container_name_error(name) is None)
+
+
+@pytest.mark.parametrize("name", cases(VALID_BLOBS, INVALID_BLOBS))
+def test_blob_pattern(spec: dict[str, Any], name: str) -> None:
+    assert schema_accepts(schema(spec, "BlobName"), name) is (naming.blob_name_error(name) is None)
+
+
+@pytest.mark.parametrize("prefix", cases(VALID_PREFIXES, INVALID_PREFIXES))
+def test_prefix_patterns(spec: dict[str, Any], prefix: str) -> None:
+    source = schema(spec, "Source")["properties"]["prefix"]
+    output = schema(spec, "Output")["properties"]["prefix"]
+    valid = naming.prefix_error(prefix) is None
+    assert schema_accepts(source, prefix) is valid
+    assert schema_accepts(output, prefix) is (valid and (prefix == "" or prefix.endswith("/")))
+
+
+@pytest.mark.parametrize("batch_id", cases(VALID_IDS, INVALID_IDS))
+def test_batch_id_pattern(spec: dict[str, Any], batch_id: str) -> None:
+    assert schema_accepts(schema(spec, "BatchId"), batch_id) is (naming.instance_id_error(batch_id) is None)
+
+
+@pytest.mark.parametrize("name", ["a", "thumb", "x" * 32, "x" * 33, "Thumb", "a b", "a-b_9", ""])
+def test_rendition_name_pattern(spec: dict[str, Any], name: str) -> None:
+    node = schema(spec, "Rendition")["properties"]["name"]
+    assert schema_accepts(node, name) is (re.fullmatch(br.RENDITION_NAME_PATTERN, name) is not None)
+
+
+# --- examples ---------------------------------------------------------------------------------
+
+
+def test_request_examples_are_accepted(spec: dict[str, Any]) -> None:
+    examples = spec["paths"]["/api/batches"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert examples
+    for example in examples.values():
+        br.parse_batch_request(json.dumps(example["value"]).encode(), "application/json")
+
+
+def test_error_examples_match_the_code(spec: dict[str, Any]) -> None:
+    responses = spec["paths"]["/api/batches"]["post"]["responses"]
+    conflict = br.RequestValidationError.conflict("my-batch-001").to_json()
+    assert responses["409"]["content"]["application/json"]["example"] == conflict
+    with pytest.raises(br.RequestValidationError) as info:
+        br.parse_batch_request(
+            json.dumps(
+                {
+                    "source": {"container": "photos", "prefix": ""},
+                    "output": {"container": "out"},
+                    "renditions": [{"name": "a", "width": 100}, {"name": "b", "width": 9000}],
+                }
+            ).encode()
+        )
+    assert responses["400"]["content"]["application/json"]["example"] == info.value.to_json()
+
+
+def test_check_status_payload_fields(spec: dict[str, Any]) -> None:
+    assert set(schema(spec, "CheckStatus")["required"]) == {
+        "id",
+        "statusQueryGetUri",
+        "sendEventPostUri",
+        "terminatePostUri",
+        "rewindPostUri",
+        "purgeHistoryDeleteUri",
+        "restartPostUri",
+        "suspendPostUri",
+        "resumePostUri",
+    }
+    status = schema(spec, "BatchStatus")
+    assert set(status["properties"]["progress"]["required"]) == {"total", "done", "skipped", "failed", "in_flight"}
