@@ -1,33 +1,86 @@
-"""A sliding window of Durable tasks that stays a real window on the real
-Durable extension.
+"""A sliding window of Durable activities that stays a real window -- and
+deterministic -- on the real Durable extension.
 
-The obvious Python version -- keep ``limit`` tasks in flight, ``yield
-context.task_any(in_flight)``, top up, repeat -- does *not* behave as a
-window on Azure. The SDK leaves already-scheduled tasks out of a compound
-action, so each later ``task_any`` reaches the extension as a WhenAny of only
-the *new* tasks; the extension's out-of-process shim
-(``OutOfProcOrchestrationShim.ProcessAsyncActionsV2``) awaits every top-level
-action before it even looks at the next. It therefore stalls on the newest
-task and schedules nothing else until that task finishes: the window drains
-and throughput collapses towards one-at-a-time.
+Two traps in the obvious Python version (keep ``limit`` calls in flight with
+``call_activity_with_retry``, ``yield context.task_any(in_flight)``, top up,
+repeat), both from how the extension's out-of-process shim
+(``OutOfProcOrchestrationShim.ProcessAsyncActionsV2``) replays the actions the
+SDK returns -- it awaits each top-level action before it even looks at the
+next:
 
-The fix used here: every time new tasks are started, yield them once inside
-``task_any(new_tasks + [zero-delay timer])``. The extension sees a WhenAny
-that completes as soon as the timer fires (immediately), so it moves on to
-later actions, and the SDK sees the same thing. Waiting for "any in-flight
-task" then emits no action at all. The cost is one extra timer (two history
-events) per refill, which is far cheaper than a stalled window.
+1. **The window stalls.** The SDK leaves already-scheduled tasks out of a
+   compound action, so each later ``task_any`` reaches the extension as a
+   WhenAny of only the *new* task. The shim blocks on it until that newest
+   task finishes and schedules nothing else meanwhile: throughput collapses
+   towards one at a time.
+2. **Retries become non-deterministic.** ``call_activity_with_retry`` timers
+   get their sequence ids from the extension (DTFx's RetryInterceptor) when a
+   failure is seen. Any wait that emits no action (re-yielding ``task_any``
+   over scheduled tasks) lets the shim, on replay, reach the *next* action
+   earlier than it did live, so action ids and retry-timer ids swap places
+   and DTFx fails the instance with "Non-Deterministic workflow detected".
 
-Everything here is deterministic: no clock but ``current_utc_datetime``, no
-I/O, so replays produce identical actions.
+What this module does instead:
+
+* Every time new tasks start, they are yielded once inside
+  ``task_any(new_tasks + [zero-delay timer])``. The shim's WhenAny completes
+  as soon as that timer fires, so it moves on to later actions; the SDK sees
+  the same. Waiting for "any in-flight task" then emits no action. Cost: one
+  timer (two history events) per refill.
+* Retries are decided here, as ordinary actions: a failed attempt holds its
+  slot and waits on a backoff timer (``first_interval * backoff**n``, capped),
+  then starts again, up to ``max_attempts``. Every sequence id comes from an
+  action, in yield order, so replays match whatever the timing.
+
+Everything is deterministic: no clock but ``current_utc_datetime``, no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from azure.durable_functions.models.Task import TaskState
+
 T = TypeVar("T")
+
+_ACTIVITY, _BACKOFF = "activity", "backoff"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for failed attempts, bounded in count and delay."""
+
+    first_interval_ms: int = 2000
+    max_attempts: int = 4
+    backoff: float = 2.0
+    max_interval_ms: int = 30000
+
+    def delay_after(self, attempts: int) -> timedelta | None:
+        """The wait before the next attempt, or None when ``attempts`` is the last."""
+        if attempts >= self.max_attempts:
+            return None
+        ms = min(self.first_interval_ms * self.backoff ** (attempts - 1), self.max_interval_ms)
+        return timedelta(milliseconds=ms)
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any] | None) -> RetryPolicy:
+        options = options or {}
+        return cls(
+            first_interval_ms=int(options.get("first_interval_ms", 2000)),
+            max_attempts=max(1, int(options.get("max_attempts", 4))),
+            backoff=float(options.get("backoff", 2.0)),
+            max_interval_ms=int(options.get("max_interval_ms", 30000)),
+        )
+
+
+@dataclass(frozen=True)
+class _Slot:
+    index: int
+    attempts: int
+    kind: str
 
 
 def bounded_fan_out(
@@ -35,31 +88,49 @@ def bounded_fan_out(
     items: Sequence[T],
     start_task: Callable[[T], Any],
     limit: int,
-    on_done: Callable[[int, Any], None],
+    on_done: Callable[[int, Any, int], None],
+    *,
+    retry: RetryPolicy | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Generator[Any, Any, None]:
-    """Run ``start_task(item)`` for every item with at most ``limit`` in flight.
+    """Run ``start_task(item)`` for every item, at most ``limit`` items at a time.
 
-    ``on_done(index, task)`` is called once per finished task (succeeded or
-    failed: inspect ``task.state`` and ``task.result``); ``on_progress(in_flight)``
-    after each round so callers can publish progress. Use with ``yield from``.
+    An item holds its slot from its first attempt until its last, backoff
+    waits included, so a struggling store gets less traffic, not more.
+    ``on_done(index, task, attempts)`` is called once per item with its final
+    task (inspect ``task.state`` / ``task.result``); ``on_progress(in_flight)``
+    after each refill. Use with ``yield from``.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    policy = retry or RetryPolicy(max_attempts=1)
     next_index = 0
-    in_flight: dict[Any, int] = {}
-    while next_index < len(items) or in_flight:
-        new_tasks = []
-        while next_index < len(items) and len(in_flight) < limit:
+    slots: dict[Any, _Slot] = {}
+    new_tasks: list[Any] = []
+    while next_index < len(items) or slots:
+        while next_index < len(items) and len(slots) < limit:
             task = start_task(items[next_index])
-            in_flight[task] = next_index
+            slots[task] = _Slot(next_index, 1, _ACTIVITY)
             new_tasks.append(task)
             next_index += 1
         if new_tasks:
             kick = context.create_timer(context.current_utc_datetime)
             yield context.task_any([*new_tasks, kick])
+            new_tasks = []
         if on_progress is not None:
-            on_progress(len(in_flight))
-        yield context.task_any(list(in_flight))
-        for task in [t for t in in_flight if t.is_completed]:
-            on_done(in_flight.pop(task), task)
+            on_progress(len(slots))
+        yield context.task_any(list(slots))
+        for task in [t for t in slots if t.is_completed]:
+            slot = slots.pop(task)
+            if slot.kind == _BACKOFF:
+                again = start_task(items[slot.index])
+                slots[again] = _Slot(slot.index, slot.attempts + 1, _ACTIVITY)
+                new_tasks.append(again)
+                continue
+            delay = policy.delay_after(slot.attempts) if task.state is TaskState.FAILED else None
+            if delay is not None:
+                timer = context.create_timer(context.current_utc_datetime + delay)
+                slots[timer] = _Slot(slot.index, slot.attempts, _BACKOFF)
+                new_tasks.append(timer)
+                continue
+            on_done(slot.index, task, slot.attempts)

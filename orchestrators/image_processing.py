@@ -23,7 +23,7 @@ from imagebatch.results import (
     failure_percent,
 )
 from imagebatch.specs import BatchRequest
-from orchestrators.bounded_fan_out import bounded_fan_out
+from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.retry import retry_policy
 
 ORCHESTRATOR_NAME = "ImageProcessing_Orchestrator"
@@ -35,8 +35,10 @@ class BatchFailedError(Exception):
 
 
 def _activity_error(task: Any) -> str:
-    """The extension reports activity failures as "<Reason> \\n <Details>"; keep the reason."""
-    return str(task.result).split(" \n ", 1)[0].strip()
+    """The extension reports activity failures as "<Reason> \\n <Details>"; keep the
+    reason without the "Activity function 'X' failed: " preamble."""
+    reason = str(task.result).split(" \n ", 1)[0].strip()
+    return reason.split("failed: ", 1)[-1]
 
 
 def orchestrate(context: df.DurableOrchestrationContext):
@@ -70,9 +72,9 @@ def orchestrate(context: df.DurableOrchestrationContext):
     results: list[dict[str, Any] | None] = [None] * len(images)
 
     def start(image: dict[str, Any]) -> Any:
-        return context.call_activity_with_retry(
+        # Plain call_activity: the window retries it itself (see bounded_fan_out).
+        return context.call_activity(
             "ProcessImage",
-            retry,
             {
                 "source_container": request.source_container,
                 "source": image,
@@ -82,9 +84,10 @@ def orchestrate(context: df.DurableOrchestrationContext):
             },
         )
 
-    def done(index: int, task: Any) -> None:
+    def done(index: int, task: Any, attempts: int) -> None:
         if task.state is TaskState.FAILED:
-            result = failed_result(images[index]["name"], KIND_TRANSIENT_EXHAUSTED, _activity_error(task))
+            message = f"gave up after {attempts} attempt(s): {_activity_error(task)}"
+            result = failed_result(images[index]["name"], KIND_TRANSIENT_EXHAUSTED, message)
         else:
             result = task.result
         results[index] = result
@@ -94,7 +97,15 @@ def orchestrate(context: df.DurableOrchestrationContext):
         progress.in_flight = in_flight
         context.set_custom_status(custom_status("processing", progress))
 
-    yield from bounded_fan_out(context, images, start, request.max_concurrency, done, publish)
+    yield from bounded_fan_out(
+        context,
+        images,
+        start,
+        request.max_concurrency,
+        done,
+        retry=RetryPolicy.from_dict(payload.get("retry")),
+        on_progress=publish,
+    )
     progress.in_flight = 0
 
     status = "failed" if listing_error else batch_status(progress, request.tolerated_failure_percent)

@@ -1,0 +1,174 @@
+"""`make demo`: a demo batch on Azurite through the local dev host.
+
+Starts Azurite (in memory) and the app (the local dev host, or `func start`
+with --func when Core Tools are installed), makes sample photos offline,
+uploads them, starts a batch, shows progress live, prints the summary and
+shuts everything down -- also on Ctrl-C. Every run starts from fresh state,
+so a second run needs no cleanup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from azure.storage.blob import BlobServiceClient
+
+from imagebatch.sample_images import sample_set
+from tests.azurite import azurite_command, connection_string
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE_CONTAINER = "demo-photos"
+OUTPUT_CONTAINER = "demo-renditions"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"demo: {what} did not come up within {timeout:.0f}s")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def process(command: list[str], *, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[None]:
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log:
+            out.close()
+
+
+def http_json(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def show_progress(status: dict) -> None:
+    p = status["progress"]
+    total = max(p["total"], 1)
+    width = 30
+    filled = int(width * p["completed"] / total)
+    bar = "#" * filled + "-" * (width - filled)
+    sys.stdout.write(
+        f"\r[{bar}] {p['completed']}/{p['total']}  done {p['done']}  skipped {p['skipped']}  "
+        f"failed {p['failed']}  in flight {p['in_flight']}  ({status['runtimeStatus']})   "
+    )
+    sys.stdout.flush()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--func", action="store_true", help="use `func start` (Azure Functions Core Tools)")
+    parser.add_argument("--max-concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    run_dir = REPO / ".devhost" / "demo"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    blob_port, app_port = free_port(), free_port()
+    conn = connection_string(f"http://127.0.0.1:{blob_port}/devstoreaccount1")
+    env = {**os.environ, "AzureWebJobsStorage": conn, "PYTHONUNBUFFERED": "1"}
+
+    with ExitStack() as stack:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+        print(f"Starting Azurite on 127.0.0.1:{blob_port} (in memory)")
+        stack.enter_context(process(azurite_command(blob_port), log=run_dir / "azurite.log"))
+        wait_until(lambda: port_open(blob_port), 30, "Azurite")
+
+        if args.func:
+            if not shutil.which("func"):
+                raise SystemExit("demo: --func needs Azure Functions Core Tools (`func`) on PATH")
+            command = ["func", "start", "--port", str(app_port)]
+        else:
+            command = [
+                sys.executable, "-m", "durable_devhost", str(REPO),
+                "--port", str(app_port), "--state", str(run_dir / "state.sqlite"),
+            ]
+        print(f"Starting the app: {' '.join(command)}  (log: {run_dir / 'app.log'})")
+        stack.enter_context(process(command, env=env, log=run_dir / "app.log"))
+        base = f"http://127.0.0.1:{app_port}"
+        wait_until(lambda: port_open(app_port), 60, "the app")
+
+        service = BlobServiceClient.from_connection_string(conn)
+        service.create_container(SOURCE_CONTAINER)
+        samples = sample_set()
+        for name, data in samples:
+            service.get_blob_client(SOURCE_CONTAINER, f"samples/{name}").upload_blob(data, overwrite=True)
+        print(f"Uploaded {len(samples)} sample photos to {SOURCE_CONTAINER}/samples/")
+
+        status_code, started = http_json(
+            "POST",
+            f"{base}/api/batches",
+            {
+                "source": {"container": SOURCE_CONTAINER, "prefix": "samples/"},
+                "output": {"container": OUTPUT_CONTAINER, "prefix": "web/"},
+                "format": "webp",
+                "max_concurrency": args.max_concurrency,
+                "tolerated_failure_percent": 20,
+            },
+        )
+        if status_code != 202:
+            raise SystemExit(f"demo: starting the batch failed: HTTP {status_code} {started}")
+        batch_id = started["id"]
+        print(f"Batch {batch_id} started; status: {base}/api/batches/{batch_id}")
+
+        deadline = time.monotonic() + 300
+        while True:
+            _, status = http_json("GET", f"{base}/api/batches/{batch_id}")
+            show_progress(status)
+            if status["runtimeStatus"] not in ("Running", "Pending"):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("\ndemo: the batch did not finish within 5 minutes")
+            time.sleep(0.5)
+        print()
+        print(json.dumps(status.get("summary") or status, indent=2))
+        outputs = [b.name for b in service.get_container_client(OUTPUT_CONTAINER).list_blobs()]
+        print(f"{len(outputs)} blobs in {OUTPUT_CONTAINER}, e.g. {outputs[:3]}")
+        print(f"Manifest: {status.get('manifest')}")
+        return 0 if status["runtimeStatus"] == "Completed" else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted; everything it started was stopped")
+        sys.exit(130)

@@ -1,0 +1,61 @@
+"""The function index the Functions host builds from function_app.py.
+
+``get_functions()`` is what the Python worker calls at indexing time; if a
+trigger, binding or name is wrong here, the app fails to load in Azure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+
+import azure.functions as func
+
+
+def _index() -> dict[str, func.decorators.function_app.Function]:
+    # A fresh module object: get_functions() can only be called once per app.
+    import function_app
+
+    module = importlib.reload(function_app)
+    return {f.get_function_name(): f for f in module.app.get_functions()}
+
+
+def test_exactly_our_functions_with_their_triggers_and_bindings():
+    functions = _index()
+    assert set(functions) == {
+        "start_batch",
+        "get_batch",
+        "ImageProcessing_Orchestrator",
+        "ListImages",
+        "ProcessImage",
+        "NotifyCompletion",
+    }
+
+    def bindings(name: str) -> dict[str, dict]:
+        raw = json.loads(functions[name].get_function_json())["bindings"]
+        return {b["type"]: b for b in raw}
+
+    orchestrator = bindings("ImageProcessing_Orchestrator")
+    assert orchestrator["orchestrationTrigger"]["name"] == "context"
+    for activity in ("ListImages", "ProcessImage", "NotifyCompletion"):
+        assert bindings(activity)["activityTrigger"]["name"] == "payload"
+
+    start = bindings("start_batch")
+    assert start["httpTrigger"]["route"] == "batches"
+    assert start["httpTrigger"]["methods"] == ["POST"]
+    assert start["httpTrigger"]["authLevel"] == "FUNCTION"
+    assert start["durableClient"]["name"] == "client"
+
+    status = bindings("get_batch")
+    assert status["httpTrigger"]["route"] == "batches/{id}"
+    assert status["httpTrigger"]["methods"] == ["GET"]
+    assert status["httpTrigger"]["authLevel"] == "FUNCTION"
+
+
+def test_client_functions_are_async_and_orchestrator_is_a_generator():
+    functions = _index()
+    for name in ("start_batch", "get_batch"):
+        assert inspect.iscoroutinefunction(functions[name].get_user_function())
+    orchestrator = functions["ImageProcessing_Orchestrator"].get_user_function().orchestrator_function
+    assert inspect.isgeneratorfunction(orchestrator)
