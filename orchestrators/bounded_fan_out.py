@@ -22,11 +22,13 @@ next:
 
 What this module does instead:
 
-* Every time new tasks start, they are yielded once inside
-  ``task_any(new_tasks + [zero-delay timer])``. The shim's WhenAny completes
-  as soon as that timer fires, so it moves on to later actions; the SDK sees
-  the same. Waiting for "any in-flight task" then emits no action. Cost: one
-  timer (two history events) per refill.
+* Every time new tasks start while older ones are still in flight, they are
+  yielded once inside ``task_any(new_tasks + [zero-delay timer])``. The
+  shim's WhenAny completes as soon as that timer fires, so it moves on to
+  later actions; the SDK sees the same. Waiting for "any in-flight task" then
+  emits no action. Cost: one timer (two history events) per refill. When
+  nothing older is in flight (the first fill, a window of one), the new tasks
+  are yielded as they are: Python and the shim wait for the same thing.
 * Retries are decided here, as ordinary actions: a failed attempt holds its
   slot and waits on a backoff timer (``first_interval * backoff**n``, capped),
   then starts again, up to ``max_attempts``. Every sequence id comes from an
@@ -113,7 +115,12 @@ def bounded_fan_out(
             slots[task] = _Slot(next_index, 1, _ACTIVITY)
             new_tasks.append(task)
             next_index += 1
-        if new_tasks:
+        if len(new_tasks) == len(slots):
+            # Nothing older is in flight: this yield is exactly what the SDK waits
+            # for, so the extension stays in step without a kick timer.
+            yield context.task_any(new_tasks)
+            new_tasks = []
+        elif new_tasks:
             kick = context.create_timer(context.current_utc_datetime)
             yield context.task_any([*new_tasks, kick])
             new_tasks = []
