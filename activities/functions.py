@@ -10,9 +10,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.list_images import list_images
+from activities.list_images import plan_batch
 from activities.notify_completion import notify_completion
 from activities.process_image import process_image
+from activities.shard_results import load_shard, record_shard_results
 from imagebatch.settings import AppSettings
 from storage.clients import blob_service_client
 
@@ -25,14 +26,27 @@ def _settings() -> AppSettings:
 
 @bp.activity_trigger(input_name="payload")
 def ListImages(payload: dict[str, Any]) -> dict[str, Any]:
+    """List the source (every page) and write the shard plan; returns sizes only."""
     settings = _settings()
-    return list_images(payload, blob_service_client(settings.storage_connection), settings.list_page_size)
+    return plan_batch(payload, blob_service_client(settings.storage_connection), settings.list_page_size)
+
+
+@bp.activity_trigger(input_name="payload")
+def LoadShard(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    settings = _settings()
+    return load_shard(payload, blob_service_client(settings.storage_connection))
 
 
 @bp.activity_trigger(input_name="payload")
 def ProcessImage(payload: dict[str, Any]) -> dict[str, Any]:
     settings = _settings()
     return process_image(payload, blob_service_client(settings.storage_connection), settings)
+
+
+@bp.activity_trigger(input_name="payload")
+def RecordShardResults(payload: dict[str, Any]) -> dict[str, Any]:
+    settings = _settings()
+    return record_shard_results(payload, blob_service_client(settings.storage_connection))
 
 
 @bp.activity_trigger(input_name="payload")

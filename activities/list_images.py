@@ -1,21 +1,29 @@
-"""ListImages: the batch's input images, in a stable order.
+"""ListImages: the batch's input images, in a stable order, cut into shards.
 
-Only names, etags and sizes leave this activity: the list travels through
-Durable Functions, so it must stay small and deterministic (sorted by name).
+The listing itself never travels through Durable Functions: the images of
+each shard are written to a small JSON blob, and only the shard sizes and the
+plan's folder go back to the orchestrator. A prefix with a million blobs
+costs the orchestration history a few hundred integers.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from imagebatch.naming import is_image_name, is_own_output
+from imagebatch.naming import is_image_name, is_own_output, plan_folder, shard_plan_blob
+from imagebatch.sharding import DEFAULT_SHARD_SIZE, shard_bounds, shard_sizes
+from imagebatch.specs import SourceBlob
 from storage import blobs
 
 
 def list_images(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
+    """Every image under the prefix (all pages), sorted by name; never the
+    batch's own outputs when input and output share a container."""
     container = payload["container"]
     prefix = payload.get("prefix") or ""
     output_prefix = payload.get("output_prefix") or ""
@@ -32,3 +40,28 @@ def list_images(payload: dict[str, Any], service: BlobServiceClient, default_pag
     except ResourceNotFoundError:
         return {"images": [], "pages": 0, "error": f"source container '{container}' does not exist"}
     return {"images": [image.to_dict() for image in images], "pages": pages}
+
+
+def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
+    """List (or take the explicit list), then write one blob per shard."""
+    if payload.get("blobs") is not None:
+        listing: dict[str, Any] = {"images": [SourceBlob(name).to_dict() for name in payload["blobs"]], "pages": 0}
+    else:
+        listing = list_images(payload, service, default_page_size)
+    images = listing["images"]
+    sizes = shard_sizes(
+        len(images), int(payload.get("max_concurrency") or 1), int(payload.get("shard_size") or DEFAULT_SHARD_SIZE)
+    )
+    folder = plan_folder(payload.get("output_prefix") or "", payload["instance_id"], uuid.uuid4().hex)
+    for shard, (start, stop) in enumerate(shard_bounds(sizes)):
+        blobs.upload_text(
+            service,
+            payload["output_container"],
+            shard_plan_blob(folder, shard),
+            json.dumps(images[start:stop]),
+            "application/json",
+        )
+    plan: dict[str, Any] = {"total": len(images), "shards": sizes, "plan": folder, "pages": listing["pages"]}
+    if listing.get("error"):
+        plan["error"] = listing["error"]
+    return plan

@@ -176,6 +176,25 @@ def manifest_blob_name(output_prefix: str, instance_id: str) -> str:
     return batch_folder(output_prefix, instance_id) + "manifest.json"
 
 
+def plan_folder(output_prefix: str, instance_id: str, plan_id: str) -> str:
+    """Where ListImages writes one listing's shard files.
+
+    Each ListImages run writes under a fresh ``plan_id``: Durable may run an
+    activity twice, and only the run recorded in the history must be read back.
+    """
+    return f"{batch_folder(output_prefix, instance_id)}plans/{plan_id}/"
+
+
+def shard_plan_blob(folder: str, shard: int) -> str:
+    """The list of images of shard ``shard`` inside a :func:`plan_folder`."""
+    return f"{folder}{shard:05d}.json"
+
+
+def shard_results_blob(output_prefix: str, instance_id: str, shard: int) -> str:
+    """Per-image results of one shard, merged into the manifest at the end."""
+    return f"{batch_folder(output_prefix, instance_id)}parts/{shard:05d}.json"
+
+
 def is_own_output(name: str, output_prefix: str) -> bool:
     """True when ``name`` is something this app writes for ``output_prefix``.
 

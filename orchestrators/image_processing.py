@@ -1,10 +1,12 @@
-"""ImageProcessing_Orchestrator: list -> bounded fan-out of ProcessImage ->
-NotifyCompletion.
+"""ImageProcessing_Orchestrator: plan shards -> keep ``max_concurrency``
+shard lanes running -> NotifyCompletion.
 
 Pure orchestration code: no I/O, no clock but ``current_utc_datetime``, no
-environment reads (the retry policy arrives in the input, chosen by the HTTP
-starter from app settings). Only names, counts and compact results pass
-through Durable; image bytes never do.
+environment reads (the retry policy and shard size arrive in the input,
+chosen by the HTTP starter from app settings). Only counts, shard sizes and
+blob names pass through this history: the listing and the per-image results
+live in blobs (see ``activities/list_images.py`` and ``orchestrators/shard.py``),
+so the parent stays small and cheap to replay for 10,000 images or more.
 """
 
 from __future__ import annotations
@@ -14,19 +16,17 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
-from imagebatch.results import (
-    KIND_TRANSIENT_EXHAUSTED,
-    Progress,
-    batch_status,
-    custom_status,
-    failed_result,
-    failure_percent,
-)
+from imagebatch.naming import shard_plan_blob, shard_results_blob
+from imagebatch.results import Progress, batch_status, custom_status, failure_percent
+from imagebatch.sharding import DEFAULT_SHARD_SIZE
 from imagebatch.specs import BatchRequest
+from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.retry import retry_policy
+from orchestrators.shard import SHARD_ORCHESTRATOR_NAME, activity_error
 
 ORCHESTRATOR_NAME = "ImageProcessing_Orchestrator"
+KIND_SHARD_FAILED = "shard_failed"
 
 
 class BatchFailedError(Exception):
@@ -34,72 +34,66 @@ class BatchFailedError(Exception):
     instance ends Failed (like Step Functions' ExceedToleratedFailureThreshold)."""
 
 
-def _activity_error(task: Any) -> str:
-    """The extension reports activity failures as "<Reason> \\n <Details>"; keep the
-    reason without the "Activity function 'X' failed: " preamble."""
-    reason = str(task.result).split(" \n ", 1)[0].strip()
-    return reason.split("failed: ", 1)[-1]
-
-
 def orchestrate(context: df.DurableOrchestrationContext):
     payload: dict[str, Any] = context.get_input()
     request = BatchRequest.from_dict(payload["request"])
-    retry = retry_policy(payload.get("retry"))
+    sdk_retry = retry_policy(payload.get("retry"))
     started = context.current_utc_datetime.isoformat()
     progress = Progress()
     context.set_custom_status(custom_status("listing", progress))
 
-    listing_error: str | None = None
-    if request.source_blobs is not None:
-        images: list[dict[str, Any]] = [{"name": name} for name in request.source_blobs]
-    else:
-        same_container = request.source_container == request.output_container
-        listing = yield context.call_activity_with_retry(
-            "ListImages",
-            retry,
+    plan = yield context.call_activity_with_retry(
+        "ListImages",
+        sdk_retry,
+        {
+            "instance_id": context.instance_id,
+            "container": request.source_container,
+            "prefix": request.source_prefix or "",
+            "blobs": None if request.source_blobs is None else list(request.source_blobs),
+            "output_container": request.output_container,
+            "output_prefix": request.output_prefix,
+            "exclude_own_outputs": request.source_container == request.output_container,
+            "page_size": payload.get("list_page_size"),
+            "max_concurrency": request.max_concurrency,
+            "shard_size": payload.get("shard_size") or DEFAULT_SHARD_SIZE,
+        },
+    )
+    sizes: list[int] = plan["shards"]
+    progress.total = plan["total"]
+    results_blobs: list[str | None] = [None] * len(sizes)
+    failures: list[dict[str, Any]] = []
+
+    def start(shard: int) -> Any:
+        return context.call_sub_orchestrator(
+            SHARD_ORCHESTRATOR_NAME,
             {
-                "container": request.source_container,
-                "prefix": request.source_prefix or "",
-                "output_prefix": request.output_prefix,
-                "exclude_own_outputs": same_container,
-                "page_size": payload.get("list_page_size"),
+                "request": payload["request"],
+                "retry": payload.get("retry"),
+                "shard": shard,
+                "plan_blob": shard_plan_blob(plan["plan"], shard),
+                "results_blob": shard_results_blob(request.output_prefix, context.instance_id, shard),
             },
         )
-        images = listing["images"]
-        listing_error = listing.get("error")
 
-    progress.total = len(images)
-    results: list[dict[str, Any] | None] = [None] * len(images)
-
-    def start(image: dict[str, Any]) -> Any:
-        # Plain call_activity: the window retries it itself (see bounded_fan_out).
-        return context.call_activity(
-            "ProcessImage",
-            {
-                "source_container": request.source_container,
-                "source": image,
-                "output_container": request.output_container,
-                "output_prefix": request.output_prefix,
-                "spec": request.spec.to_dict(),
-            },
-        )
-
-    def done(index: int, task: Any, attempts: int) -> None:
+    def done(shard: int, task: Any, attempts: int) -> None:
         if task.state is TaskState.FAILED:
-            message = f"gave up after {attempts} attempt(s): {_activity_error(task)}"
-            result = failed_result(images[index]["name"], KIND_TRANSIENT_EXHAUSTED, message)
-        else:
-            result = task.result
-        results[index] = result
-        progress.record(result)
+            progress.failed += sizes[shard]
+            message = f"{sizes[shard]} image(s) not processed: {activity_error(task)}"
+            failures.append({"shard": shard, "kind": KIND_SHARD_FAILED, "message": message})
+            return
+        outcome = task.result
+        results_blobs[shard] = outcome["results_blob"]
+        for key in ("done", "skipped", "failed"):
+            setattr(progress, key, getattr(progress, key) + outcome["progress"][key])
+        failures.extend(outcome["failures"][: max(0, 100 - len(failures))])
 
-    def publish(in_flight: int) -> None:
-        progress.in_flight = in_flight
+    def publish(lanes_running: int) -> None:
+        progress.in_flight = lanes_running
         context.set_custom_status(custom_status("processing", progress))
 
     yield from bounded_fan_out(
         context,
-        images,
+        list(range(len(sizes))),
         start,
         request.max_concurrency,
         done,
@@ -108,15 +102,17 @@ def orchestrate(context: df.DurableOrchestrationContext):
     )
     progress.in_flight = 0
 
+    listing_error = plan.get("error")
     status = "failed" if listing_error else batch_status(progress, request.tolerated_failure_percent)
     context.set_custom_status(custom_status("notifying", progress))
     summary = yield context.call_activity_with_retry(
         "NotifyCompletion",
-        retry,
+        sdk_retry,
         {
             "instance_id": context.instance_id,
             "request": request.to_dict(),
-            "results": results,
+            "results_blobs": [name for name in results_blobs if name],
+            "shard_failures": [f for f in failures if "shard" in f],
             "progress": progress.to_dict(),
             "status": status,
             "started": started,
@@ -132,9 +128,6 @@ def orchestrate(context: df.DurableOrchestrationContext):
         )
         raise BatchFailedError(f"Batch failed: {reason}. Manifest: {summary['manifest']}")
     return summary
-
-
-bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -12,9 +12,11 @@ from azure.core.exceptions import ServiceRequestError
 from azure.storage.blob import BlobServiceClient
 from PIL import Image
 
-from activities.list_images import list_images
+from activities.list_images import list_images, plan_batch
 from activities.notify_completion import notify_completion
 from activities.process_image import process_image
+from activities.shard_results import load_shard, record_shard_results
+from imagebatch.naming import shard_plan_blob
 from imagebatch.results import Progress
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, Rendition
@@ -220,3 +222,60 @@ def test_notify_completion_survives_a_failing_webhook(blob_service, container_fa
     summary = notify_completion(_notify_payload(output), blob_service, settings)
     assert summary["webhook"] == "failed: HTTP 503"
     assert len(hook.received) == 2, "bounded retries: exactly notify_attempts posts"
+
+
+def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    names = [f"p/{i:03d}.jpg" for i in range(23)]
+    for name in names:
+        upload(blob_service, source, name, b"x")
+    plan = plan_batch(
+        {"instance_id": "b1", "container": source, "prefix": "p/", "output_container": output,
+         "output_prefix": "web/", "page_size": 5, "max_concurrency": 4, "shard_size": 4},
+        blob_service,
+        5000,
+    )
+    assert plan["total"] == 23 and sum(plan["shards"]) == 23 and max(plan["shards"]) <= 4
+    assert plan["pages"] == 5 and plan["plan"].startswith("web/_batches/b1/plans/")
+    assert len(json.dumps(plan)) < 400, "the listing itself stays out of the orchestration"
+    listed = []
+    for shard, size in enumerate(plan["shards"]):
+        images = load_shard({"container": output, "blob": shard_plan_blob(plan["plan"], shard)}, blob_service)
+        assert len(images) == size
+        listed += [image["name"] for image in images]
+    assert listed == names
+
+
+def test_explicit_blob_lists_are_planned_without_listing(blob_service, container_factory):
+    output = container_factory()
+    plan = plan_batch(
+        {"instance_id": "b2", "container": "whatever", "blobs": ["b.jpg", "a.jpg"], "output_container": output,
+         "output_prefix": "", "max_concurrency": 1},
+        blob_service,
+        5000,
+    )
+    assert plan["shards"] == [1, 1]
+    first = load_shard({"container": output, "blob": shard_plan_blob(plan["plan"], 0)}, blob_service)
+    assert first == [{"name": "b.jpg", "etag": None, "size": None}]
+
+
+def test_shard_results_round_trip_into_the_manifest(blob_service, container_factory):
+    output = container_factory()
+    parts = []
+    for shard in range(3):
+        blob = f"web/_batches/b3/parts/{shard:05d}.json"
+        record_shard_results(
+            {"container": output, "blob": blob,
+             "results": [{"name": f"{shard}.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]},
+            blob_service,
+        )
+        parts.append(blob)
+    payload = _notify_payload(output)
+    payload["results"] = []
+    payload["results_blobs"] = parts
+    payload["shard_failures"] = [{"shard": 7, "kind": "shard_failed", "message": "2 image(s) not processed: boom"}]
+    summary = notify_completion(payload, blob_service, SETTINGS)
+    manifest_blob = summary["manifest"].split("/", 1)[1]
+    manifest = json.loads(blob_service.get_blob_client(output, manifest_blob).download_blob().readall())
+    assert [i["name"] for i in manifest["images"]] == ["0.jpg", "1.jpg", "2.jpg", "shard 7"]
+    assert manifest["failures"][-1]["kind"] == "shard_failed"

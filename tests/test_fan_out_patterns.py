@@ -15,7 +15,7 @@ import azure.functions as func
 
 from durable_devhost.testing import DevHost
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
-from tests.test_orchestrator import assert_replacements_start_promptly, process_image_peak
+from tests.history_checks import assert_replacements_start_promptly, peak_in_flight
 
 LIMIT, ITEMS = 3, 10
 failures_left: dict[int, int] = {}
@@ -89,7 +89,7 @@ async def test_naive_task_any_window_stalls_on_the_extension():
     status, history = await run("naive_window")
     assert status["output"] == list(range(ITEMS)), "it completes..."
     try:
-        assert_replacements_start_promptly(history, LIMIT)
+        assert_replacements_start_promptly(history, LIMIT, "ProcessImage")
     except AssertionError:
         pass
     else:
@@ -102,7 +102,7 @@ async def test_bounded_window_keeps_the_window_full_and_retries_deterministicall
     status, history = await run("bounded_window")
     assert status["runtimeStatus"] == "Completed", status["output"]
     assert status["output"] == list(range(ITEMS))
-    assert process_image_peak(history) == LIMIT
+    assert peak_in_flight(history, "ProcessImage") == LIMIT
     assert failures_left == {2: 0, 5: 0}
 
 

@@ -27,8 +27,11 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
         "start_batch",
         "get_batch",
         "ImageProcessing_Orchestrator",
+        "ImageProcessing_Shard",
         "ListImages",
+        "LoadShard",
         "ProcessImage",
+        "RecordShardResults",
         "NotifyCompletion",
     }
 
@@ -36,9 +39,9 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
         raw = json.loads(functions[name].get_function_json())["bindings"]
         return {b["type"]: b for b in raw}
 
-    orchestrator = bindings("ImageProcessing_Orchestrator")
-    assert orchestrator["orchestrationTrigger"]["name"] == "context"
-    for activity in ("ListImages", "ProcessImage", "NotifyCompletion"):
+    for orchestrator in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
+        assert bindings(orchestrator)["orchestrationTrigger"]["name"] == "context"
+    for activity in ("ListImages", "LoadShard", "ProcessImage", "RecordShardResults", "NotifyCompletion"):
         assert bindings(activity)["activityTrigger"]["name"] == "payload"
 
     start = bindings("start_batch")
@@ -57,5 +60,5 @@ def test_client_functions_are_async_and_orchestrator_is_a_generator():
     functions = _index()
     for name in ("start_batch", "get_batch"):
         assert inspect.iscoroutinefunction(functions[name].get_user_function())
-    orchestrator = functions["ImageProcessing_Orchestrator"].get_user_function().orchestrator_function
-    assert inspect.isgeneratorfunction(orchestrator)
+    for name in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
+        assert inspect.isgeneratorfunction(functions[name].get_user_function().orchestrator_function)

@@ -8,10 +8,8 @@ The concurrency bound is measured from the instance history, not trusted.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import threading
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -21,16 +19,27 @@ from PIL import Image
 
 import activities
 import orchestrators
-from activities.list_images import list_images
+from activities.list_images import plan_batch
 from activities.notify_completion import notify_completion
 from activities.process_image import process_image
+from activities.shard_results import load_shard, record_shard_results
 from durable_devhost.functions import FunctionIndex
 from durable_devhost.invoke import invoke_orchestrator, orchestrator_payload
 from durable_devhost.testing import DevHost
 from imagebatch.settings import AppSettings
 from orchestrators.image_processing import ORCHESTRATOR_NAME
+from tests.history_checks import (
+    SUB_CREATED,
+    SUB_ORCHESTRATION,
+    TASK_SCHEDULED,
+    TIMER_CREATED,
+    assert_replacements_start_promptly,
+    peak_in_flight,
+    peak_in_flight_across,
+    scheduled_count,
+    timer_delays_ms,
+)
 
-TASK_SCHEDULED, TASK_COMPLETED, TASK_FAILED, TIMER_CREATED, TIMER_FIRED, ORCHESTRATOR_COMPLETED = 4, 5, 6, 10, 11, 13
 FAST_RETRY = {"first_interval_ms": 10, "max_attempts": 3, "backoff": 2.0, "max_interval_ms": 100}
 
 
@@ -79,61 +88,12 @@ def batch_input(source: str, output: str, *, limit: int, tolerated: float = 0.0,
     }
 
 
-def process_image_peak(history: list[dict[str, Any]]) -> int:
-    """Peak number of ProcessImage tasks scheduled and not yet finished."""
-    ids: set[int] = set()
-    in_flight = peak = 0
-    for event in history:
-        kind = event["EventType"]
-        if kind == TASK_SCHEDULED and event["Name"] == "ProcessImage":
-            ids.add(event["EventId"])
-            in_flight += 1
-        elif kind in (TASK_COMPLETED, TASK_FAILED) and event["TaskScheduledId"] in ids:
-            in_flight -= 1
-        peak = max(peak, in_flight)
-    return peak
-
-
-def assert_replacements_start_promptly(history: list[dict[str, Any]], limit: int) -> None:
-    """A sliding window, not batches: the task that replaces the i-th finished
-    ProcessImage is scheduled in the same episode, or at the latest in the
-    episode where the pending zero-delay "kick" timer fires (the extension
-    cannot see new work before that; see orchestrators/bounded_fan_out.py).
-    It never waits for the other in-flight images to finish."""
-    ids = {e["EventId"] for e in history if e["EventType"] == TASK_SCHEDULED and e["Name"] == "ProcessImage"}
-    schedules = [i for i, e in enumerate(history) if e["EventType"] == TASK_SCHEDULED and e["EventId"] in ids]
-    completions = [
-        i
-        for i, e in enumerate(history)
-        if e["EventType"] in (TASK_COMPLETED, TASK_FAILED) and e["TaskScheduledId"] in ids
-    ]
-    for nth, done_at in enumerate(completions):
-        if limit + nth >= len(schedules):
-            break
-        replacement_at = schedules[limit + nth]
-        fired_at = next((i for i in range(done_at, len(history)) if history[i]["EventType"] == TIMER_FIRED), done_at)
-        episode_ends = (i for i in range(fired_at, len(history)) if history[i]["EventType"] == ORCHESTRATOR_COMPLETED)
-        deadline = next(episode_ends, len(history))
-        assert done_at < replacement_at < deadline, (
-            f"completion #{nth} (event {done_at}) was replaced at event {replacement_at}, after {deadline}"
-        )
-
-
-def timer_delays_ms(history: list[dict[str, Any]]) -> list[int]:
-    """FireAt minus the orchestration time (the episode's OrchestratorStarted) of each timer."""
-    from durable_devhost.history import parse_ts
-
-    delays, now = [], None
-    for event in history:
-        if event["EventType"] == 12:
-            now = parse_ts(event["Timestamp"])
-        elif event["EventType"] == TIMER_CREATED:
-            delays.append(round((parse_ts(event["FireAt"]) - now).total_seconds() * 1000))
-    return delays
-
-
-def scheduled_count(history: list[dict[str, Any]], name: str) -> int:
-    return sum(1 for e in history if e["EventType"] == TASK_SCHEDULED and e["Name"] == name)
+async def all_histories(host: DevHost) -> tuple[list[dict], list[list[dict]]]:
+    """The parent's history and its shards' histories."""
+    instances = await host.engine.list_instances()
+    parent = next(i for i in instances if i["name"] == ORCHESTRATOR_NAME)
+    shards = [host.history(i["instanceId"]) for i in instances if i["name"] == "ImageProcessing_Shard"]
+    return host.history(parent["instanceId"]), shards
 
 
 @pytest.mark.parametrize("limit", [1, 3, 10])
@@ -145,14 +105,17 @@ async def test_sliding_window_never_exceeds_and_keeps_the_limit_busy(limit, blob
     async with DevHost(real_app()) as host:
         instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, batch_input(source, output, limit=limit))
         status = await host.wait(instance_id, timeout=120)
-        history = host.history(instance_id)
+        parent, shards = await all_histories(host)
 
     assert status["runtimeStatus"] == "Completed", status.get("output")
     assert status["output"]["counts"]["done"] == total
-    peak = process_image_peak(history)
-    assert peak == limit, f"the window must be used fully and never exceeded (peak {peak}, limit {limit})"
-    assert_replacements_start_promptly(history, limit)
-    assert scheduled_count(history, "ProcessImage") == total
+    # Each shard runs its images one at a time, the parent keeps `limit` shards running...
+    assert all(peak_in_flight(h, "ProcessImage") == 1 for h in shards)
+    assert peak_in_flight(parent, "ImageProcessing_Shard", SUB_ORCHESTRATION) == limit
+    assert_replacements_start_promptly(parent, limit, "ImageProcessing_Shard", SUB_ORCHESTRATION)
+    # ...so across the whole batch no more than `limit` ProcessImage calls are ever in flight.
+    assert peak_in_flight_across(shards, "ProcessImage") == limit
+    assert sum(scheduled_count(h, "ProcessImage") for h in shards) == total
 
 
 async def test_failures_are_tolerated_up_to_the_threshold(blob_service, container_factory):
@@ -203,7 +166,15 @@ def flaky_app(flaky: FlakyStorage, service) -> df.DFApp:
 
     @bp.activity_trigger(input_name="payload")
     def ListImages(payload: dict) -> dict:
-        return list_images(payload, service, 5000)
+        return plan_batch(payload, service, 5000)
+
+    @bp.activity_trigger(input_name="payload")
+    def LoadShard(payload: dict) -> list:
+        return load_shard(payload, service)
+
+    @bp.activity_trigger(input_name="payload")
+    def RecordShardResults(payload: dict) -> dict:
+        return record_shard_results(payload, service)
 
     @bp.activity_trigger(input_name="payload")
     def ProcessImage(payload: dict) -> dict:
@@ -229,42 +200,41 @@ async def test_transient_errors_are_retried_with_backoff_and_bounded(blob_servic
         request = batch_input(source, output, limit=2, tolerated=50)
         instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
         status = await host.wait(instance_id, timeout=120)
-        history = host.history(instance_id)
+        _, shards = await all_histories(host)
 
     assert status["runtimeStatus"] == "Completed", status.get("output")
     counts = status["output"]["counts"]
     assert (counts["done"], counts["failed"]) == (4, 1)
     assert flaky.attempts == {names[0]: 2, names[1]: 3, names[2]: 3, names[3]: 1, names[4]: 1}
-    assert scheduled_count(history, "ProcessImage") == 2 + 3 + 3 + 1 + 1
-    # Backoff: 10 ms before every second attempt, 20 ms before every third; the
-    # zero-delay timers are the window's refill kicks.
-    assert sorted(d for d in timer_delays_ms(history) if d > 0) == [10, 10, 10, 20, 20]
+    assert sum(scheduled_count(h, "ProcessImage") for h in shards) == 2 + 3 + 3 + 1 + 1
+    # Backoff: 10 ms before every second attempt, 20 ms before every third.
+    delays = [d for h in shards for d in timer_delays_ms(h)]
+    assert sorted(d for d in delays if d > 0) == [10, 10, 10, 20, 20]
     manifest_name = f"out/_batches/{instance_id}/manifest.json"
     manifest = json.loads(blob_service.get_blob_client(output, manifest_name).download_blob().readall())
     (failure,) = manifest["failures"]
     assert failure["name"] == names[2] and failure["kind"] == "transient_exhausted"
     assert failure["message"].startswith("gave up after 3 attempt(s): connection reset")
+    assert len(manifest["images"]) == 5
 
 
-async def test_progress_and_replay_determinism(blob_service, container_factory):
-    source, output = container_factory(), container_factory()
-    seed_images(blob_service, source, 7, corrupt=1)
-    app = real_app()
-    index = FunctionIndex.from_app(app)
+SCHEDULING_KIND = {TASK_SCHEDULED: "activity", TIMER_CREATED: "timer", SUB_CREATED: "sub"}
+ACTION_KIND = {0: "activity", 1: "activity", 2: "sub", 3: "sub", 5: "timer"}
 
-    async with DevHost(index) as host:
-        request = batch_input(source, output, limit=3, tolerated=50)
-        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
-        status = await host.wait(instance_id, timeout=120)
-        history = host.history(instance_id)
 
-    progress = status["customStatus"]["progress"]
-    assert status["customStatus"]["stage"] == "done"
-    assert (progress["total"], progress["done"], progress["failed"], progress["in_flight"]) == (7, 6, 1, 0)
-    assert len(json.dumps(status["customStatus"])) < 16 * 1024
+def leaf_actions(actions: list[dict]) -> list[tuple[str, str | None]]:
+    out = []
+    for action in actions:
+        if action["actionType"] in (11, 12):
+            out += leaf_actions(action["compoundActions"])
+        else:
+            out.append((ACTION_KIND[action["actionType"]], action.get("functionName")))
+    return out
 
-    # Replaying the finished history through the SDK gives the same decisions
-    # every time, and they match what the history recorded, in order.
+
+def assert_replay_is_deterministic(index: FunctionIndex, name: str, instance_id: str, history: list[dict]) -> dict:
+    """Replaying a finished history through the SDK gives the same decisions
+    every time, and exactly the ones the history recorded, in id order."""
     started = next(e for e in history if e["EventType"] == 0)
     payload = orchestrator_payload(
         history=[{**e, "IsPlayed": True} for e in history],
@@ -272,27 +242,34 @@ async def test_progress_and_replay_determinism(blob_service, container_factory):
         instance_id=instance_id,
         parent_instance_id=None,
     )
-    orchestrator = index.orchestrator(ORCHESTRATOR_NAME)
+    orchestrator = index.orchestrator(name)
     first, second = invoke_orchestrator(orchestrator, payload), invoke_orchestrator(orchestrator, payload)
-    assert first == second
-    assert first["isDone"] and first["output"] == status["output"]
+    assert first == second and first["isDone"]
+    recorded = sorted((e for e in history if e["EventType"] in SCHEDULING_KIND), key=lambda e: e["EventId"])
+    assert [e["EventId"] for e in recorded] == list(range(len(recorded))), "ids are dense from 0"
+    assert leaf_actions(first["actions"][0]) == [(SCHEDULING_KIND[e["EventType"]], e.get("Name")) for e in recorded]
+    return first
 
-    def leaves(actions: list[dict]) -> list[tuple[int, str | None]]:
-        out = []
-        for action in actions:
-            if action["actionType"] in (11, 12):
-                out += leaves(action["compoundActions"])
-            else:
-                out.append((action["actionType"], action.get("functionName")))
-        return out
 
-    replayed = [a for a in leaves(first["actions"][0])]
-    recorded = sorted(
-        (e for e in history if e["EventType"] in (TASK_SCHEDULED, TIMER_CREATED)), key=lambda e: e["EventId"]
-    )
-    recorded_kinds = [(1 if e["EventType"] == TASK_SCHEDULED else 5, e.get("Name")) for e in recorded]
-    # Retries are re-issued by the extension, not by new actions: compare activities and timers up to them.
-    replayed_activities = [name for kind, name in replayed if kind in (0, 1)]
-    recorded_activities = [name for kind, name in recorded_kinds if kind == 1]
-    assert replayed_activities == list(itertools.islice(recorded_activities, len(replayed_activities)))
-    assert replayed_activities.count("ProcessImage") == 7
+async def test_progress_and_replay_determinism(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    names = seed_images(blob_service, source, 7, corrupt=1)
+    flaky = FlakyStorage({names[3]: 2})
+    index = FunctionIndex.from_app(flaky_app(flaky, blob_service))
+
+    async with DevHost(index) as host:
+        request = batch_input(source, output, limit=3, tolerated=50)
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
+        status = await host.wait(instance_id, timeout=120)
+        instances = await host.engine.list_instances()
+        histories = {i["instanceId"]: (i["name"], host.history(i["instanceId"])) for i in instances}
+
+    progress = status["customStatus"]["progress"]
+    assert status["customStatus"]["stage"] == "done"
+    assert (progress["total"], progress["done"], progress["failed"], progress["in_flight"]) == (7, 6, 1, 0)
+    assert len(json.dumps(status["customStatus"])) < 16 * 1024
+
+    for iid, (name, history) in histories.items():
+        replayed = assert_replay_is_deterministic(index, name, iid, history)
+        if iid == instance_id:
+            assert replayed["output"] == status["output"]

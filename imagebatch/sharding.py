@@ -1,0 +1,41 @@
+"""How a batch is cut into shards (lanes).
+
+A shard is processed by its own sub-orchestration, one image after another,
+and the parent keeps ``max_concurrency`` shards running. Each orchestration
+history therefore stays bounded (about four events per image of its shard,
+plus a few per shard in the parent), instead of one history that every
+episode replays in full and that grows with the batch (quadratic cost).
+
+Sizes follow "guided" scheduling: large shards while plenty of work remains,
+smaller ones towards the end (``ceil(remaining / (2 * concurrency))``, capped
+at ``max_shard_size``), so the batch does not end with a few long shards
+running alone while the other slots sit idle.
+"""
+
+from __future__ import annotations
+
+import math
+
+DEFAULT_SHARD_SIZE = 50
+
+
+def shard_sizes(total: int, concurrency: int, max_shard_size: int = DEFAULT_SHARD_SIZE) -> list[int]:
+    """Sizes of consecutive shards covering ``total`` items."""
+    if total < 0 or concurrency < 1 or max_shard_size < 1:
+        raise ValueError("total must be >= 0, concurrency and max_shard_size >= 1")
+    sizes: list[int] = []
+    remaining = total
+    while remaining > 0:
+        size = max(1, min(max_shard_size, math.ceil(remaining / (2 * concurrency))))
+        sizes.append(size)
+        remaining -= size
+    return sizes
+
+
+def shard_bounds(sizes: list[int]) -> list[tuple[int, int]]:
+    """``(start, stop)`` slice bounds for each shard."""
+    bounds, start = [], 0
+    for size in sizes:
+        bounds.append((start, start + size))
+        start += size
+    return bounds

@@ -1,0 +1,36 @@
+"""Shard planning: bounded sizes, full coverage, small shards at the end."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagebatch.sharding import shard_bounds, shard_sizes
+
+
+@pytest.mark.parametrize(("total", "concurrency", "cap"), [(0, 1, 50), (1, 10, 50), (23, 10, 50), (10_000, 10, 50),
+                                                          (12_345, 3, 7), (999, 1000, 50)])
+def test_shards_cover_everything_once_and_respect_the_cap(total, concurrency, cap):
+    sizes = shard_sizes(total, concurrency, cap)
+    assert sum(sizes) == total
+    assert all(1 <= size <= cap for size in sizes)
+    bounds = shard_bounds(sizes)
+    assert [b - a for a, b in bounds] == sizes
+    assert all(bounds[i][1] == bounds[i + 1][0] for i in range(len(bounds) - 1))
+
+
+def test_there_are_enough_shards_to_fill_the_window():
+    assert len(shard_sizes(23, 10)) >= 10
+    assert len(shard_sizes(5, 10)) == 5
+
+
+def test_sizes_shrink_towards_the_end():
+    sizes = shard_sizes(10_000, 10, 50)
+    assert sizes[0] == 50 and sizes[-1] == 1
+    assert sizes == sorted(sizes, reverse=True)
+    # The last max_concurrency shards together are small: the tail is short.
+    assert sum(sizes[-10:]) < 60
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError):
+        shard_sizes(10, 0)
