@@ -56,7 +56,12 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
             return _json(conflict.status, conflict.to_json())
 
     settings = AppSettings.from_env()
-    orchestration_input = {"request": request.to_dict(), "retry": settings.retry_options()}
+    orchestration_input = {
+        "request": request.to_dict(),
+        "retry": settings.retry_options(),
+        "shard_size": settings.shard_size,
+        "list_page_size": settings.list_page_size,
+    }
     instance_id = await client.start_new(ORCHESTRATOR_NAME, request.batch_id, orchestration_input)
     log.info("Started batch %s", instance_id)
     return client.create_check_status_response(req, instance_id)

@@ -35,6 +35,7 @@ class AppSettings:
     max_source_bytes: int = 256 * 1024 * 1024
     retry_first_interval_ms: int = 2000
     retry_max_attempts: int = 4
+    shard_size: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -50,6 +51,7 @@ class AppSettings:
             max_source_bytes=int(env.get("MAX_SOURCE_BYTES", str(256 * 1024 * 1024))),
             retry_first_interval_ms=int(env.get("ACTIVITY_RETRY_FIRST_INTERVAL_MS", "2000")),
             retry_max_attempts=int(env.get("ACTIVITY_RETRY_MAX_ATTEMPTS", "4")),
+            shard_size=int(env.get("SHARD_SIZE", "50")),
         )
 
     def retry_options(self) -> dict[str, int | float]:
