@@ -32,7 +32,7 @@ def ListImages(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def LoadShard(payload: dict[str, Any]) -> list[dict[str, Any]]:
+def LoadShard(payload: dict[str, Any]) -> dict[str, Any]:
     settings = _settings()
     return load_shard(payload, blob_service_client(settings.storage_connection))
 

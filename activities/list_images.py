@@ -43,7 +43,10 @@ def list_images(payload: dict[str, Any], service: BlobServiceClient, default_pag
 
 
 def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
-    """List (or take the explicit list), then write one blob per shard."""
+    """List (or take the explicit list), then write one blob per shard.
+
+    Each shard blob also carries the batch request, so a shard's input (and the
+    parent's history, which records it) holds only a few blob names."""
     if payload.get("blobs") is not None:
         listing: dict[str, Any] = {"images": [SourceBlob(name).to_dict() for name in payload["blobs"]], "pages": 0}
     else:
@@ -58,7 +61,7 @@ def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page
             service,
             payload["output_container"],
             shard_plan_blob(folder, shard),
-            json.dumps(images[start:stop]),
+            json.dumps({"request": payload.get("request"), "images": images[start:stop]}),
             "application/json",
         )
     plan: dict[str, Any] = {"total": len(images), "shards": sizes, "plan": folder, "pages": listing["pages"]}

@@ -12,7 +12,8 @@ from azure.storage.blob import BlobServiceClient
 from storage import blobs
 
 
-def load_shard(payload: dict[str, Any], service: BlobServiceClient) -> list[dict[str, Any]]:
+def load_shard(payload: dict[str, Any], service: BlobServiceClient) -> dict[str, Any]:
+    """The shard's plan: ``{"request": ..., "images": [...]}``."""
     data = service.get_blob_client(payload["container"], payload["blob"]).download_blob().readall()
     return json.loads(data)
 

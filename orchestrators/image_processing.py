@@ -47,6 +47,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
         sdk_retry,
         {
             "instance_id": context.instance_id,
+            "request": payload["request"],
             "container": request.source_container,
             "prefix": request.source_prefix or "",
             "blobs": None if request.source_blobs is None else list(request.source_blobs),
@@ -61,17 +62,18 @@ def orchestrate(context: df.DurableOrchestrationContext):
     sizes: list[int] = plan["shards"]
     progress.total = plan["total"]
     results_blobs: list[str | None] = [None] * len(sizes)
-    failures: list[dict[str, Any]] = []
+    shard_failures: list[dict[str, Any]] = []
 
     def start(shard: int) -> Any:
+        # A few names only: the shard reads its images and the request from its plan blob.
         return context.call_sub_orchestrator(
             SHARD_ORCHESTRATOR_NAME,
             {
-                "request": payload["request"],
-                "retry": payload.get("retry"),
                 "shard": shard,
+                "container": request.output_container,
                 "plan_blob": shard_plan_blob(plan["plan"], shard),
                 "results_blob": shard_results_blob(request.output_prefix, context.instance_id, shard),
+                "retry": payload.get("retry"),
             },
         )
 
@@ -79,13 +81,12 @@ def orchestrate(context: df.DurableOrchestrationContext):
         if task.state is TaskState.FAILED:
             progress.failed += sizes[shard]
             message = f"{sizes[shard]} image(s) not processed: {activity_error(task)}"
-            failures.append({"shard": shard, "kind": KIND_SHARD_FAILED, "message": message})
+            shard_failures.append({"shard": shard, "kind": KIND_SHARD_FAILED, "message": message})
             return
-        outcome = task.result
-        results_blobs[shard] = outcome["results_blob"]
+        results_blobs[shard] = shard_results_blob(request.output_prefix, context.instance_id, shard)
+        counts = task.result["progress"]
         for key in ("done", "skipped", "failed"):
-            setattr(progress, key, getattr(progress, key) + outcome["progress"][key])
-        failures.extend(outcome["failures"][: max(0, 100 - len(failures))])
+            setattr(progress, key, getattr(progress, key) + counts[key])
 
     def publish(lanes_running: int) -> None:
         progress.in_flight = lanes_running
@@ -112,7 +113,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             "instance_id": context.instance_id,
             "request": request.to_dict(),
             "results_blobs": [name for name in results_blobs if name],
-            "shard_failures": [f for f in failures if "shard" in f],
+            "shard_failures": shard_failures,
             "progress": progress.to_dict(),
             "status": status,
             "started": started,

@@ -24,7 +24,6 @@ from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.retry import retry_policy
 
 SHARD_ORCHESTRATOR_NAME = "ImageProcessing_Shard"
-MAX_FAILURES_REPORTED = 20
 
 
 def activity_error(task: Any) -> str:
@@ -36,11 +35,12 @@ def activity_error(task: Any) -> str:
 
 def process_shard(context: df.DurableOrchestrationContext):
     payload: dict[str, Any] = context.get_input()
-    request = BatchRequest.from_dict(payload["request"])
     sdk_retry = retry_policy(payload.get("retry"))
-    images: list[dict[str, Any]] = yield context.call_activity_with_retry(
-        "LoadShard", sdk_retry, {"container": request.output_container, "blob": payload["plan_blob"]}
+    plan = yield context.call_activity_with_retry(
+        "LoadShard", sdk_retry, {"container": payload["container"], "blob": payload["plan_blob"]}
     )
+    request = BatchRequest.from_dict(plan["request"])
+    images: list[dict[str, Any]] = plan["images"]
     results: list[dict[str, Any] | None] = [None] * len(images)
     progress = Progress(total=len(images))
 
@@ -79,17 +79,7 @@ def process_shard(context: df.DurableOrchestrationContext):
         sdk_retry,
         {"container": request.output_container, "blob": payload["results_blob"], "results": results},
     )
-    failures = [
-        {"name": r["name"], "kind": r.get("kind"), "message": r.get("message")}
-        for r in results
-        if r is not None and r["status"] == "failed"
-    ]
-    return {
-        "shard": payload["shard"],
-        "progress": progress.to_dict(),
-        "failures": failures[:MAX_FAILURES_REPORTED],
-        "results_blob": payload["results_blob"],
-    }
+    return {"shard": payload["shard"], "progress": progress.to_dict()}
 
 
 @bp.orchestration_trigger(context_name="context")

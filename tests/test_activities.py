@@ -240,7 +240,7 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
     assert len(json.dumps(plan)) < 400, "the listing itself stays out of the orchestration"
     listed = []
     for shard, size in enumerate(plan["shards"]):
-        images = load_shard({"container": output, "blob": shard_plan_blob(plan["plan"], shard)}, blob_service)
+        images = load_shard({"container": output, "blob": shard_plan_blob(plan["plan"], shard)}, blob_service)["images"]
         assert len(images) == size
         listed += [image["name"] for image in images]
     assert listed == names
@@ -256,7 +256,7 @@ def test_explicit_blob_lists_are_planned_without_listing(blob_service, container
     )
     assert plan["shards"] == [1, 1]
     first = load_shard({"container": output, "blob": shard_plan_blob(plan["plan"], 0)}, blob_service)
-    assert first == [{"name": "b.jpg", "etag": None, "size": None}]
+    assert first == {"request": None, "images": [{"name": "b.jpg", "etag": None, "size": None}]}
 
 
 def test_shard_results_round_trip_into_the_manifest(blob_service, container_factory):

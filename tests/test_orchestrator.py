@@ -169,7 +169,7 @@ def flaky_app(flaky: FlakyStorage, service) -> df.DFApp:
         return plan_batch(payload, service, 5000)
 
     @bp.activity_trigger(input_name="payload")
-    def LoadShard(payload: dict) -> list:
+    def LoadShard(payload: dict) -> dict:
         return load_shard(payload, service)
 
     @bp.activity_trigger(input_name="payload")
