@@ -1,0 +1,224 @@
+"""Benchmark 3: replay cost of the orchestration, flat vs sharded.
+
+Runs the real orchestrator code on the local dev host with CPU-light stand-in
+activities (no storage, no Pillow), so the numbers are the orchestration's
+own cost: SDK replay CPU per image, episodes, and the largest history any one
+instance reaches. "flat" is one orchestration fanning out every image through
+the same ``bounded_fan_out``; "sharded" is ``ImageProcessing_Orchestrator``
+with its shard lanes. The baseline for the ratio is one image's activity CPU
+(``render_image`` on a 12 MP JPEG), measured in the same run.
+
+    python -m bench.replay [--quick] [--sizes 100,1000,10000] [--flat-max 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+import durable_devhost.engine as engine_module
+import orchestrators
+from durable_devhost.testing import DevHost
+from imagebatch.imaging import render_image
+from imagebatch.results import image_result, output_entry
+from imagebatch.sample_images import make_photo
+from imagebatch.sharding import DEFAULT_SHARD_SIZE, shard_sizes
+from imagebatch.specs import RenderSpec
+from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
+
+CONCURRENCY = 10
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class ReplayMeter:
+    """Sums the CPU time the SDK spends replaying (what the Python worker pays
+    in production), by wrapping the dev host's orchestrator invocation."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.episodes = 0
+        self._lock = threading.Lock()
+        self._original = engine_module.invoke_orchestrator
+
+    def __enter__(self) -> ReplayMeter:
+        def timed(fn: Any, payload: str) -> dict[str, Any]:
+            start = time.thread_time()
+            try:
+                return self._original(fn, payload)
+            finally:
+                with self._lock:
+                    self.cpu += time.thread_time() - start
+                    self.episodes += 1
+
+        engine_module.invoke_orchestrator = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        engine_module.invoke_orchestrator = self._original
+
+
+def _fake_result(name: str) -> dict[str, Any]:
+    outputs = [output_entry(r, f"web/{name}/{r}.jpg", 1600 // (i + 1), 1067 // (i + 1), 200_000 // (i + 1))
+               for i, r in enumerate(("large", "medium", "thumb"))]
+    return image_result(name, "processed", outputs=outputs, duration_ms=150)
+
+
+def bench_app(total: int, shard_size: int) -> df.DFApp:
+    """The real orchestrators with stand-in activities (no I/O)."""
+    sizes = shard_sizes(total, CONCURRENCY, shard_size)
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(orchestrators.bp)
+
+    @app.activity_trigger(input_name="payload")
+    def ListImages(payload: dict) -> dict:
+        return {"total": total, "shards": sizes, "plan": "plan/", "pages": 0}
+
+    @app.activity_trigger(input_name="payload")
+    def LoadShard(payload: dict) -> dict:
+        shard = int(payload["blob"].rsplit("/", 1)[1].split(".")[0])
+        images = [{"name": f"img{starts[shard] + i:06d}.jpg", "etag": "0x1", "size": 1} for i in range(sizes[shard])]
+        return {"request": batch_input(total, shard_size)["request"], "images": images}
+
+    @app.activity_trigger(input_name="payload")
+    def ProcessImage(payload: dict) -> dict:
+        return _fake_result(payload["source"]["name"])
+
+    @app.activity_trigger(input_name="payload")
+    def RecordShardResults(payload: dict) -> dict:
+        return {"blob": payload["blob"], "count": len(payload["results"])}
+
+    @app.activity_trigger(input_name="payload")
+    def NotifyCompletion(payload: dict) -> dict:
+        return {"manifest": "out/manifest.json", "counts": payload["progress"], "status": payload["status"]}
+
+    @app.orchestration_trigger(context_name="context")
+    def flat_batch(context: df.DurableOrchestrationContext):
+        count = context.get_input()["total"]
+        done: list[int] = []
+        yield from bounded_fan_out(
+            context,
+            [f"img{i:06d}.jpg" for i in range(count)],
+            lambda name: context.call_activity("ProcessImage", {"source": {"name": name}}),
+            CONCURRENCY,
+            lambda index, task, attempts: done.append(index),
+            retry=RetryPolicy(),
+        )
+        return len(done)
+
+    return app
+
+
+def batch_input(total: int, shard_size: int) -> dict[str, Any]:
+    return {
+        "request": {
+            "source_container": "in", "source_prefix": "", "source_blobs": None,
+            "output_container": "out", "output_prefix": "web/",
+            "spec": RenderSpec().to_dict(), "max_concurrency": CONCURRENCY,
+            "tolerated_failure_percent": 0.0, "batch_id": None,
+        },
+        "shard_size": shard_size,
+        "total": total,
+    }
+
+
+async def run_variant(variant: str, total: int, shard_size: int) -> dict[str, Any]:
+    name = "flat_batch" if variant == "flat" else "ImageProcessing_Orchestrator"
+    with ReplayMeter() as meter:
+        async with DevHost(bench_app(total, shard_size)) as host:
+            start = time.perf_counter()
+            instance_id = await host.start_orchestration(name, batch_input(total, shard_size))
+            status = await host.wait(instance_id, timeout=3600)
+            wall = time.perf_counter() - start
+            instances = await host.engine.list_instances()
+            largest = max(len(host.history(i["instanceId"])) for i in instances)
+    assert status["runtimeStatus"] == "Completed", status.get("output")
+    return {
+        "variant": variant, "images": total, "wall_s": round(wall, 3),
+        "orchestrator_cpu_s": round(meter.cpu, 4), "episodes": meter.episodes,
+        "cpu_per_image_ms": round(1000 * meter.cpu / total, 4), "largest_history": largest,
+        "instances": len(instances),
+    }
+
+
+def activity_cpu_per_image_ms(repeats: int, size: tuple[int, int]) -> float:
+    """CPU of ProcessImage's real work (render_image, default renditions) on one photo."""
+    buffer = io.BytesIO()
+    make_photo(*size, seed=7).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    samples = []
+    for _ in range(repeats):
+        start = time.process_time()
+        render_image(data, RenderSpec())
+        samples.append(time.process_time() - start)
+    return 1000 * statistics.median(samples)
+
+
+def extrapolate_flat(rows: list[dict[str, Any]], total: int) -> float:
+    """Quadratic growth from the two largest measured flat runs: cpu ~ a * n^2."""
+    measured = sorted((r for r in rows if r["variant"] == "flat"), key=lambda r: r["images"])
+    last = measured[-1]
+    return last["orchestrator_cpu_s"] * (total / last["images"]) ** 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 images only (CI smoke test)")
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--flat-max", type=int, default=1000, help="largest flat run; larger ones are extrapolated")
+    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
+    parser.add_argument("--out", type=Path, default=RESULTS / "replay.json")
+    args = parser.parse_args(argv)
+    sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
+    photo = (800, 600) if args.quick else (4000, 3000)
+    activity_ms = activity_cpu_per_image_ms(1 if args.quick else 3, photo)
+
+    rows = []
+    for total in sizes:
+        for variant in ("flat", "sharded"):
+            if variant == "flat" and total > args.flat_max:
+                continue
+            row = asyncio.run(run_variant(variant, total, args.shard_size))
+            row["vs_activity_cpu_percent"] = round(100 * row["cpu_per_image_ms"] / activity_ms, 3)
+            rows.append(row)
+            print(f"{variant:8} {total:>6} images: orchestrator CPU {row['orchestrator_cpu_s']:8.2f} s "
+                  f"({row['cpu_per_image_ms']:.3f} ms/image = {row['vs_activity_cpu_percent']:.2f}% of activity CPU), "
+                  f"episodes {row['episodes']}, largest history {row['largest_history']} events, "
+                  f"wall {row['wall_s']:.1f} s", flush=True)
+
+    print(f"\nbaseline: activity CPU per image (render_image, {photo[0]}x{photo[1]} JPEG) = {activity_ms:.1f} ms")
+    sharded = [r for r in rows if r["variant"] == "sharded"]
+    flat = [r for r in rows if r["variant"] == "flat"]
+    for row in sharded:
+        match = next((f for f in flat if f["images"] == row["images"]), None)
+        if match:
+            print(f"ratio flat/sharded orchestrator CPU at {row['images']} images: "
+                  f"{match['orchestrator_cpu_s'] / max(row['orchestrator_cpu_s'], 1e-9):.2f}x")
+        else:
+            estimate = extrapolate_flat(rows, row["images"])
+            print(f"ratio flat/sharded orchestrator CPU at {row['images']} images: "
+                  f"~{estimate / max(row['orchestrator_cpu_s'], 1e-9):.0f}x (flat extrapolated quadratically: "
+                  f"~{estimate:.0f} s)")
+    if len(sharded) > 1:
+        print(f"ratio sharded CPU per image, largest/smallest batch: "
+              f"{sharded[-1]['cpu_per_image_ms'] / max(sharded[0]['cpu_per_image_ms'], 1e-9):.2f}x "
+              "(flat is the goal: ~1)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"activity_cpu_ms": activity_ms, "rows": rows}, indent=2))
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
