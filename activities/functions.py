@@ -15,7 +15,7 @@ from activities.notify_completion import notify_completion
 from activities.process_image import process_image
 from activities.shard_results import load_shard, record_shard_results
 from imagebatch.settings import AppSettings
-from storage.clients import blob_service_client
+from storage.clients import async_blob_service_client, blob_service_client
 
 bp = df.Blueprint()
 
@@ -32,9 +32,9 @@ def ListImages(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def LoadShard(payload: dict[str, Any]) -> dict[str, Any]:
+async def LoadShard(payload: dict[str, Any]) -> dict[str, Any]:
     settings = _settings()
-    return load_shard(payload, blob_service_client(settings.storage_connection))
+    return await load_shard(payload, async_blob_service_client(settings.storage_connection))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -44,9 +44,9 @@ def ProcessImage(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def RecordShardResults(payload: dict[str, Any]) -> dict[str, Any]:
+async def RecordShardResults(payload: dict[str, Any]) -> dict[str, Any]:
     settings = _settings()
-    return record_shard_results(payload, blob_service_client(settings.storage_connection))
+    return await record_shard_results(payload, async_blob_service_client(settings.storage_connection))
 
 
 @bp.activity_trigger(input_name="payload")

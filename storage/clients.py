@@ -10,11 +10,13 @@ identity in Azure by changing settings only.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Mapping
 
 from azure.storage.blob import BlobServiceClient
+from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 _lock = threading.Lock()
 _clients: dict[str, BlobServiceClient] = {}
@@ -72,3 +74,43 @@ def reset_clients() -> None:
     """Forget cached clients (tests that switch storage endpoints)."""
     with _lock:
         _clients.clear()
+        _aio_clients.clear()
+
+
+# --- asyncio clients -------------------------------------------------------------------------
+
+_aio_clients: dict[tuple[str, int], tuple[asyncio.AbstractEventLoop, AsyncBlobServiceClient]] = {}
+
+
+def create_async_blob_service_client(name: str, env: Mapping[str, str] | None = None) -> AsyncBlobServiceClient:
+    """The asyncio twin of :func:`create_blob_service_client` (same settings)."""
+    env = os.environ if env is None else env
+    connection_string = env.get(name)
+    if connection_string:
+        return AsyncBlobServiceClient.from_connection_string(connection_string)
+    uri = _service_uri(name, env)
+    if uri:
+        from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCredential
+
+        credential = AsyncDefaultAzureCredential(managed_identity_client_id=env.get(f"{name}__clientId"))
+        return AsyncBlobServiceClient(account_url=uri, credential=credential)
+    raise StorageConfigurationError(f"No storage settings for connection '{name}'.")
+
+
+def async_blob_service_client(name: str) -> AsyncBlobServiceClient:
+    """One asyncio client per connection and event loop, reused.
+
+    The Functions Python worker runs ``async def`` functions on one long-lived
+    loop per process, so in Azure this is one client per process; a loop that
+    has closed (tests, dev host restarts) gets a fresh client.
+    """
+    loop = asyncio.get_running_loop()
+    with _lock:
+        for key, (owner, _) in list(_aio_clients.items()):
+            if owner.is_closed():
+                del _aio_clients[key]
+        entry = _aio_clients.get((name, id(loop)))
+        if entry is None or entry[0] is not loop:
+            entry = (loop, create_async_blob_service_client(name))
+            _aio_clients[(name, id(loop))] = entry
+        return entry[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
@@ -20,9 +21,23 @@ from imagebatch.naming import shard_plan_blob
 from imagebatch.results import Progress
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, Rendition
+from storage.clients import async_blob_service_client
 from tests.azurite import connection_string
 
 SETTINGS = AppSettings(notify_attempts=2, notify_timeout_seconds=2)
+
+
+def run_async(activity, payload: dict):
+    """Run an async activity function with the app's asyncio client, as the worker would."""
+
+    async def call():
+        service = async_blob_service_client("AzureWebJobsStorage")
+        try:
+            return await activity(payload, service)
+        finally:
+            await service.close()
+
+    return asyncio.run(call())
 
 
 def jpeg_bytes(width: int, height: int, color=(200, 60, 30)) -> bytes:
@@ -240,7 +255,8 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
     assert len(json.dumps(plan)) < 400, "the listing itself stays out of the orchestration"
     listed = []
     for shard, size in enumerate(plan["shards"]):
-        images = load_shard({"container": output, "blob": shard_plan_blob(plan["plan"], shard)}, blob_service)["images"]
+        loaded = run_async(load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], shard)})
+        images = loaded["images"]
         assert len(images) == size
         listed += [image["name"] for image in images]
     assert listed == names
@@ -255,7 +271,7 @@ def test_explicit_blob_lists_are_planned_without_listing(blob_service, container
         5000,
     )
     assert plan["shards"] == [1, 1]
-    first = load_shard({"container": output, "blob": shard_plan_blob(plan["plan"], 0)}, blob_service)
+    first = run_async(load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], 0)})
     assert first == {"request": None, "images": [{"name": "b.jpg", "etag": None, "size": None}]}
 
 
@@ -264,10 +280,10 @@ def test_shard_results_round_trip_into_the_manifest(blob_service, container_fact
     parts = []
     for shard in range(3):
         blob = f"web/_batches/b3/parts/{shard:05d}.json"
-        record_shard_results(
+        run_async(
+            record_shard_results,
             {"container": output, "blob": blob,
              "results": [{"name": f"{shard}.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]},
-            blob_service,
         )
         parts.append(blob)
     payload = _notify_payload(output)

@@ -28,6 +28,7 @@ from durable_devhost.invoke import invoke_orchestrator, orchestrator_payload
 from durable_devhost.testing import DevHost
 from imagebatch.settings import AppSettings
 from orchestrators.image_processing import ORCHESTRATOR_NAME
+from storage.clients import async_blob_service_client
 from tests.history_checks import (
     SUB_CREATED,
     SUB_ORCHESTRATION,
@@ -169,12 +170,12 @@ def flaky_app(flaky: FlakyStorage, service) -> df.DFApp:
         return plan_batch(payload, service, 5000)
 
     @bp.activity_trigger(input_name="payload")
-    def LoadShard(payload: dict) -> dict:
-        return load_shard(payload, service)
+    async def LoadShard(payload: dict) -> dict:
+        return await load_shard(payload, async_blob_service_client("AzureWebJobsStorage"))
 
     @bp.activity_trigger(input_name="payload")
-    def RecordShardResults(payload: dict) -> dict:
-        return record_shard_results(payload, service)
+    async def RecordShardResults(payload: dict) -> dict:
+        return await record_shard_results(payload, async_blob_service_client("AzureWebJobsStorage"))
 
     @bp.activity_trigger(input_name="payload")
     def ProcessImage(payload: dict) -> dict:

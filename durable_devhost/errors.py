@@ -1,0 +1,28 @@
+"""Exceptions raised by the engine's management API.
+
+They mirror the HTTP outcomes of the extension's ``HttpApiHandler`` (§4.2): the server maps
+UnknownFunctionError -> 400, InstanceExistsError -> 409, InstanceNotFoundError -> 404 and
+InstanceGoneError -> 410.
+"""
+
+from __future__ import annotations
+
+
+class DevHostError(Exception):
+    """Base class of every dev-host error."""
+
+
+class UnknownFunctionError(DevHostError):
+    """The named orchestrator does not exist (message worded exactly as the extension's)."""
+
+
+class InstanceExistsError(DevHostError):
+    """An instance with that id is still Running / Pending / Suspended."""
+
+
+class InstanceNotFoundError(DevHostError):
+    """No instance with that id exists."""
+
+
+class InstanceGoneError(DevHostError):
+    """The instance already finished (Completed, Failed, Terminated, Canceled)."""

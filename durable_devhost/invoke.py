@@ -1,0 +1,181 @@
+"""Invoke one orchestrator episode or one activity exactly as the Python worker does (§6.2).
+
+The real converters from ``azure.functions`` are used (``OrchestrationTriggerConverter``,
+``ActivityTriggerConverter``) so inputs and outputs are encoded byte-for-byte as in Azure.
+Worker processes: a ``ProcessPoolExecutor`` whose initializer imports the app once per process;
+only the function name and JSON text cross the process boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import json
+import os
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+from azure.functions import meta
+
+from .functions import FunctionIndex, IndexedFunction
+
+OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
+NO_STATE_KEY = "$devhostNoState"   # the invocation failed without $OutOfProcData$ (not an SDK key)
+
+_REGISTRY = func.get_binding_registry()
+
+
+def _install_timestamp_cache() -> None:
+    """Memoise the SDK's ``dateutil`` parse of history ``Timestamp`` strings.
+
+    The SDK re-parses every event's timestamp on every episode with the (slow, generic)
+    ``dateutil.parser.parse``; for a 1,000-activity fan-out that is most of the host's CPU time.
+    The cache returns the very object dateutil produced for the same string (datetimes are
+    immutable), so orchestrator code cannot observe any difference.
+    """
+    module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
+    parse = module.dt_parse
+    if getattr(parse, "_devhost_cached", False):
+        return
+    cached = functools.lru_cache(maxsize=1 << 17)(parse)
+    cached._devhost_cached = True  # type: ignore[attr-defined]
+    module.dt_parse = cached
+
+
+_install_timestamp_cache()
+
+
+@dataclass
+class ContextStub:
+    """What the worker passes to a non-binding parameter named ``context`` (azure.functions.Context)."""
+
+    invocation_id: str
+    function_name: str
+    function_directory: str
+    trace_context: Any = None
+    retry_context: Any = None
+    thread_local_storage: Any = None
+
+
+@dataclass
+class ActivityResult:
+    ok: bool
+    result: str | None = None      # JSON text (TaskCompleted.Result)
+    reason: str | None = None      # TaskFailed.Reason
+    details: str | None = None     # TaskFailed.Details
+    pid: int | None = None
+
+
+def orchestrator_payload(*, history: list[dict[str, Any]], input_json: str | None, instance_id: str,
+                         parent_instance_id: str | None, long_timer_interval: str = "3.00:00:00",
+                         max_short_timer: str = "6.00:00:00") -> str:
+    """The JSON the extension passes to the orchestration trigger (§1.1, ``OrchestrationContextToString``).
+
+    ``input`` is ``JToken.Load(ExecutionStarted.Input)``: the stored JSON text parsed once.
+    """
+    started = next((e for e in history if e["EventType"] == 0), None)
+    return json.dumps({
+        "history": history,
+        "input": json.loads(input_json) if input_json is not None else None,
+        "instanceId": instance_id,
+        "isReplaying": bool(started and started.get("IsPlayed")),
+        "parentInstanceId": parent_instance_id,
+        "upperSchemaVersion": 1,
+        "upperSchemaVersionNew": 2,
+        "longRunningTimerIntervalDuration": long_timer_interval,
+        "maximumShortTimerDuration": max_short_timer,
+        "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+    })
+
+
+def _context_kwargs(fn: IndexedFunction, invocation_id: str, app_path: str | None) -> dict[str, Any]:
+    if not fn.wants_context:
+        return {}
+    directory = os.path.dirname(app_path) if app_path else os.getcwd()
+    return {"context": ContextStub(invocation_id, fn.name, os.path.join(directory, fn.name))}
+
+
+def invoke_orchestrator(fn: IndexedFunction, payload_json: str) -> dict[str, Any]:
+    """Run one episode; return the SDK's state dict (§1.3), parsing ``$OutOfProcData$`` on failure.
+
+    A failure without out-of-proc data (e.g. the trigger could not be decoded) is flagged with
+    ``NO_STATE_KEY``: ``TaskOrchestrationShim`` then fails the instance at once with
+    "Orchestrator function 'X' failed: <message>", without replaying any action.
+    """
+    conv = _REGISTRY.get("orchestrationTrigger")
+    try:
+        arg = conv.decode(meta.Datum(payload_json, "string"), trigger_metadata={})
+        ret = fn.user_function(**{fn.trigger_param: arg})
+        return json.loads(conv.encode(ret, expected_type=None).value)
+    except Exception as exc:  # the worker reports the failure; the extension parses the message
+        message = str(exc)
+        if OUT_OF_PROC_MARKER in message:
+            return json.loads(message.split(OUT_OF_PROC_MARKER, 1)[1])
+        return {"isDone": False, "actions": [[]], "error": message or type(exc).__name__, NO_STATE_KEY: True}
+
+
+def _failure(name: str, exc: BaseException) -> ActivityResult:
+    """``TaskActivityShim``: TaskFailureException("Activity function 'X' failed: <msg>", details)."""
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ActivityResult(ok=False, reason=f"Activity function '{name}' failed: {exc}",
+                          details=f"{type(exc).__name__}: {exc}\n{details}", pid=os.getpid())
+
+
+def _decode_activity_input(input_json: str | None) -> Any:
+    conv = _REGISTRY.get("activityTrigger")
+    return conv.decode(meta.Datum(input_json if input_json is not None else "null", "string"),
+                       trigger_metadata={})
+
+
+def _encode_activity_output(value: Any) -> str | None:
+    conv = _REGISTRY.get("activityTrigger")
+    return conv.encode(value, expected_type=None).value
+
+
+def run_activity_sync(fn: IndexedFunction, input_json: str | None, invocation_id: str,
+                      app_path: str | None = None) -> ActivityResult:
+    """Run a (sync) activity; an ``async def`` one gets its own short-lived loop (process workers)."""
+    try:
+        arg = _decode_activity_input(input_json)
+        ret = fn.user_function(**{fn.trigger_param: arg}, **_context_kwargs(fn, invocation_id, app_path))
+        if asyncio.iscoroutine(ret):
+            ret = asyncio.run(ret)
+        return ActivityResult(ok=True, result=_encode_activity_output(ret), pid=os.getpid())
+    except Exception as exc:
+        return _failure(fn.name, exc)
+
+
+async def run_activity_async(fn: IndexedFunction, input_json: str | None, invocation_id: str,
+                             app_path: str | None = None) -> ActivityResult:
+    """Await an ``async def`` activity on the host's loop, as the worker does."""
+    try:
+        arg = _decode_activity_input(input_json)
+        ret = await fn.user_function(**{fn.trigger_param: arg}, **_context_kwargs(fn, invocation_id, app_path))
+        return ActivityResult(ok=True, result=_encode_activity_output(ret), pid=os.getpid())
+    except Exception as exc:
+        return _failure(fn.name, exc)
+
+
+# ---- worker processes -------------------------------------------------------------------
+
+_WORKER_INDEX: FunctionIndex | None = None
+
+
+def worker_init(app_path: str) -> None:
+    """ProcessPoolExecutor initializer: import the app once in this process."""
+    global _WORKER_INDEX
+    _WORKER_INDEX = FunctionIndex.load(app_path)
+
+
+def worker_run_activity(name: str, input_json: str | None, invocation_id: str) -> ActivityResult:
+    """Run an activity by name inside a worker process (only text crosses the boundary)."""
+    if _WORKER_INDEX is None:
+        raise RuntimeError("worker process was not initialised with an app")
+    fn = _WORKER_INDEX.activity(name)
+    if fn is None:
+        return ActivityResult(ok=False, reason=f"Activity function '{name}' failed: not found in worker",
+                              details=None, pid=os.getpid())
+    return run_activity_sync(fn, input_json, invocation_id, _WORKER_INDEX.app_path)
