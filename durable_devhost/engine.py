@@ -629,19 +629,26 @@ class Engine:
         invocation_id = str(uuid.uuid4())
         t0 = time.perf_counter()
         result: ActivityResult
-        if fn is None:
-            result = ActivityResult(ok=False, reason=unknown_function_message(
-                item.name, "activity", self.index.names("activity")))
-        elif fn.is_async:
-            # Like the Python worker: ``async def`` functions run on the event loop, not in a
-            # thread or a worker process, so I/O-bound activities never queue behind CPU work.
-            result = await run_activity_async(fn, item.input, invocation_id, self.index.app_path)
-        elif self._process_pool is not None:
-            result = await self._loop.run_in_executor(self._process_pool, worker_run_activity, fn.name,
-                                                      item.input, invocation_id)
-        else:
-            result = await self._loop.run_in_executor(self._thread_pool, run_activity_sync, fn, item.input,
-                                                      invocation_id, self.index.app_path)
+        try:
+            if fn is None:
+                result = ActivityResult(ok=False, reason=unknown_function_message(
+                    item.name, "activity", self.index.names("activity")))
+            elif fn.is_async:
+                # Like the Python worker: ``async def`` functions run on the event loop, not in a
+                # thread or a worker process, so I/O-bound activities never queue behind CPU work.
+                result = await run_activity_async(fn, item.input, invocation_id, self.index.app_path)
+            elif self._process_pool is not None:
+                result = await self._loop.run_in_executor(self._process_pool, worker_run_activity, fn.name,
+                                                          item.input, invocation_id)
+            else:
+                result = await self._loop.run_in_executor(self._thread_pool, run_activity_sync, fn, item.input,
+                                                          invocation_id, self.index.app_path)
+        except (asyncio.CancelledError, BrokenProcessPool):
+            raise
+        except Exception as exc:  # the worker could not even run it: fail the task, never hang the instance
+            log.exception("activity %s could not be run", item.name)
+            result = ActivityResult(ok=False, reason=f"Activity function '{item.name}' failed: {exc}",
+                                    details=f"{type(exc).__name__}: {exc}")
         duration_ms = int((time.perf_counter() - t0) * 1000)
         now = self.clock.now()
         if result.ok:

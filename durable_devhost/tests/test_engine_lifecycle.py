@@ -87,6 +87,19 @@ async def test_uncaught_activity_failure_message(engine):
         "exploded x \n RuntimeError: exploded x")
 
 
+async def test_an_activity_the_worker_cannot_run_fails_the_task_instead_of_hanging(engine, monkeypatch):
+    import durable_devhost.engine as engine_module
+
+    def broken_worker(*args, **kwargs):
+        raise RuntimeError("worker could not start")
+
+    monkeypatch.setattr(engine_module, "run_activity_sync", broken_worker)
+    iid = await engine.start_orchestration("uncaught_activity_failure")
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert "Activity function 'explode' failed: worker could not start" in status["output"]
+
+
 async def test_sub_orchestration_with_retry_uses_new_default_ids(engine):
     iid = await engine.start_orchestration("retry_parent", client_input("sub-retry"))
     status = await engine.wait_for_completion(iid, 5)
