@@ -35,6 +35,7 @@ from azure.storage.blob import BlobServiceClient
 
 from imagebatch.sample_images import make_photo
 from imagebatch.specs import RenderSpec
+from storage.clients import close_async_clients
 from tests.azurite import connection_string, running_azurite
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,6 +131,7 @@ async def measure(conn: str, args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.repeats):
             baseline.append(run_baseline(conn, source, names, args.workers))
             hosted.append(await run_devhost(source, len(names), args.workers, host))
+        await close_async_clients()
     return {"baseline_images_per_s": baseline, "devhost_images_per_s": hosted}
 
 

@@ -114,3 +114,13 @@ def async_blob_service_client(name: str) -> AsyncBlobServiceClient:
             entry = (loop, create_async_blob_service_client(name))
             _aio_clients[(name, id(loop))] = entry
         return entry[1]
+
+
+async def close_async_clients() -> None:
+    """Close this loop's asyncio clients (a host shutting down cleanly)."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        mine = [key for key, (owner, _) in _aio_clients.items() if owner is loop]
+        clients = [_aio_clients.pop(key)[1] for key in mine]
+    for client in clients:
+        await client.close()
