@@ -1,11 +1,13 @@
-"""NotifyCompletion: write the batch manifest, then tell a webhook if one is
-configured.
+"""NotifyCompletion: write the batch manifest and its HTML report, then tell a
+webhook if one is configured.
 
 The manifest is the batch's durable record (in the spirit of Step Functions'
 ResultWriter): parameters, every image's result, counts, failures with
-reasons, timings. The webhook URL comes only from the app setting
-``NOTIFY_WEBHOOK_URL``, never from a request, so callers cannot make the app
-post to arbitrary addresses.
+reasons, timings. ``index.html`` beside it is the same record for people
+(``imagebatch.report``); it is written *after* the manifest so that a report
+never exists without the manifest it links to. The webhook URL comes only
+from the app setting ``NOTIFY_WEBHOOK_URL``, never from a request, so callers
+cannot make the app post to arbitrary addresses.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
+from activities.shard_results import load_results
 from imagebatch.naming import manifest_blob_name
+from imagebatch.report import REPORT_CONTENT_TYPE, build_report, report_blob_name
 from imagebatch.results import Progress, build_manifest, compact_summary
 from imagebatch.settings import AppSettings
 from storage import blobs
@@ -56,6 +60,19 @@ def post_webhook(url: str, body: dict[str, Any], *, timeout: float, attempts: in
     return f"failed: {reason}"
 
 
+def _results(payload: dict[str, Any], service: BlobServiceClient, container: str) -> list[dict[str, Any]]:
+    """Per-image results: inline for small callers, or merged from the shards'
+    result blobs (the orchestration never carries them), plus one entry per
+    shard that failed as a whole."""
+    results = list(payload.get("results") or [])
+    if payload.get("results_blobs"):
+        results += load_results(service, container, payload["results_blobs"])
+    for failure in payload.get("shard_failures") or []:
+        results.append({"name": f"shard {failure['shard']}", "status": "failed", "outputs": [],
+                        "duration_ms": 0, "kind": failure["kind"], "message": failure["message"]})
+    return results
+
+
 def notify_completion(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:
     instance_id = payload["instance_id"]
     request = payload["request"]
@@ -65,7 +82,7 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     manifest = build_manifest(
         instance_id=instance_id,
         request=request,
-        results=payload["results"],
+        results=_results(payload, service, output_container),
         progress=progress,
         status=payload["status"],
         started=payload["started"],
@@ -76,7 +93,16 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     blobs.upload_text(
         service, output_container, manifest_name, json.dumps(manifest, indent=2), "application/json"
     )
+    report_name = report_blob_name(output_prefix, instance_id)
+    blobs.upload_text(
+        service,
+        output_container,
+        report_name,
+        build_report(manifest, output_container=output_container, output_prefix=output_prefix),
+        REPORT_CONTENT_TYPE,
+    )
     summary = compact_summary(manifest, f"{output_container}/{manifest_name}")
+    summary["report"] = f"{output_container}/{report_name}"
     if settings.notify_webhook_url:
         summary["webhook"] = post_webhook(
             settings.notify_webhook_url,

@@ -28,7 +28,7 @@ def shard_sizes(total: int, concurrency: int, max_shard_size: int = DEFAULT_SHAR
     # A floor keeps the tail from dissolving into hundreds of one-image shards
     # (each costs a sub-orchestration and two small activities), but never so
     # high that fewer than `concurrency` shards exist for a small batch.
-    floor = max(1, min(max_shard_size // 10, total // (2 * concurrency)))
+    floor = max(1, min(max_shard_size // 10, total // (20 * concurrency)))
     while remaining > 0:
         size = min(remaining, max(floor, min(max_shard_size, math.ceil(remaining / (2 * concurrency)))))
         sizes.append(size)

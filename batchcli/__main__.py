@@ -1,0 +1,218 @@
+"""``imagebatch`` / ``python -m batchcli``: argument parsing and the commands.
+
+Each command is a small function over already-parsed arguments; ``main``
+turns every :class:`CliError` into lines on stderr and exit code 2, so a
+typo never ends in a traceback. Exit codes: 0 success (or a Completed
+batch), 1 a batch that ended Failed/Terminated, 2 usage or runtime error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import webbrowser
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from batchcli.api import DEFAULT_URL, ApiClient
+from batchcli.download import download_report
+from batchcli.errors import CliError
+from batchcli.request import batch_request, parse_rendition
+from batchcli.storage import CONNECTION_ENV, blob_service
+from batchcli.upload import upload_directory
+from batchcli.watch import exit_code, outcome_lines, watch
+
+PROG = "imagebatch"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(base_url=args.url, key=args.key or None)
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    if not Path(args.dir).is_dir():
+        raise CliError(f"not a directory: {args.dir}")
+    service = blob_service(args.connection_string)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]upload"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(), console=console, redirect_stdout=False, redirect_stderr=False,
+    ) as bar:
+        task = bar.add_task("upload", total=None, counts="")
+        tally = {"uploaded": 0, "skipped": 0, "failed": 0}
+
+        def on_file(name: str, outcome: str, size: int) -> None:
+            tally[outcome] += 1
+            bar.update(task, advance=1, counts=" · ".join(f"{n} {k}" for k, n in tally.items()))
+
+        result = upload_directory(
+            service, Path(args.dir), args.container, args.prefix, workers=args.workers,
+            on_start=lambda total: bar.update(task, total=total), on_file=on_file,
+        )
+    print(
+        f"uploaded {len(result.uploaded)} file(s) ({_megabytes(result.bytes_sent)}), "
+        f"skipped {len(result.skipped)} unchanged, to {args.container}/{(args.prefix or '').rstrip('/')}"
+    )
+    if result.failed:
+        raise CliError(
+            f"{len(result.failed)} file(s) failed to upload:", [f"  {name}: {reason}" for name, reason in result.failed]
+        )
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    client = _client(args)
+    started = client.start_batch(batch_request(args))
+    batch_id = started["id"]
+    print(f"batch {batch_id} started")
+    print(f"status: {client.status_url(batch_id)}")
+    if args.watch:
+        return _watch_and_report(client, batch_id, args.interval)
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    return _watch_and_report(_client(args), args.id, args.interval)
+
+
+def _watch_and_report(client: ApiClient, batch_id: str, interval: float) -> int:
+    try:
+        status = watch(client, batch_id, interval=interval)
+    except KeyboardInterrupt:
+        print(f"stopped watching; batch {batch_id} goes on (`{PROG} cancel {batch_id}` stops it)", file=sys.stderr)
+        return 130
+    for line in outcome_lines(status):
+        print(line)
+    return exit_code(status)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    _client(args).terminate(args.id, args.reason)
+    print(f"batch {args.id}: termination requested ({args.reason})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path.cwd() / args.id
+    downloaded = download_report(_client(args), blob_service(args.connection_string), args.id, out)
+    print(f"manifest: {downloaded.manifest}")
+    print(f"report: {downloaded.report}")
+    if downloaded.web_url:
+        print(f"online: {downloaded.web_url}")
+    if args.open:
+        target = downloaded.web_url or downloaded.report.resolve().as_uri()
+        if not downloaded.web_url:
+            print("note: thumbnails show only when the report is opened from storage (container not public)",
+                  file=sys.stderr)
+        webbrowser.open(target)
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Client for the image-batch function app.")
+    # Accepted before or after the command: the copies on the subcommands default to
+    # SUPPRESS so they only override the top-level value when given.
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument(
+        "--connection-string", default=None,
+        help=f"storage connection string (default: ${CONNECTION_ENV})",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    defaults = {"--url": os.environ.get("IMAGEBATCH_URL", DEFAULT_URL), "--key": os.environ.get("IMAGEBATCH_KEY")}
+    helps = {
+        "--url": f"the function app's base URL (env IMAGEBATCH_URL, default {DEFAULT_URL})",
+        "--key": "function key, sent as x-functions-key (env IMAGEBATCH_KEY)",
+    }
+    for option, default in defaults.items():
+        parser.add_argument(option, default=default, help=helps[option])
+        common.add_argument(option, default=argparse.SUPPRESS, help=helps[option])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("upload", parents=[common, connection], help="upload a folder, skipping unchanged files")
+    up.add_argument("dir", help="local folder (recursively; hidden files skipped)")
+    up.add_argument("--container", required=True)
+    up.add_argument("--prefix", default=None, help="folder in the container, e.g. 2024/")
+    up.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
+    up.set_defaults(func=cmd_upload)
+
+    sub = commands.add_parser("submit", parents=[common], help="start a batch")
+    sub.add_argument("--source-container", required=True)
+    what = sub.add_mutually_exclusive_group(required=True)
+    what.add_argument("--prefix", help='process every image under this prefix ("" = whole container)')
+    what.add_argument("--blob", action="append", help="process this blob (repeatable)")
+    sub.add_argument("--output-container", required=True)
+    sub.add_argument("--output-prefix")
+    sub.add_argument(
+        "--rendition", action="append", type=parse_rendition, metavar="NAME:WIDTH[xHEIGHT][:cover]",
+        help="an output size (repeatable; default large 1600, medium 800, thumb 320)",
+    )
+    sub.add_argument("--format", choices=["jpeg", "webp", "png"])
+    sub.add_argument("--quality", type=int)
+    sub.add_argument("--max-concurrency", type=int)
+    sub.add_argument("--tolerated-failure-percent", type=float)
+    sub.add_argument("--batch-id")
+    sub.add_argument("--watch", action="store_true", help="then follow it like `watch`")
+    sub.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    sub.set_defaults(func=cmd_submit)
+
+    wat = commands.add_parser(
+        "watch", parents=[common], help="live progress until the batch ends (exit 1 if it failed)"
+    )
+    wat.add_argument("id")
+    wat.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    wat.set_defaults(func=cmd_watch)
+
+    can = commands.add_parser(
+        "cancel", parents=[common],
+        help="terminate a running batch (in Azure: needs the master key or the durabletask_extension key)",
+    )
+    can.add_argument("id")
+    can.add_argument("--reason", default="cancelled from the imagebatch CLI")
+    can.set_defaults(func=cmd_cancel)
+
+    rep = commands.add_parser("report", parents=[common, connection], help="download manifest.json and index.html")
+    rep.add_argument("id")
+    rep.add_argument("--out", help="folder to write into (default ./<id>)")
+    rep.add_argument("--open", action="store_true", help="open the report in a browser")
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as error:
+        for i, line in enumerate(error.lines()):
+            print(f"{PROG}: error: {line}" if i == 0 else line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

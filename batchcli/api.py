@@ -1,0 +1,120 @@
+"""A small blocking HTTP client for the app's API and the Durable webhook.
+
+Standard library only (``urllib``): the CLI makes a handful of sequential
+calls, so an async stack would add weight and an event loop for nothing. Every
+failure is turned into a :class:`CliError` that says what to fix: the
+server's own field errors for a 400, "no batch" for a 404, "check the key" for
+a 401, "cannot reach" for a dead URL.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from batchcli.errors import CliError
+
+DEFAULT_URL = "http://127.0.0.1:7071"
+WEBHOOK_ROOT = "/runtime/webhooks/durabletask"
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+
+
+@dataclass
+class ApiClient:
+    """``base_url`` is the app's origin (``https://<app>.azurewebsites.net``);
+    ``key`` a function key sent as ``x-functions-key`` (never in the URL, so it
+    stays out of proxy logs and shell history)."""
+
+    base_url: str = DEFAULT_URL
+    key: str | None = None
+    timeout: float = 30.0
+
+    def request(self, method: str, path: str, body: Any = None) -> Response:
+        url = self.base_url.rstrip("/") + path
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.key:
+            headers["x-functions-key"] = self.key
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return Response(response.status, _json(response.read()))
+        except urllib.error.HTTPError as error:
+            status, payload = error.code, _json(error.read())
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            raise CliError(f"cannot reach {self.base_url}: {reason} (check --url / IMAGEBATCH_URL)") from None
+        except ValueError as error:  # malformed URL
+            raise CliError(f"invalid --url {self.base_url!r}: {error}") from None
+        if status == 401:
+            raise CliError(f"{self.base_url} refused the key (HTTP 401): pass --key or set IMAGEBATCH_KEY")
+        return Response(status, payload)
+
+    # -- the app's API --------------------------------------------------------------
+
+    def start_batch(self, batch_request: dict[str, Any]) -> dict[str, Any]:
+        response = self.request("POST", "/api/batches", batch_request)
+        if response.status == 202 and isinstance(response.body, dict):
+            return response.body
+        raise _api_error("the batch was not started", response)
+
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
+        response = self.request("GET", f"/api/batches/{quote(batch_id, safe='')}")
+        if response.status == 200 and isinstance(response.body, dict):
+            return response.body
+        if response.status == 404:
+            raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
+        raise _api_error(f"cannot read batch '{batch_id}'", response)
+
+    def status_url(self, batch_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/api/batches/{quote(batch_id, safe='')}"
+
+    # -- the Durable management webhook ---------------------------------------------
+
+    def terminate(self, batch_id: str, reason: str) -> None:
+        """Terminate through the extension's webhook (what ``terminatePostUri``
+        points at). In Azure this route wants the master key or the
+        ``durabletask_extension`` system key, not a function key."""
+        path = f"{WEBHOOK_ROOT}/instances/{quote(batch_id, safe='')}/terminate?{urlencode({'reason': reason})}"
+        response = self.request("POST", path)
+        if response.status in (200, 202):
+            return
+        if response.status == 404:
+            raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
+        if response.status == 410:
+            raise CliError(f"batch '{batch_id}' has already finished; nothing to cancel")
+        raise _api_error(f"cannot cancel batch '{batch_id}'", response)
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")[:200]
+
+
+def _api_error(action: str, response: Response) -> CliError:
+    """The server's own words: its message and one line per offending field."""
+    body = response.body if isinstance(response.body, dict) else {}
+    details = [
+        f"  {error.get('field', '?')}: {error.get('message', '')}"
+        for error in body.get("errors") or []
+        if isinstance(error, dict)
+    ]
+    if body.get("error") == "invalid_request" and details:
+        return CliError(f"invalid request (HTTP {response.status}), {len(details)} problem(s):", details)
+    message = body.get("message") or (response.body if isinstance(response.body, str) else "")
+    return CliError(f"{action}: HTTP {response.status}" + (f": {message}" if message else ""))
