@@ -10,7 +10,6 @@ so a second run needs no cleanup.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -18,14 +17,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient
 
+from batchcli.api import ApiClient
+from batchcli.download import download_report
+from batchcli.watch import outcome_lines, watch
 from imagebatch.sample_images import sample_set
 from tests.azurite import azurite_command, connection_string
 
@@ -70,33 +70,11 @@ def process(command: list[str], *, env: dict[str, str] | None = None, log: Path 
             out.close()
 
 
-def http_json(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def show_progress(status: dict) -> None:
-    p = status["progress"]
-    total = max(p["total"], 1)
-    width = 30
-    filled = int(width * p["completed"] / total)
-    bar = "#" * filled + "-" * (width - filled)
-    sys.stdout.write(
-        f"\r[{bar}] {p['completed']}/{p['total']}  done {p['done']}  skipped {p['skipped']}  "
-        f"failed {p['failed']}  in flight {p['in_flight']}  ({status['runtimeStatus']})   "
-    )
-    sys.stdout.flush()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--func", action="store_true", help="use `func start` (Azure Functions Core Tools)")
     parser.add_argument("--max-concurrency", type=int, default=4)
+    parser.add_argument("--keep-running", action="store_true", help="keep Azurite and the app up to explore")
     args = parser.parse_args()
 
     run_dir = REPO / ".devhost" / "demo"
@@ -128,41 +106,40 @@ def main() -> int:
 
         service = BlobServiceClient.from_connection_string(conn)
         service.create_container(SOURCE_CONTAINER)
+        # Anonymous read on the outputs, so the report's thumbnails open in a browser.
+        service.create_container(OUTPUT_CONTAINER, public_access="container")
         samples = sample_set()
         for name, data in samples:
             service.get_blob_client(SOURCE_CONTAINER, f"samples/{name}").upload_blob(data, overwrite=True)
         print(f"Uploaded {len(samples)} sample photos to {SOURCE_CONTAINER}/samples/")
 
-        status_code, started = http_json(
-            "POST",
-            f"{base}/api/batches",
+        client = ApiClient(base_url=base)
+        started = client.start_batch(
             {
                 "source": {"container": SOURCE_CONTAINER, "prefix": "samples/"},
                 "output": {"container": OUTPUT_CONTAINER, "prefix": "web/"},
                 "format": "webp",
                 "max_concurrency": args.max_concurrency,
                 "tolerated_failure_percent": 20,
-            },
+            }
         )
-        if status_code != 202:
-            raise SystemExit(f"demo: starting the batch failed: HTTP {status_code} {started}")
         batch_id = started["id"]
         print(f"Batch {batch_id} started; status: {base}/api/batches/{batch_id}")
-
-        deadline = time.monotonic() + 300
-        while True:
-            _, status = http_json("GET", f"{base}/api/batches/{batch_id}")
-            show_progress(status)
-            if status["runtimeStatus"] not in ("Running", "Pending"):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("\ndemo: the batch did not finish within 5 minutes")
-            time.sleep(0.5)
-        print()
-        print(json.dumps(status.get("summary") or status, indent=2))
-        outputs = [b.name for b in service.get_container_client(OUTPUT_CONTAINER).list_blobs()]
-        print(f"{len(outputs)} blobs in {OUTPUT_CONTAINER}, e.g. {outputs[:3]}")
-        print(f"Manifest: {status.get('manifest')}")
+        status = watch(client, batch_id, interval=0.5)
+        for line in outcome_lines(status):
+            print(line)
+        downloaded = download_report(client, service, batch_id, REPO / "demo-output")
+        print(f"Report and manifest downloaded to {downloaded.report.parent}/")
+        if args.keep_running:
+            print(f"Open the report: {downloaded.web_url}")
+        else:
+            print("To browse the report with its thumbnails, run `make demo ARGS=--keep-running`.")
+        print(f"Renditions: {len(list(service.get_container_client(OUTPUT_CONTAINER).list_blobs()))} blobs in "
+              f"{OUTPUT_CONTAINER}; host log: {run_dir / 'app.log'}")
+        if args.keep_running:
+            print("Everything keeps running until Ctrl-C.")
+            while True:
+                time.sleep(3600)
         return 0 if status["runtimeStatus"] == "Completed" else 1
 
 
