@@ -16,6 +16,7 @@ import azure.functions as func
 from activities import bp as activities_bp
 from imagebatch.batch_request import RequestValidationError, parse_batch_request
 from imagebatch.batch_status import friendly_status, is_active
+from imagebatch.naming import instance_id_error
 from imagebatch.settings import AppSettings
 from orchestrators import bp as orchestrators_bp
 from orchestrators.image_processing import ORCHESTRATOR_NAME
@@ -72,7 +73,9 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
 async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """A friendly status: runtime status, progress counts, timestamps, manifest."""
     instance_id = req.route_params.get("id", "")
-    status = await client.get_status(instance_id)
+    # An id that could never name a batch (e.g. with '#' or '?') is unknown, and must not
+    # reach the SDK, which pastes it unescaped into the management URL.
+    status = None if instance_id_error(instance_id) else await client.get_status(instance_id)
     if not status:
         return _json(404, {"error": "not_found", "message": f"no batch with id '{instance_id}'"})
     return _json(

@@ -24,7 +24,7 @@ from azure.storage.blob import BlobServiceClient
 from activities.shard_results import load_results
 from imagebatch.naming import manifest_blob_name
 from imagebatch.report import REPORT_CONTENT_TYPE, build_report, report_blob_name
-from imagebatch.results import Progress, build_manifest, compact_summary
+from imagebatch.results import Progress, build_manifest, compact_summary, failed_result
 from imagebatch.settings import AppSettings
 from storage import blobs
 
@@ -61,16 +61,32 @@ def post_webhook(url: str, body: dict[str, Any], *, timeout: float, attempts: in
 
 
 def _results(payload: dict[str, Any], service: BlobServiceClient, container: str) -> list[dict[str, Any]]:
-    """Per-image results: inline for small callers, or merged from the shards'
-    result blobs (the orchestration never carries them), plus one entry per
-    shard that failed as a whole."""
+    """Every image's result, in shard order.
+
+    Shards normally leave their results in a blob (the orchestration never
+    carries them); a shard that could not write it passes them inline; a shard
+    that failed as a whole is expanded from its plan blob, so each of its
+    images is named as failed and a re-submission processes exactly those.
+    """
     results = list(payload.get("results") or [])
-    if payload.get("results_blobs"):
-        results += load_results(service, container, payload["results_blobs"])
-    for failure in payload.get("shard_failures") or []:
-        results.append({"name": f"shard {failure['shard']}", "status": "failed", "outputs": [],
-                        "duration_ms": 0, "kind": failure["kind"], "message": failure["message"]})
+    for outcome in payload.get("shard_outcomes") or []:
+        if "results_blob" in outcome:
+            results += load_results(service, container, [outcome["results_blob"]])
+        elif "results" in outcome:
+            results += outcome["results"]
+        elif "failed" in outcome:
+            results += _failed_shard_results(service, container, outcome["failed"])
     return results
+
+
+def _failed_shard_results(service: BlobServiceClient, container: str, failed: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        plan = json.loads(service.get_blob_client(container, failed["plan_blob"]).download_blob().readall())
+        names = [image["name"] for image in plan["images"]]
+    except Exception as error:
+        log.warning("Cannot read the plan of a failed shard (%s): %s", failed["plan_blob"], error)
+        names = [f"{failed['size']} image(s) of {failed['plan_blob']}"]
+    return [failed_result(name, failed["kind"], failed["message"]) for name in names]
 
 
 def notify_completion(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:

@@ -61,8 +61,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
     )
     sizes: list[int] = plan["shards"]
     progress.total = plan["total"]
-    results_blobs: list[str | None] = [None] * len(sizes)
-    shard_failures: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = [{} for _ in sizes]
 
     def start(shard: int) -> Any:
         # A few names only: the shard reads its images and the request from its plan blob.
@@ -80,13 +79,22 @@ def orchestrate(context: df.DurableOrchestrationContext):
     def done(shard: int, task: Any, attempts: int) -> None:
         if task.state is TaskState.FAILED:
             progress.failed += sizes[shard]
-            message = f"{sizes[shard]} image(s) not processed: {activity_error(task)}"
-            shard_failures.append({"shard": shard, "kind": KIND_SHARD_FAILED, "message": message})
+            outcomes[shard] = {
+                "failed": {
+                    "plan_blob": shard_plan_blob(plan["plan"], shard),
+                    "size": sizes[shard],
+                    "kind": KIND_SHARD_FAILED,
+                    "message": f"not processed: its shard failed after {attempts} attempt(s): {activity_error(task)}",
+                }
+            }
             return
-        results_blobs[shard] = shard_results_blob(request.output_prefix, context.instance_id, shard)
-        counts = task.result["progress"]
+        outcome = task.result
+        if "results" in outcome:  # the shard could not record them itself
+            outcomes[shard] = {"results": outcome["results"]}
+        else:
+            outcomes[shard] = {"results_blob": shard_results_blob(request.output_prefix, context.instance_id, shard)}
         for key in ("done", "skipped", "failed"):
-            setattr(progress, key, getattr(progress, key) + counts[key])
+            setattr(progress, key, getattr(progress, key) + outcome["progress"][key])
 
     def publish(lanes_running: int) -> None:
         progress.in_flight = lanes_running
@@ -112,8 +120,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
         {
             "instance_id": context.instance_id,
             "request": request.to_dict(),
-            "results_blobs": [name for name in results_blobs if name],
-            "shard_failures": shard_failures,
+            "shard_outcomes": outcomes,
             "progress": progress.to_dict(),
             "status": status,
             "started": started,

@@ -26,11 +26,15 @@ from orchestrators.retry import retry_policy
 SHARD_ORCHESTRATOR_NAME = "ImageProcessing_Shard"
 
 
-def activity_error(task: Any) -> str:
+def activity_error_text(error: BaseException) -> str:
     """The extension reports activity failures as "<Reason> \\n <Details>"; keep the
     reason without the "Activity function 'X' failed: " preamble."""
-    reason = str(task.result).split(" \n ", 1)[0].strip()
+    reason = str(error).split(" \n ", 1)[0].strip()
     return reason.split("failed: ", 1)[-1]
+
+
+def activity_error(task: Any) -> str:
+    return activity_error_text(task.result)
 
 
 def process_shard(context: df.DurableOrchestrationContext):
@@ -74,11 +78,18 @@ def process_shard(context: df.DurableOrchestrationContext):
         done,
         retry=RetryPolicy.from_dict(payload.get("retry")),
     )
-    yield context.call_activity_with_retry(
-        "RecordShardResults",
-        sdk_retry,
-        {"container": request.output_container, "blob": payload["results_blob"], "results": results},
-    )
+    try:
+        yield context.call_activity_with_retry(
+            "RecordShardResults",
+            sdk_retry,
+            {"container": request.output_container, "blob": payload["results_blob"], "results": results},
+        )
+    except Exception as error:
+        # The images are done and their renditions written; losing their records would
+        # make the manifest call them failed. Hand them to the parent instead (rare, so
+        # the parent's history only grows when storage misbehaves).
+        return {"shard": payload["shard"], "progress": progress.to_dict(), "results": results,
+                "record_error": activity_error_text(error)}
     return {"shard": payload["shard"], "progress": progress.to_dict()}
 
 

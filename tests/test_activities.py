@@ -287,11 +287,20 @@ def test_shard_results_round_trip_into_the_manifest(blob_service, container_fact
         )
         parts.append(blob)
     payload = _notify_payload(output)
+    upload(blob_service, output, "plan/00003.json", json.dumps({"request": None, "images": [{"name": "x.jpg"},
+                                                                                        {"name": "y.jpg"}]}).encode())
     payload["results"] = []
-    payload["results_blobs"] = parts
-    payload["shard_failures"] = [{"shard": 7, "kind": "shard_failed", "message": "2 image(s) not processed: boom"}]
+    payload["shard_outcomes"] = [
+        {"results_blob": parts[0]},
+        {"results": [{"name": "inline.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]},
+        {"results_blob": parts[2]},
+        {"failed": {"plan_blob": "plan/00003.json", "size": 2, "kind": "shard_failed", "message": "boom"}},
+        {"failed": {"plan_blob": "plan/missing.json", "size": 5, "kind": "shard_failed", "message": "boom"}},
+    ]
     summary = notify_completion(payload, blob_service, SETTINGS)
     manifest_blob = summary["manifest"].split("/", 1)[1]
     manifest = json.loads(blob_service.get_blob_client(output, manifest_blob).download_blob().readall())
-    assert [i["name"] for i in manifest["images"]] == ["0.jpg", "1.jpg", "2.jpg", "shard 7"]
-    assert manifest["failures"][-1]["kind"] == "shard_failed"
+    names = [i["name"] for i in manifest["images"]]
+    assert names == ["0.jpg", "inline.jpg", "2.jpg", "x.jpg", "y.jpg", "5 image(s) of plan/missing.json"]
+    assert [f["name"] for f in manifest["failures"]] == names[3:]
+    assert {f["kind"] for f in manifest["failures"]} == {"shard_failed"}

@@ -115,7 +115,8 @@ async def test_sliding_window_never_exceeds_and_keeps_the_limit_busy(limit, blob
     assert peak_in_flight(parent, "ImageProcessing_Shard", SUB_ORCHESTRATION) == limit
     assert_replacements_start_promptly(parent, limit, "ImageProcessing_Shard", SUB_ORCHESTRATION)
     # ...so across the whole batch no more than `limit` ProcessImage calls are ever in flight.
-    assert peak_in_flight_across(shards, "ProcessImage") == limit
+    # (Whether all `limit` lanes overlap in an image at some instant depends on timing.)
+    assert 1 <= peak_in_flight_across(shards, "ProcessImage") <= limit
     assert sum(scheduled_count(h, "ProcessImage") for h in shards) == total
 
 
