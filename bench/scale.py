@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace, conn: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="300 images (CI smoke test)")
+    parser.add_argument("--quick", action="store_true", help="200 images (CI smoke test)")
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.images = 300
+        args.images = 200
     Path(args.state_dir).mkdir(parents=True, exist_ok=True)
     with running_azurite() as endpoint:
         conn = connection_string(endpoint)
