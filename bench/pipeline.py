@@ -39,7 +39,7 @@ from storage.clients import close_async_clients
 from tests.azurite import connection_string, running_azurite
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 _worker_service: BlobServiceClient | None = None
 
 

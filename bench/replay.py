@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import statistics
 import sys
 import threading
@@ -38,7 +39,7 @@ from imagebatch.specs import RenderSpec
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 
 CONCURRENCY = 10
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 
 
 class ReplayMeter:
@@ -172,6 +173,31 @@ def extrapolate_flat(rows: list[dict[str, Any]], total: int) -> float:
     return last["orchestrator_cpu_s"] * (total / last["images"]) ** 2
 
 
+def plot(rows: list[dict[str, Any]], activity_ms: float, path: Path) -> None:
+    """Orchestrator CPU per image vs batch size, flat vs sharded (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for variant, style in (("flat", "o--"), ("sharded", "s-")):
+        points = sorted((r["images"], r["cpu_per_image_ms"]) for r in rows if r["variant"] == variant)
+        if points:
+            ax.plot(*zip(*points, strict=True), style, label=variant)
+    ax.axhline(0.05 * activity_ms, color="grey", linewidth=0.8, linestyle=":", label="5 % of one image's activity CPU")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("images in the batch")
+    ax.set_ylabel("orchestrator CPU per image (ms)")
+    ax.set_title("Replay cost: flat fan-out vs shard lanes")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 images only (CI smoke test)")
@@ -179,7 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flat-max", type=int, default=1000, help="largest flat run; larger ones are extrapolated")
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
     parser.add_argument("--out", type=Path, default=RESULTS / "replay.json")
+    parser.add_argument("--chart", type=Path, default=None, help="write a PNG chart (default: docs/bench/replay.png)")
+    parser.add_argument("--chart-from", type=Path, default=None, help="only redraw the chart from a results JSON")
     args = parser.parse_args(argv)
+    chart = args.chart or Path(__file__).resolve().parent.parent / "docs" / "bench" / "replay.png"
+    if args.chart_from:
+        saved = json.loads(args.chart_from.read_text())
+        plot(saved["rows"], saved["activity_cpu_ms"], chart)
+        print(f"chart: {chart}")
+        return 0
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     photo = (800, 600) if args.quick else (4000, 3000)
     activity_ms = activity_cpu_per_image_ms(1 if args.quick else 3, photo)
@@ -217,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"activity_cpu_ms": activity_ms, "rows": rows}, indent=2))
     print(f"results: {args.out}")
+    if not args.quick:
+        plot(rows, activity_ms, chart)
+        print(f"chart: {chart}")
     return 0
 
 
