@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from imagebatch.imaging import ImageProcessingError, render_image
 from imagebatch.naming import output_blob_name
 from imagebatch.results import (
     KIND_BLOB_GONE,
+    KIND_STORAGE_ERROR,
     KIND_TOO_LARGE,
     failed_result,
     image_result,
@@ -30,6 +31,7 @@ from imagebatch.results import (
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, SourceBlob
 from storage import blobs
+from storage.errors import describe, is_transient
 
 
 def _elapsed_ms(start: float) -> int:
@@ -88,6 +90,11 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
         return failed_result(
             source.name, KIND_BLOB_GONE, "the source blob no longer exists", _elapsed_ms(start)
         )
+    except HttpResponseError as error:
+        if is_transient(error):
+            raise  # 5xx, 408, 429: the orchestration retries with backoff
+        # 400/403/409/412...: retrying cannot help; record it once, precisely.
+        return failed_result(source.name, KIND_STORAGE_ERROR, describe(error), _elapsed_ms(start))
     except blobs.BlobTooLargeError as error:
         return failed_result(source.name, KIND_TOO_LARGE, str(error), _elapsed_ms(start))
     except ImageProcessingError as error:

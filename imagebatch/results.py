@@ -20,6 +20,7 @@ KIND_BLOB_GONE = "blob_gone"
 KIND_TOO_LARGE = "too_large"
 KIND_TRANSIENT_EXHAUSTED = "transient_exhausted"
 KIND_INVALID_NAME = "invalid_name"
+KIND_STORAGE_ERROR = "storage_error"
 
 MAX_MESSAGE_CHARS = 300
 

@@ -304,3 +304,13 @@ def test_shard_results_round_trip_into_the_manifest(blob_service, container_fact
     assert names == ["0.jpg", "inline.jpg", "2.jpg", "x.jpg", "y.jpg", "5 image(s) of plan/missing.json"]
     assert [f["name"] for f in manifest["failures"]] == names[3:]
     assert {f["kind"] for f in manifest["failures"]} == {"shard_failed"}
+
+
+def test_permanent_storage_errors_are_recorded_not_retried(blob_service, container_factory, azurite_connection_string):
+    source, output = container_factory(), container_factory()
+    upload(blob_service, source, "a.jpg", jpeg_bytes(64, 64))
+    wrong_key = azurite_connection_string.replace("AccountKey=Eby8", "AccountKey=AAAA")
+    refused = BlobServiceClient.from_connection_string(wrong_key, retry_total=0)
+    result = process_image(payload(source, "a.jpg", output, SPEC), refused, SETTINGS)
+    assert result["status"] == "failed" and result["kind"] == "storage_error"
+    assert "403" in result["message"]
