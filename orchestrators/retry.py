@@ -14,6 +14,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrators.bounded_fan_out import RetryPolicy
+
 
 class BackoffRetryOptions(df.RetryOptions):
     def __init__(
@@ -36,11 +38,12 @@ class BackoffRetryOptions(df.RetryOptions):
 
 
 def retry_policy(options: dict[str, Any] | None) -> BackoffRetryOptions:
-    """Build the policy from the orchestration input (tests shorten it)."""
-    options = options or {}
+    """The same policy as the orchestrator's own retries (``RetryPolicy``), in
+    the form ``call_activity_with_retry`` sends to the extension."""
+    policy = RetryPolicy.from_dict(options)
     return BackoffRetryOptions(
-        first_retry_interval_in_milliseconds=int(options.get("first_interval_ms", 2000)),
-        max_number_of_attempts=int(options.get("max_attempts", 4)),
-        backoff_coefficient=float(options.get("backoff", 2.0)),
-        max_retry_interval_in_milliseconds=int(options.get("max_interval_ms", 30000)),
+        first_retry_interval_in_milliseconds=policy.first_interval_ms,
+        max_number_of_attempts=policy.max_attempts,
+        backoff_coefficient=policy.backoff,
+        max_retry_interval_in_milliseconds=policy.max_interval_ms,
     )
