@@ -224,10 +224,10 @@ def create_app(
     app[STATE_KEY] = state
     app.router.add_route("GET", "/admin/host/status", _host_status)
     for root in (WEBHOOK_PATH, RPC_PATH):
-        app.router.add_route("*", root + "/{tail:.*}", _management)
+        app.router.add_route("*", root + "/{tail:[\\s\\S]*}", _management)
     # One catch-all, registered last: the route prefix is matched (case-insensitively, like
     # ASP.NET routing) on the raw path, so an encoded "/" (%2F) stays inside one route value.
-    app.router.add_route("*", "/{tail:.*}", _http_trigger)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", _http_trigger)
     return app
 
 
