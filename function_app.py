@@ -77,7 +77,8 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
     # reach the SDK, which pastes it unescaped into the management URL.
     status = None if instance_id_error(instance_id) else await client.get_status(instance_id)
     if not status:
-        return _json(404, {"error": "not_found", "message": f"no batch with id '{instance_id}'"})
+        message = f"no batch with id '{instance_id}'"
+        return _json(404, {"error": "not_found", "message": message, "errors": [{"field": "id", "message": message}]})
     return _json(
         200,
         friendly_status(
