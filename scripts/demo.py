@@ -81,13 +81,21 @@ def main() -> int:
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     blob_port, app_port = free_port(), free_port()
-    conn = connection_string(f"http://127.0.0.1:{blob_port}/devstoreaccount1")
+    # The dev host needs only blobs; the real Durable extension (func start) also
+    # keeps its task hub in queues and tables.
+    queue_port, table_port = (free_port(), free_port()) if args.func else (None, None)
+    conn = connection_string(
+        f"http://127.0.0.1:{blob_port}/devstoreaccount1",
+        f"http://127.0.0.1:{queue_port}/devstoreaccount1" if queue_port else None,
+        f"http://127.0.0.1:{table_port}/devstoreaccount1" if table_port else None,
+    )
     env = {**os.environ, "AzureWebJobsStorage": conn, "PYTHONUNBUFFERED": "1"}
 
     with ExitStack() as stack:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
         print(f"Starting Azurite on 127.0.0.1:{blob_port} (in memory)")
-        stack.enter_context(process(azurite_command(blob_port), log=run_dir / "azurite.log"))
+        command = azurite_command(blob_port, queue_port=queue_port, table_port=table_port)
+        stack.enter_context(process(command, log=run_dir / "azurite.log"))
         wait_until(lambda: port_open(blob_port), 30, "Azurite")
 
         if args.func:

@@ -22,10 +22,12 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 REPO = Path(__file__).resolve().parent.parent
 
 
-def connection_string(blob_endpoint: str) -> str:
+def connection_string(blob_endpoint: str, queue_endpoint: str | None = None, table_endpoint: str | None = None) -> str:
+    extra = f"QueueEndpoint={queue_endpoint.rstrip('/')};" if queue_endpoint else ""
+    extra += f"TableEndpoint={table_endpoint.rstrip('/')};" if table_endpoint else ""
     return (
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-        f"BlobEndpoint={blob_endpoint.rstrip('/')};"
+        f"BlobEndpoint={blob_endpoint.rstrip('/')};{extra}"
     )
 
 
@@ -45,13 +47,21 @@ def _wait_for_port(port: int, timeout: float) -> None:
     raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
-def azurite_command(port: int) -> list[str]:
-    local = REPO / "node_modules" / ".bin" / "azurite-blob"
-    binary = str(local) if local.exists() else shutil.which("azurite-blob")
+def azurite_command(port: int, *, queue_port: int | None = None, table_port: int | None = None) -> list[str]:
+    """Blob only (all the app needs), or blob + queue + table when ports are
+    given (what the real Durable extension needs under ``func start``)."""
+    program = "azurite" if queue_port else "azurite-blob"
+    local = REPO / "node_modules" / ".bin" / program
+    binary = str(local) if local.exists() else shutil.which(program)
     if not binary:
-        raise RuntimeError("azurite-blob not found: run `npm ci` (or `make install`) first")
+        raise RuntimeError(f"{program} not found: run `npm ci` (or `make install`) first")
+    services: list[str] = []
+    if queue_port and table_port:
+        services = ["--queueHost", "127.0.0.1", "--queuePort", str(queue_port),
+                    "--tableHost", "127.0.0.1", "--tablePort", str(table_port)]
     return [
         binary,
+        *services,
         "--blobHost", "127.0.0.1",
         "--blobPort", str(port),
         "--inMemoryPersistence",
@@ -74,8 +84,10 @@ def running_azurite() -> Iterator[str]:
         _wait_for_port(port, 30)
         yield f"http://127.0.0.1:{port}/{ACCOUNT}"
     finally:
+        # In-memory Azurite holds nothing worth a graceful stop, and it waits for
+        # idle keep-alive connections before exiting: give it 2 s, then kill it.
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(2)
         except subprocess.TimeoutExpired:
             process.kill()
