@@ -55,7 +55,10 @@ def port_open(port: int) -> bool:
 
 
 @contextmanager
-def process(command: list[str], *, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[None]:
+def process(
+    command: list[str], *, env: dict[str, str] | None = None, log: Path | None = None, grace: float = 10
+) -> Iterator[None]:
+    """Run ``command`` for the duration of the block; SIGTERM, then SIGKILL after ``grace`` s."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
@@ -63,7 +66,7 @@ def process(command: list[str], *, env: dict[str, str] | None = None, log: Path 
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(10)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
         if log:
@@ -95,7 +98,7 @@ def main() -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
         print(f"Starting Azurite on 127.0.0.1:{blob_port} (in memory)")
         command = azurite_command(blob_port, queue_port=queue_port, table_port=table_port)
-        stack.enter_context(process(command, log=run_dir / "azurite.log"))
+        stack.enter_context(process(command, log=run_dir / "azurite.log", grace=2))
         wait_until(lambda: port_open(blob_port), 30, "Azurite")
 
         if args.func:
