@@ -38,6 +38,23 @@ def _elapsed_ms(start: float) -> int:
     return int((time.perf_counter() - start) * 1000)
 
 
+def _existing_outputs(
+    service: BlobServiceClient, container: str, targets: dict[str, str], etag: str, fingerprint: str
+) -> list[dict[str, Any]] | None:
+    """The outputs, if every one already exists for this source version and
+    these parameters; else None. Stops at the first miss, so a new image costs
+    one HEAD request, not one per rendition."""
+    outputs = []
+    for rendition, name in targets.items():
+        match, size, width, height = blobs.output_matches(
+            service, container, name, source_etag=etag, spec_fingerprint=fingerprint
+        )
+        if not match:
+            return None
+        outputs.append(output_entry(rendition, name, width, height, size))
+    return outputs
+
+
 def process_image(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:
     start = time.perf_counter()
     source = SourceBlob.from_dict(payload["source"])
@@ -50,18 +67,9 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
 
     try:
         etag = source.etag or blobs.source_etag(service, source_container, source.name)
-        existing = {
-            rendition: blobs.output_matches(
-                service, output_container, name, source_etag=etag, spec_fingerprint=fingerprint
-            )
-            for rendition, name in targets.items()
-        }
-        if all(match for match, *_ in existing.values()):
-            outputs = [
-                output_entry(rendition, targets[rendition], width, height, size)
-                for rendition, (_, size, width, height) in existing.items()
-            ]
-            return image_result(source.name, "skipped", outputs=outputs, duration_ms=_elapsed_ms(start))
+        existing = _existing_outputs(service, output_container, targets, etag, fingerprint)
+        if existing is not None:
+            return image_result(source.name, "skipped", outputs=existing, duration_ms=_elapsed_ms(start))
 
         downloaded = blobs.download(service, source_container, source.name, max_bytes=settings.max_source_bytes)
         rendered = render_image(downloaded.data, spec, max_pixels=settings.max_pixels)
