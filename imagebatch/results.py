@@ -19,7 +19,6 @@ BatchStatus = Literal["succeeded", "failed"]
 KIND_BLOB_GONE = "blob_gone"
 KIND_TOO_LARGE = "too_large"
 KIND_TRANSIENT_EXHAUSTED = "transient_exhausted"
-KIND_INVALID_NAME = "invalid_name"
 KIND_STORAGE_ERROR = "storage_error"
 
 MAX_MESSAGE_CHARS = 300

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, unquote
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -110,24 +111,24 @@ def upload_rendition(
     metadata: dict[str, str],
 ) -> None:
     """Upload one output in a single Put Blob (atomic: readers see the old or the
-    new blob, never half of one), creating the container on first use."""
-    blob = service.get_blob_client(container, name)
+    new blob, never half of one)."""
     settings = ContentSettings(content_type=content_type, cache_control=cache_control)
-    try:
-        blob.upload_blob(data, overwrite=True, content_settings=settings, metadata=metadata)
-    except ResourceNotFoundError:
-        ensure_container(service, container)
-        blob.upload_blob(data, overwrite=True, content_settings=settings, metadata=metadata)
+    _put(service, container, name, data, content_settings=settings, metadata=metadata)
 
 
 def upload_text(service: BlobServiceClient, container: str, name: str, text: str, content_type: str) -> None:
-    blob = service.get_blob_client(container, name)
     settings = ContentSettings(content_type=content_type, cache_control="no-cache")
+    _put(service, container, name, text.encode("utf-8"), content_settings=settings)
+
+
+def _put(service: BlobServiceClient, container: str, name: str, data: bytes, **kwargs: Any) -> None:
+    """Overwrite ``name`` with ``data``, creating the container on first use."""
+    blob = service.get_blob_client(container, name)
     try:
-        blob.upload_blob(text.encode("utf-8"), overwrite=True, content_settings=settings)
+        blob.upload_blob(data, overwrite=True, **kwargs)
     except ResourceNotFoundError:
         ensure_container(service, container)
-        blob.upload_blob(text.encode("utf-8"), overwrite=True, content_settings=settings)
+        blob.upload_blob(data, overwrite=True, **kwargs)
 
 
 def ensure_container(service: BlobServiceClient, container: str) -> None:

@@ -11,16 +11,11 @@ from __future__ import annotations
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
-    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def is_not_found(error: BaseException) -> bool:
-    return isinstance(error, ResourceNotFoundError)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -36,7 +31,7 @@ def describe(error: BaseException) -> str:
     """A one-line description without the SDK's multi-line response dump."""
     if isinstance(error, HttpResponseError):
         code = getattr(error, "error_code", None) or ""
-        first = (error.reason or str(error).splitlines()[0] if str(error) else "").strip()
-        return f"storage returned {error.status_code} {code} {first}".replace("  ", " ").strip()
+        reason = error.reason or next(iter(str(error).splitlines()), "")
+        return " ".join(part for part in ("storage returned", str(error.status_code), code, reason.strip()) if part)
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return f"{type(error).__name__}: {text}"
