@@ -72,7 +72,7 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
             return image_result(source.name, "skipped", outputs=existing, duration_ms=_elapsed_ms(start))
 
         downloaded = blobs.download(service, source_container, source.name, max_bytes=settings.max_source_bytes)
-        rendered = render_image(downloaded.data, spec, max_pixels=settings.max_pixels)
+        rendered = render_image(downloaded.data, spec, max_pixels=settings.max_pixels, backend=settings.image_backend)
         outputs = []
         for rendition in rendered.renditions:
             name = targets[rendition.name]

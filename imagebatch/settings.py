@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from imagebatch.libvips import BACKENDS
+
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
@@ -36,6 +38,11 @@ class AppSettings:
     retry_first_interval_ms: int = 2000
     retry_max_attempts: int = 4
     shard_size: int = 50
+    image_backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.image_backend not in BACKENDS:
+            raise ValueError(f"IMAGE_BACKEND must be one of {', '.join(BACKENDS)}, got {self.image_backend!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -52,6 +59,7 @@ class AppSettings:
             retry_first_interval_ms=int(env.get("ACTIVITY_RETRY_FIRST_INTERVAL_MS", "2000")),
             retry_max_attempts=int(env.get("ACTIVITY_RETRY_MAX_ATTEMPTS", "4")),
             shard_size=int(env.get("SHARD_SIZE", "50")),
+            image_backend=(env.get("IMAGE_BACKEND") or "auto").strip().lower(),
         )
 
     def retry_options(self) -> dict[str, int | float]:

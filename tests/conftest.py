@@ -50,3 +50,16 @@ def container_factory(blob_service: BlobServiceClient):
     for name in made:
         with contextlib.suppress(Exception):
             blob_service.delete_container(name)
+
+
+@pytest.fixture(params=["pillow", "libvips"])
+def image_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once per image backend by switching ``render_image``'s default.
+
+    Both must give the same sizes, orientation, colour handling, privacy and
+    error kinds; libvips is a dev dependency, so it is always available here.
+    """
+    from imagebatch import imaging
+
+    monkeypatch.setattr(imaging, "DEFAULT_BACKEND", request.param)
+    return request.param

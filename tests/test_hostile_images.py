@@ -21,6 +21,9 @@ SPECS = {
     for fmt in FORMATS
 }
 
+# Every test here runs once per image backend (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("image_backend")
+
 
 def _outcome(data: bytes, spec: RenderSpec) -> str:
     try:

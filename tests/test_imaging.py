@@ -34,6 +34,9 @@ from imagebatch.specs import FORMATS, RenderSpec, Rendition
 
 LANCZOS = Image.Resampling.LANCZOS
 
+# Every test here runs once per image backend (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("image_backend")
+
 
 def render(data: bytes, *renditions: Rendition, fmt: str = "jpeg", quality: int = 90) -> RenderResult:
     spec = RenderSpec(renditions=renditions or (Rendition("only", 320),), format=fmt, quality=quality)  # type: ignore[arg-type]

@@ -1,0 +1,219 @@
+"""Optional libvips acceleration for :func:`imagebatch.imaging.render_image`.
+
+Why it exists: after JPEG draft decoding and the cascade, Pillow's scalar
+Lanczos resampler is most of our CPU time (~70 % on a 12 MP JPEG), and PNG
+sources cannot be draft-decoded at all, so Pillow's recipe tops out near 2x
+naive on them. libvips resamples with SIMD (highway) and fuses PNG decoding
+with the first shrink, never holding the full frame (``bench.imaging``
+measures both).
+
+libvips gets only two jobs:
+
+* **resampling** every rendition (crop, box shrink, Lanczos3 reduce, with
+  alpha premultiplied as Pillow does), whatever decoded the pixels;
+* **decoding plain PNGs** -- 8-bit grey/grey+alpha/RGB/RGBA, not animated, no
+  ``tRNS``, no metadata chunks after the pixel data -- streamed straight into
+  the first resize.
+
+Everything else stays in Pillow so both backends give the same kind of output
+and the *same errors*: identifying the file and the pixel limit (Pillow reads
+the header before libvips sees a byte), EXIF orientation, mode normalisation,
+CMYK/CIELAB conversion, the ICC decision, metadata stripping and encoding. Any
+libvips error makes ``render_image`` redo the image with Pillow alone, which
+then classifies a broken file exactly as it always did, so libvips can only
+make a good image faster, never turn a bad one into output or a crash.
+
+libvips is configured once per process: operation cache off (it would pin
+decoded images in memory between activities) and one worker thread per call
+unless ``VIPS_CONCURRENCY`` is set, because a batch worker already runs one
+image per core and libvips's own threads then only add contention. A process
+forked after libvips started (``multiprocessing``'s default on Linux) must not
+call it -- it deadlocks on locks held by threads that did not survive the fork
+-- so such a child falls back to Pillow; spawned workers load their own.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from types import ModuleType
+from typing import Any
+
+from PIL import Image
+
+BACKENDS: tuple[str, ...] = ("auto", "pillow", "libvips")
+
+# Pillow mode <-> libvips bands, for 8-bit images.
+_BANDS: dict[str, int] = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+_MODE_BY_BANDS: dict[int, str] = {bands: mode for mode, bands in _BANDS.items()}
+
+# PNG IHDR colour type -> Pillow mode, for the colour types libvips may decode.
+_PNG_COLOUR_TYPES: dict[int, str] = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}
+# Chunks that can carry EXIF or XMP (orientation). Pillow reads the ones that
+# follow the pixel data only when it decodes, so a PNG holding any of them after
+# IDAT is left to Pillow.
+_METADATA_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+_lock = threading.Lock()
+_loaded: ModuleType | None = None
+_load_error: str | None = None
+_FORKED = (
+    "libvips was started in a parent process before this one was forked, and its thread pool "
+    "does not survive fork(); use the 'spawn' start method to get libvips in workers"
+)
+
+
+class LibvipsUnavailableError(RuntimeError):
+    """``backend="libvips"`` was asked for but pyvips/libvips cannot be loaded."""
+
+
+def resolve(backend: str) -> ModuleType | None:
+    """The pyvips module to use for ``backend``, or ``None`` for Pillow alone."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown image backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend == "pillow":
+        return None
+    vips = _load()
+    if vips is None and backend == "libvips":
+        raise LibvipsUnavailableError(
+            f"IMAGE_BACKEND=libvips but libvips cannot be loaded ({_load_error}); pip install 'pyvips[binary]'"
+        )
+    return vips
+
+
+def availability() -> str:
+    """One line for logs and benchmarks: the libvips version, or why it is missing."""
+    vips = _load()
+    if vips is None:
+        return f"libvips unavailable: {_load_error}"
+    return f"libvips {'.'.join(str(vips.version(i)) for i in range(3))} (pyvips {vips.__version__})"
+
+
+def _load() -> ModuleType | None:
+    global _loaded, _load_error
+    with _lock:
+        if _loaded is not None or _load_error is not None:
+            return _loaded
+        try:
+            import pyvips
+        except Exception as exc:  # ImportError, or OSError when the shared library is missing
+            _load_error = f"{type(exc).__name__}: {exc}"
+            return None
+        pyvips.cache_set_max(0)
+        if "VIPS_CONCURRENCY" not in os.environ:
+            pyvips.concurrency_set(1)
+        _loaded = pyvips
+        os.register_at_fork(after_in_child=_forget_after_fork)
+        return pyvips
+
+
+def _forget_after_fork() -> None:
+    """A forked child inherits libvips's locks but not its threads: calling it
+    can hang forever, so the child renders with Pillow instead."""
+    global _loaded, _load_error
+    _loaded, _load_error = None, _FORKED
+
+
+def errors(vips: ModuleType) -> tuple[type[BaseException], ...]:
+    """What a libvips call may raise when it fails (triggers the Pillow fallback)."""
+    return (vips.Error,)
+
+
+# ----------------------------------------------------------------- conversion
+
+
+def from_pillow(vips: ModuleType, im: Image.Image) -> Any:
+    """A libvips image sharing nothing with ``im`` (one copy of its pixels)."""
+    bands = _BANDS[im.mode]
+    image = vips.Image.new_from_memory(im.tobytes(), im.width, im.height, bands, "uchar")
+    # "multiband" (the default for raw memory) would make libvips resize alpha
+    # images without premultiplying, bleeding the colour of transparent pixels.
+    return image.copy(interpretation="b-w" if bands <= 2 else "srgb")
+
+
+def to_pillow(image: Any) -> Image.Image:
+    return Image.frombytes(_MODE_BY_BANDS[image.bands], (image.width, image.height), image.write_to_memory())
+
+
+def mode_of(image: Any) -> str:
+    return _MODE_BY_BANDS[image.bands]
+
+
+# ------------------------------------------------------------------ PNG decode
+
+
+def png_mode(im: Image.Image, data: bytes) -> str | None:
+    """The Pillow mode of a PNG that libvips may decode, or ``None`` to leave it to Pillow.
+
+    ``im`` is Pillow's unloaded header for ``data``: it has already passed the
+    format and pixel-limit checks.
+    """
+    if im.format != "PNG" or getattr(im, "is_animated", False) or "transparency" in im.info:
+        return None
+    if len(data) < 33 or data[12:16] != b"IHDR" or data[24] != 8:  # bit depth
+        return None
+    mode = _PNG_COLOUR_TYPES.get(data[25])
+    if mode is None or mode != im.mode or _metadata_after_pixels(data):
+        return None
+    return mode
+
+
+def _metadata_after_pixels(data: bytes) -> bool:
+    """True when an EXIF/XMP/text chunk follows IDAT, or the chunk list is unreadable."""
+    offset, seen_idat = len(_PNG_SIGNATURE), False
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, offset)
+        if kind == b"IDAT":
+            seen_idat = True
+        elif kind == b"IEND":
+            return False
+        elif seen_idat and kind in _METADATA_CHUNKS:
+            return True
+        offset += 12 + length
+    return True  # no IEND: let Pillow decide what is wrong with the file
+
+
+def open_png(vips: ModuleType, data: bytes, mode: str) -> Any:
+    """A lazily decoded (streamed) libvips image of an eligible PNG.
+
+    ``fail_on="warning"`` makes a truncated or damaged stream raise instead of
+    being padded with grey, and the caller then falls back to Pillow.
+    """
+    # A Source reads ``data`` in place; new_from_buffer would first copy it.
+    image = vips.Image.new_from_source(vips.Source.new_from_memory(data), "", access="sequential", fail_on="warning")
+    if image.format != "uchar" or image.bands != _BANDS[mode]:
+        raise vips.Error(f"unexpected PNG layout from libvips: {image.bands} bands of {image.format}")
+    # Colour is Pillow's decision (the ICC profile is written as is, never applied).
+    for field in ("icc-profile-data", "exif-data", "xmp-data", "orientation"):
+        if image.get_typeof(field):
+            image = image.copy()
+            image.remove(field)
+    return image
+
+
+def flatten_on_white(image: Any) -> Any:
+    """Alpha onto white, as :func:`imagebatch.imaging._flatten_on_white` does in Pillow."""
+    return image.flatten(background=[255] * (image.bands - 1))
+
+
+# ---------------------------------------------------------------------- resize
+
+
+def resize(image: Any, box: tuple[float, float, float, float], out: tuple[int, int]) -> Any:
+    """Resample the ``box`` (left, top, right, bottom) of ``image`` to exactly ``out``.
+
+    libvips crops on whole pixels, so a fractional box (a JPEG draft's partial
+    last pixel, a centred ``cover`` crop) moves by at most half a source pixel.
+    The result is materialised because later renditions cascade from it.
+    """
+    left, top, right, bottom = box
+    x, y = max(0, round(left)), max(0, round(top))
+    width = max(1, min(image.width - x, round(right - left)))
+    height = max(1, min(image.height - y, round(bottom - top)))
+    if (x, y, width, height) != (0, 0, image.width, image.height):
+        image = image.crop(x, y, width, height)
+    if (width, height) != out:
+        image = image.thumbnail_image(out[0], height=out[1], size="force", no_rotate=True)
+    return image.copy_memory()
