@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import io
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -86,7 +87,10 @@ def run_baseline(conn: str, source: str, names: list[str], workers: int) -> floa
          "spec": RenderSpec().to_dict()}
         for n in names
     ]
-    with ProcessPoolExecutor(workers, initializer=_worker_setup, initargs=(conn,)) as pool:
+    # Spawned like the dev host's workers: bench.run may already have loaded libvips in this
+    # process (bench.imaging), and a forked copy of its thread pool can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_setup, initargs=(conn,)) as pool:
         list(pool.map(_warm, range(workers)))
         start = time.perf_counter()
         statuses = list(pool.map(_process_one, payloads))
