@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS history (
     event TEXT NOT NULL,
     PRIMARY KEY (instance_id, seq)
 );
+CREATE TABLE IF NOT EXISTS past_history (
+    instance_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (instance_id, generation, seq)
+);
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     instance_id TEXT NOT NULL,
@@ -148,6 +155,7 @@ class EpisodeCommit:
     instance: InstanceRow
     append_history: list[dict[str, Any]] = field(default_factory=list)
     reset_history: bool = False              # continue-as-new / terminal cleanup
+    archive_tail: list[dict[str, Any]] = field(default_factory=list)  # last events of the execution reset
     consumed_inbox: list[int] = field(default_factory=list)
     new_messages: list[NewMessage] = field(default_factory=list)
     new_instances: list[InstanceRow] = field(default_factory=list)
@@ -159,7 +167,7 @@ class EpisodeCommit:
 class Store(Protocol):
     def get_instance(self, instance_id: str) -> InstanceRow | None: ...
     def create_instance(self, row: InstanceRow, start_event: dict[str, Any]) -> None: ...
-    def history(self, instance_id: str) -> list[dict[str, Any]]: ...
+    def history(self, instance_id: str, *, all_executions: bool = False) -> list[dict[str, Any]]: ...
     def inbox(self, instance_id: str) -> list[InboxMessage]: ...
     def instances_with_inbox(self) -> list[str]: ...
     def add_message(self, message: NewMessage) -> int: ...
@@ -228,8 +236,17 @@ class SqliteStore:
              row.parent_task_id, int(row.completed)))
 
     @staticmethod
+    def _append(db: sqlite3.Connection, instance_id: str, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        start = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM history WHERE instance_id = ?",
+                           (instance_id,)).fetchone()[0]
+        db.executemany("INSERT INTO history (instance_id, seq, event) VALUES (?,?,?)",
+                       [(instance_id, start + i, json.dumps(ev)) for i, ev in enumerate(events)])
+
+    @staticmethod
     def _wipe(db: sqlite3.Connection, instance_id: str) -> None:
-        for table in ("history", "inbox", "work_items", "timers"):
+        for table in ("history", "past_history", "inbox", "work_items", "timers"):
             db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
     def get_instance(self, instance_id: str) -> InstanceRow | None:
@@ -272,8 +289,15 @@ class SqliteStore:
 
     # ---- history & inbox -----------------------------------------------------------------
 
-    def history(self, instance_id: str) -> list[dict[str, Any]]:
+    def history(self, instance_id: str, *, all_executions: bool = False) -> list[dict[str, Any]]:
+        """The current execution's events; with ``all_executions``, those of every
+        execution that ended in continue-as-new first (kept for tests and
+        benchmarks only: the orchestrator never sees them, as on Azure)."""
         rows = self._query("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
+        if all_executions:
+            past = self._query("SELECT event FROM past_history WHERE instance_id = ? ORDER BY generation, seq",
+                               (instance_id,))
+            rows = past + rows
         return [json.loads(r[0]) for r in rows]
 
     def inbox(self, instance_id: str) -> list[InboxMessage]:
@@ -302,15 +326,15 @@ class SqliteStore:
             if commit.consumed_inbox:
                 db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in commit.consumed_inbox])
             if commit.reset_history:
+                self._append(db, inst.instance_id, commit.archive_tail)
+                db.execute("INSERT INTO past_history (instance_id, generation, seq, event) "
+                           "SELECT instance_id, (SELECT COALESCE(MAX(generation), -1) + 1 FROM past_history "
+                           "WHERE instance_id = ?), seq, event FROM history WHERE instance_id = ?",
+                           (inst.instance_id, inst.instance_id))
                 db.execute("DELETE FROM history WHERE instance_id = ?", (inst.instance_id,))
             if commit.cancel_timers:
                 db.execute("DELETE FROM timers WHERE instance_id = ?", (inst.instance_id,))
-            if commit.append_history:
-                start = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM history WHERE instance_id = ?",
-                                   (inst.instance_id,)).fetchone()[0]
-                db.executemany("INSERT INTO history (instance_id, seq, event) VALUES (?,?,?)",
-                               [(inst.instance_id, start + i, json.dumps(ev))
-                                for i, ev in enumerate(commit.append_history)])
+            self._append(db, inst.instance_id, commit.append_history)
             self._upsert(db, inst)
             for child in commit.new_instances:
                 self._wipe(db, child.instance_id)

@@ -209,8 +209,9 @@ class DevHost:
     async def status(self, instance_id: str, **flags: bool) -> dict | None:
         return await self.engine.get_status(instance_id, **flags)
 
-    def history(self, instance_id: str) -> list[dict]:
-        return self.engine.history(instance_id)
+    def history(self, instance_id: str, *, all_executions: bool = False) -> list[dict]:
+        """``all_executions`` adds the events of executions that continued as new."""
+        return self.engine.history(instance_id, all_executions=all_executions)
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any = None) -> None:
         """Raise an event with ``data`` JSON-encoded once (what ``curl -d`` to

@@ -73,6 +73,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 "plan_blob": shard_plan_blob(plan["plan"], shard),
                 "results_blob": shard_results_blob(request.output_prefix, context.instance_id, shard),
                 "retry": payload.get("retry"),
+                # Images per shard execution (tests shrink it; the shard's default otherwise).
+                **({"segment_size": payload["segment_size"]} if payload.get("segment_size") else {}),
             },
         )
 

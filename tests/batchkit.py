@@ -189,7 +189,7 @@ def durable_retries(histories: Iterable[list[Mapping[str, Any]]], images: int) -
 
 async def all_histories(host: Any) -> list[list[dict[str, Any]]]:
     """Every instance history of an in-process ``DevHost`` (parent and shards)."""
-    return [host.history(i["instanceId"]) for i in await host.engine.list_instances()]
+    return [host.history(i["instanceId"], all_executions=True) for i in await host.engine.list_instances()]
 
 
 @pytest.fixture

@@ -14,11 +14,36 @@ ACTIVITY = (TASK_SCHEDULED, (TASK_COMPLETED, TASK_FAILED))
 SUB_ORCHESTRATION = (SUB_CREATED, (SUB_COMPLETED, SUB_FAILED))
 
 
+def executions(history: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split a history spanning continue-as-new (``DevHost.history(..., all_executions=True)``)
+    into one history per execution; task ids restart at 0 in each."""
+    runs: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    for event in history:
+        if event["EventType"] == EXECUTION_STARTED and current:
+            head = [current.pop()] if current[-1]["EventType"] == ORCHESTRATOR_STARTED else []
+            if current:
+                runs.append(current)
+            current = head
+        current.append(event)
+    if current:
+        runs.append(current)
+    return runs
+
+
 def _starts_and_ends(history: list[dict[str, Any]], name: str, kind=ACTIVITY) -> tuple[list[int], list[int]]:
+    """Positions (in ``history``) where ``name`` tasks were scheduled and finished."""
     scheduled_type, finished_types = kind
-    ids = {e["EventId"] for e in history if e["EventType"] == scheduled_type and e["Name"] == name}
-    starts = [i for i, e in enumerate(history) if e["EventType"] == scheduled_type and e["EventId"] in ids]
-    ends = [i for i, e in enumerate(history) if e["EventType"] in finished_types and e["TaskScheduledId"] in ids]
+    starts: list[int] = []
+    ends: list[int] = []
+    offset = 0
+    for run in executions(history):
+        ids = {e["EventId"] for e in run if e["EventType"] == scheduled_type and e["Name"] == name}
+        starts += [offset + i for i, e in enumerate(run) if e["EventType"] == scheduled_type and e["EventId"] in ids]
+        ends += [
+            offset + i for i, e in enumerate(run) if e["EventType"] in finished_types and e["TaskScheduledId"] in ids
+        ]
+        offset += len(run)
     return starts, ends
 
 
@@ -38,12 +63,9 @@ def peak_in_flight_across(histories: list[list[dict[str, Any]]], name: str) -> i
     from the event timestamps (a finish and a start at the same instant do not overlap)."""
     marks = []
     for history in histories:
-        ids = {e["EventId"] for e in history if e["EventType"] == TASK_SCHEDULED and e["Name"] == name}
-        for e in history:
-            if e["EventType"] == TASK_SCHEDULED and e["EventId"] in ids:
-                marks.append((parse_ts(e["Timestamp"]), 1))
-            elif e["EventType"] in (TASK_COMPLETED, TASK_FAILED) and e["TaskScheduledId"] in ids:
-                marks.append((parse_ts(e["Timestamp"]), -1))
+        starts, ends = _starts_and_ends(history, name)
+        marks += [(parse_ts(history[i]["Timestamp"]), 1) for i in starts]
+        marks += [(parse_ts(history[i]["Timestamp"]), -1) for i in ends]
     level = peak = 0
     for _, step in sorted(marks):
         level += step

@@ -35,6 +35,7 @@ from tests.history_checks import (
     TASK_SCHEDULED,
     TIMER_CREATED,
     assert_replacements_start_promptly,
+    executions,
     peak_in_flight,
     peak_in_flight_across,
     scheduled_count,
@@ -86,6 +87,7 @@ def batch_input(source: str, output: str, *, limit: int, tolerated: float = 0.0,
         },
         "retry": FAST_RETRY,
         "list_page_size": 4,
+        "segment_size": 2,  # shards continue as new every 2 images, so every test crosses executions
     }
 
 
@@ -93,7 +95,9 @@ async def all_histories(host: DevHost) -> tuple[list[dict], list[list[dict]]]:
     """The parent's history and its shards' histories."""
     instances = await host.engine.list_instances()
     parent = next(i for i in instances if i["name"] == ORCHESTRATOR_NAME)
-    shards = [host.history(i["instanceId"]) for i in instances if i["name"] == "ImageProcessing_Shard"]
+    shards = [
+        host.history(i["instanceId"], all_executions=True) for i in instances if i["name"] == "ImageProcessing_Shard"
+    ]
     return host.history(parent["instanceId"]), shards
 
 
@@ -111,13 +115,17 @@ async def test_sliding_window_never_exceeds_and_keeps_the_limit_busy(limit, blob
     assert status["runtimeStatus"] == "Completed", status.get("output")
     assert status["output"]["counts"]["done"] == total
     # Each shard runs its images one at a time, the parent keeps `limit` shards running...
-    assert all(peak_in_flight(h, "ProcessImage") == 1 for h in shards)
+    assert [peak_in_flight(h, "ProcessImage") for h in shards] == [1] * len(shards)
     assert peak_in_flight(parent, "ImageProcessing_Shard", SUB_ORCHESTRATION) == limit
     assert_replacements_start_promptly(parent, limit, "ImageProcessing_Shard", SUB_ORCHESTRATION)
     # ...so across the whole batch no more than `limit` ProcessImage calls are ever in flight.
     # (Whether all `limit` lanes overlap in an image at some instant depends on timing.)
     assert 1 <= peak_in_flight_across(shards, "ProcessImage") <= limit
     assert sum(scheduled_count(h, "ProcessImage") for h in shards) == total
+    # Each shard execution holds at most `segment_size` images, then continues as new.
+    runs = [run for h in shards for run in executions(h)]
+    assert max(scheduled_count(run, "ProcessImage") for run in runs) == 2
+    assert len(runs) == sum(-(-scheduled_count(h, "ProcessImage") // 2) for h in shards)
 
 
 async def test_failures_are_tolerated_up_to_the_threshold(blob_service, container_factory):
@@ -221,7 +229,7 @@ async def test_transient_errors_are_retried_with_backoff_and_bounded(blob_servic
 
 
 SCHEDULING_KIND = {TASK_SCHEDULED: "activity", TIMER_CREATED: "timer", SUB_CREATED: "sub"}
-ACTION_KIND = {0: "activity", 1: "activity", 2: "sub", 3: "sub", 5: "timer"}
+ACTION_KIND = {0: "activity", 1: "activity", 2: "sub", 3: "sub", 4: "continue_as_new", 5: "timer"}
 
 
 def leaf_actions(actions: list[dict]) -> list[tuple[str, str | None]]:
@@ -234,9 +242,12 @@ def leaf_actions(actions: list[dict]) -> list[tuple[str, str | None]]:
     return out
 
 
-def assert_replay_is_deterministic(index: FunctionIndex, name: str, instance_id: str, history: list[dict]) -> dict:
+def assert_replay_is_deterministic(
+    index: FunctionIndex, name: str, instance_id: str, history: list[dict], *, continued: bool = False
+) -> dict:
     """Replaying a finished history through the SDK gives the same decisions
-    every time, and exactly the ones the history recorded, in id order."""
+    every time, and exactly the ones the history recorded, in id order (plus
+    the ContinueAsNew that ended it, for an execution that ``continued``)."""
     started = next(e for e in history if e["EventType"] == 0)
     payload = orchestrator_payload(
         history=[{**e, "IsPlayed": True} for e in history],
@@ -249,7 +260,8 @@ def assert_replay_is_deterministic(index: FunctionIndex, name: str, instance_id:
     assert first == second and first["isDone"]
     recorded = sorted((e for e in history if e["EventType"] in SCHEDULING_KIND), key=lambda e: e["EventId"])
     assert [e["EventId"] for e in recorded] == list(range(len(recorded))), "ids are dense from 0"
-    assert leaf_actions(first["actions"][0]) == [(SCHEDULING_KIND[e["EventType"]], e.get("Name")) for e in recorded]
+    expected = [(SCHEDULING_KIND[e["EventType"]], e.get("Name")) for e in recorded]
+    assert leaf_actions(first["actions"][0]) == expected + ([("continue_as_new", None)] if continued else [])
     return first
 
 
@@ -260,18 +272,25 @@ async def test_progress_and_replay_determinism(blob_service, container_factory):
     index = FunctionIndex.from_app(flaky_app(flaky, blob_service))
 
     async with DevHost(index) as host:
-        request = batch_input(source, output, limit=3, tolerated=50)
+        request = {**batch_input(source, output, limit=3, tolerated=50), "segment_size": 1}
         instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
         status = await host.wait(instance_id, timeout=120)
         instances = await host.engine.list_instances()
-        histories = {i["instanceId"]: (i["name"], host.history(i["instanceId"])) for i in instances}
+        histories = {
+            i["instanceId"]: (i["name"], host.history(i["instanceId"], all_executions=True)) for i in instances
+        }
 
     progress = status["customStatus"]["progress"]
     assert status["customStatus"]["stage"] == "done"
     assert (progress["total"], progress["done"], progress["failed"], progress["in_flight"]) == (7, 6, 1, 0)
     assert len(json.dumps(status["customStatus"])) < 16 * 1024
 
+    shard_executions = 0
     for iid, (name, history) in histories.items():
-        replayed = assert_replay_is_deterministic(index, name, iid, history)
+        runs = executions(history)
+        shard_executions += len(runs) if name == "ImageProcessing_Shard" else 0
+        for number, run in enumerate(runs, start=1):
+            replayed = assert_replay_is_deterministic(index, name, iid, run, continued=number < len(runs))
         if iid == instance_id:
             assert replayed["output"] == status["output"]
+    assert shard_executions > len(histories) - 1, "some shard continued as new"

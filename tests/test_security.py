@@ -138,7 +138,7 @@ async def test_no_secret_in_manifest_report_status_or_logs(
         async with http.get(host.api_url(f"batches/{started['id']}")) as response:
             friendly = await response.text()
         instances = await host.engine.list_instances(show_input=True)
-        histories = [host.history(i["instanceId"]) for i in instances]
+        histories = [host.history(i["instanceId"], all_executions=True) for i in instances]
     assert status["runtimeStatus"] == "Completed"
     manifest = read_manifest(blob_service, status["output"]["manifest"])
     _assert_no_secret(str(manifest), "the manifest")

@@ -101,6 +101,10 @@ def make_app() -> df.DFApp:
         return n
 
     @app.orchestration_trigger(context_name="context")
+    def awaits_counter(context: df.DurableOrchestrationContext):
+        return (yield context.call_sub_orchestrator("counter", 0, "counter-child"))
+
+    @app.orchestration_trigger(context_name="context")
     def not_a_generator(context: df.DurableOrchestrationContext):
         return {"input": context.get_input()}
 
@@ -227,6 +231,32 @@ async def test_continue_as_new(engine):
     assert hist[1]["EventType"] == EventType.EXECUTION_STARTED
     assert json.loads(hist[1]["Input"]) == "3"
     assert EventType.TASK_SCHEDULED not in event_types(hist)
+
+
+async def test_history_of_every_execution_is_kept_for_inspection(engine):
+    iid = await engine.start_orchestration("counter", client_input(0))
+    await engine.wait_for_completion(iid, 10)
+    everything = engine.history(iid, all_executions=True)
+    starts = [json.loads(e["Input"]) for e in everything if e["EventType"] == EventType.EXECUTION_STARTED]
+    assert starts == ["0", "1", "2", "3"]  # the SDK's client input is a JSON string
+    assert event_types(everything).count(EventType.TASK_SCHEDULED) == 3
+    assert everything[-len(engine.history(iid)) :] == engine.history(iid)
+    await engine.purge(iid)
+    assert engine.history(iid, all_executions=True) == []
+
+
+async def test_sub_orchestration_that_continues_as_new_reports_only_its_last_execution(engine):
+    """DTFx keeps ParentInstance on ContinueAsNew and notifies the parent only at the end."""
+    iid = await engine.start_orchestration("awaits_counter")
+    status = await engine.wait_for_completion(iid, 10)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == 3
+    parent = engine.history(iid)
+    assert event_types(parent).count(EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED) == 1
+    child_starts = [e for e in engine.history("counter-child", all_executions=True)
+                    if e["EventType"] == EventType.EXECUTION_STARTED]
+    assert len(child_starts) == 4
+    assert all(e["ParentInstance"]["OrchestrationInstance"]["InstanceId"] == iid for e in child_starts)
 
 
 async def test_non_generator_orchestrator(engine):
