@@ -2,9 +2,10 @@
 
 A shard is processed by its own sub-orchestration, one image after another,
 and the parent keeps ``max_concurrency`` shards running. Each orchestration
-history therefore stays bounded (about four events per image of its shard,
-plus a few per shard in the parent), instead of one history that every
-episode replays in full and that grows with the batch (quadratic cost).
+history therefore stays bounded (about four events per image of a shard
+execution, which continues as new every 10 images, plus a few per shard in
+the parent), instead of one history that every episode replays in full and
+that grows with the batch (quadratic cost).
 
 Sizes follow "guided" scheduling: large shards while plenty of work remains,
 smaller ones towards the end (``ceil(remaining / (2 * concurrency))``, capped
@@ -25,10 +26,12 @@ def shard_sizes(total: int, concurrency: int, max_shard_size: int = DEFAULT_SHAR
         raise ValueError("total must be >= 0, concurrency and max_shard_size >= 1")
     sizes: list[int] = []
     remaining = total
-    # A floor keeps the tail from dissolving into hundreds of one-image shards
-    # (each costs a sub-orchestration and two small activities), but never so
-    # high that fewer than `concurrency` shards exist for a small batch.
-    floor = max(1, min(max_shard_size // 10, total // (20 * concurrency)))
+    # A floor keeps the tail from dissolving into one- and two-image shards
+    # (each costs a sub-orchestration, two small activities, a plan read and a
+    # results write: at 100 images and 10 lanes, 45 shards cost more replay CPU
+    # than the images did), but never so high that fewer than `concurrency`
+    # shards exist for a small batch.
+    floor = max(1, min(max_shard_size // 10, total // concurrency))
     while remaining > 0:
         size = min(remaining, max(floor, min(max_shard_size, math.ceil(remaining / (2 * concurrency)))))
         sizes.append(size)

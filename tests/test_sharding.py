@@ -36,3 +36,16 @@ def test_sizes_shrink_towards_the_end():
 def test_invalid_arguments():
     with pytest.raises(ValueError):
         shard_sizes(10, 0)
+
+
+@pytest.mark.parametrize(
+    ("total", "concurrency", "smallest"), [(100, 10, 5), (40, 2, 5), (1000, 10, 5), (25, 10, 2), (10, 10, 1)]
+)
+def test_small_batches_do_not_dissolve_into_one_image_shards(total: int, concurrency: int, smallest: int) -> None:
+    """Each shard costs a sub-orchestration, two activities and two small blobs; a
+    100-image batch on 10 lanes used to be cut into 45 shards, most of 1-3 images."""
+    sizes = shard_sizes(total, concurrency)
+    assert min(sizes[:-1]) >= smallest  # the very last shard takes whatever remains
+    assert len(sizes) >= concurrency
+    if total == 100:
+        assert sizes == [5] * 20
