@@ -310,12 +310,15 @@ def render_image(
     """
     _validate_spec(spec)
     backend = backend or DEFAULT_BACKEND
-    vips = libvips.resolve(backend)
+    # "auto" loads libvips only for an image big enough to use it (small-image batches never import it).
+    vips = None if backend == "auto" else libvips.resolve(backend)
     data = _read_all(source)
     if not data:
         raise ImageProcessingError("empty", "The file is empty (0 bytes).")
     im = _open(data, max_pixels)
-    if vips is not None and (backend == "libvips" or im.width * im.height >= LIBVIPS_MIN_PIXELS):
+    if backend == "auto" and im.width * im.height >= LIBVIPS_MIN_PIXELS:
+        vips = libvips.resolve(backend)
+    if vips is not None:
         try:
             return _render(im, data, spec, _LibvipsResampler(vips))
         except libvips.errors(vips):
