@@ -35,11 +35,14 @@ def test_quick_benchmarks_run_and_print_ratios(tmp_path: Path) -> None:
     # The baseline ratio is always there (Pillow is a hard dependency) ...
     assert re.search(r"^RATIO naive/ours per-image median \[jpeg->jpeg, 1 proc\]: [\d.]+x", output, re.M), output
     assert re.search(r"^RATIO naive/ours per-image median \[jpeg->jpeg, 2 proc\]: [\d.]+x", output, re.M), output
+    # The pure-Pillow recipe (the fallback backend) is always measured too.
+    assert re.search(r"^RATIO naive/ours-pillow per-image median \[jpeg->jpeg, 1 proc\]: [\d.]+x", output, re.M)
     # ... and libvips ratios whenever pyvips is importable; otherwise a SKIP line says why.
     if re.search(r"^SKIP pyvips:", output, re.M) is None:
         assert re.search(r"^RATIO pyvips/ours per-image median \[jpeg->jpeg, 1 proc\]: [\d.]+x", output, re.M), output
     assert (tmp_path / "imaging-quick.json").is_file()
     # Replay cost, pipeline overhead and the scale run print their own verdicts.
     assert re.search(r"^ratio flat/sharded orchestrator CPU at 100 images: [\d.]+x", output, re.M), output
+    assert re.search(r"^RATIO sharded orchestrator/activity CPU per image \[100 images\]: [\d.]+", output, re.M)
     assert re.search(r"^ratio dev host / baseline throughput: [\d.]+", output, re.M), output
     assert re.search(r"^manifest_images: 200$", output, re.M), output
