@@ -212,6 +212,16 @@ def test_backends_agree_on_every_sample_image(fmt: str) -> None:
                 assert ssim(_flattened(a.data), _flattened(b.data)) >= 0.97, (name, fmt, a.name)
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_interlaced_pngs_render_the_same_through_libvips(mode: str) -> None:
+    data = _png(mode, interlace=1)
+    spec = RenderSpec(renditions=(Rendition("a", 100), Rendition("sq", 32, 32, "cover")), format="png")
+    vips, pillow = render_image(data, spec, backend="libvips"), render_image(data, spec, backend="pillow")
+    for a, b in zip(vips.renditions, pillow.renditions, strict=True):
+        assert (a.width, a.height) == (b.width, b.height)
+        assert ssim(_flattened(a.data), _flattened(b.data)) >= 0.97, (mode, a.name)
+
+
 def test_libvips_renders_are_thread_safe_and_deterministic() -> None:
     inputs = [encode(make_photo(800, 600, seed), "JPEG") for seed in range(4)] + [_png("RGBA"), _png("L")]
     expected = [render_image(data, SPEC, backend="libvips") for data in inputs]
