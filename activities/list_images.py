@@ -16,7 +16,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from imagebatch.naming import is_image_name, is_own_output, plan_folder, shard_plan_blob
-from imagebatch.sharding import DEFAULT_SHARD_SIZE, shard_bounds, shard_sizes
+from imagebatch.sharding import shard_bounds, shard_sizes
 from imagebatch.specs import SourceBlob
 from storage import blobs
 
@@ -53,7 +53,9 @@ def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page
         listing = list_images(payload, service, default_page_size)
     images = listing["images"]
     sizes = shard_sizes(
-        len(images), int(payload.get("max_concurrency") or 1), int(payload.get("shard_size") or DEFAULT_SHARD_SIZE)
+        len(images),
+        int(payload.get("max_concurrency") or 1),
+        int(payload["shard_size"]) if payload.get("shard_size") else None,  # None: sized for the batch
     )
     folder = plan_folder(payload.get("output_prefix") or "", payload["instance_id"], uuid.uuid4().hex)
     for shard, (start, stop) in enumerate(shard_bounds(sizes)):

@@ -35,7 +35,7 @@ from durable_devhost.testing import DevHost
 from imagebatch.imaging import render_image
 from imagebatch.results import image_result, output_entry
 from imagebatch.sample_images import make_photo
-from imagebatch.sharding import DEFAULT_SHARD_SIZE, shard_sizes
+from imagebatch.sharding import shard_sizes
 from imagebatch.specs import RenderSpec
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 
@@ -76,7 +76,7 @@ def _fake_result(name: str) -> dict[str, Any]:
     return image_result(name, "processed", outputs=outputs, duration_ms=150)
 
 
-def bench_app(total: int, shard_size: int) -> df.DFApp:
+def bench_app(total: int, shard_size: int | None) -> df.DFApp:
     """The real orchestrators with stand-in activities (no I/O)."""
     sizes = shard_sizes(total, CONCURRENCY, shard_size)
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
@@ -122,7 +122,7 @@ def bench_app(total: int, shard_size: int) -> df.DFApp:
     return app
 
 
-def batch_input(total: int, shard_size: int) -> dict[str, Any]:
+def batch_input(total: int, shard_size: int | None) -> dict[str, Any]:
     return {
         "request": {
             "source_container": "in", "source_prefix": "", "source_blobs": None,
@@ -135,7 +135,7 @@ def batch_input(total: int, shard_size: int) -> dict[str, Any]:
     }
 
 
-async def run_variant(variant: str, total: int, shard_size: int) -> dict[str, Any]:
+async def run_variant(variant: str, total: int, shard_size: int | None) -> dict[str, Any]:
     name = "flat_batch" if variant == "flat" else "ImageProcessing_Orchestrator"
     with ReplayMeter() as meter:
         async with DevHost(bench_app(total, shard_size)) as host:
@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 images only (CI smoke test)")
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--flat-max", type=int, default=1000, help="largest flat run; larger ones are extrapolated")
-    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
+    parser.add_argument("--shard-size", type=int, default=None,
+                        help="explicit SHARD_SIZE (default: sized for the batch, like the app)")
     parser.add_argument("--out", type=Path, default=RESULTS / "replay.json")
     parser.add_argument("--chart", type=Path, default=None, help="write a PNG chart (default: docs/bench/replay.png)")
     parser.add_argument("--chart-from", type=Path, default=None, help="only redraw the chart from a results JSON")

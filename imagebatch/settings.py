@@ -37,7 +37,7 @@ class AppSettings:
     max_source_bytes: int = 256 * 1024 * 1024
     retry_first_interval_ms: int = 2000
     retry_max_attempts: int = 4
-    shard_size: int = 50
+    shard_size: int | None = None  # None: imagebatch.sharding.effective_shard_size
     image_backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -58,7 +58,7 @@ class AppSettings:
             max_source_bytes=int(env.get("MAX_SOURCE_BYTES", str(256 * 1024 * 1024))),
             retry_first_interval_ms=int(env.get("ACTIVITY_RETRY_FIRST_INTERVAL_MS", "2000")),
             retry_max_attempts=int(env.get("ACTIVITY_RETRY_MAX_ATTEMPTS", "4")),
-            shard_size=int(env.get("SHARD_SIZE", "50")),
+            shard_size=int(env["SHARD_SIZE"]) if env.get("SHARD_SIZE") else None,
             image_backend=(env.get("IMAGE_BACKEND") or "auto").strip().lower(),
         )
 

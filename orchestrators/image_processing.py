@@ -18,7 +18,6 @@ from azure.durable_functions.models.Task import TaskState
 
 from imagebatch.naming import shard_plan_blob, shard_results_blob
 from imagebatch.results import Progress, batch_status, custom_status, failure_percent
-from imagebatch.sharding import DEFAULT_SHARD_SIZE
 from imagebatch.specs import BatchRequest
 from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
@@ -56,7 +55,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             "exclude_own_outputs": request.source_container == request.output_container,
             "page_size": payload.get("list_page_size"),
             "max_concurrency": request.max_concurrency,
-            "shard_size": payload.get("shard_size") or DEFAULT_SHARD_SIZE,
+            "shard_size": payload.get("shard_size"),  # None: ListImages sizes shards for the batch
         },
     )
     sizes: list[int] = plan["shards"]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from imagebatch.sharding import shard_bounds, shard_sizes
+from imagebatch.sharding import (
+    DEFAULT_SHARD_SIZE,
+    LARGEST_ADAPTIVE_SHARD,
+    effective_shard_size,
+    shard_bounds,
+    shard_sizes,
+)
 
 
 @pytest.mark.parametrize(("total", "concurrency", "cap"), [(0, 1, 50), (1, 10, 50), (23, 10, 50), (10_000, 10, 50),
@@ -49,3 +55,16 @@ def test_small_batches_do_not_dissolve_into_one_image_shards(total: int, concurr
     assert len(sizes) >= concurrency
     if total == 100:
         assert sizes == [5] * 20
+
+
+def test_very_large_batches_get_larger_shards_not_more_of_them() -> None:
+    """The parent's replay cost grows with its shard count; see FULL_SHARDS_TARGET."""
+    assert effective_shard_size(10_000) == DEFAULT_SHARD_SIZE  # what bench.scale measured is unchanged
+    assert effective_shard_size(30_000) == 100
+    assert effective_shard_size(10_000_000) == LARGEST_ADAPTIVE_SHARD
+    assert max(shard_sizes(30_000, 10, 50)) == 50  # an explicit SHARD_SIZE is a hard cap
+    assert shard_sizes(10_000, 10) == shard_sizes(10_000, 10, DEFAULT_SHARD_SIZE)
+    assert len(shard_sizes(10_000, 10)) == 244
+    sizes = shard_sizes(30_000, 10)
+    assert max(sizes) == 100 and sum(sizes) == 30_000
+    assert len(sizes) == 344  # 50-image shards would have made 644
