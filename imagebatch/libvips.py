@@ -112,8 +112,9 @@ def _load() -> ModuleType | None:
 def _forget_after_fork() -> None:
     """A forked child inherits libvips's locks but not its threads: calling it
     can hang forever, so the child renders with Pillow instead."""
-    global _loaded, _load_error
+    global _loaded, _load_error, _lock
     _loaded, _load_error = None, _FORKED
+    _lock = threading.Lock()  # another thread may have held it at the fork
 
 
 def errors(vips: ModuleType) -> tuple[type[BaseException], ...]:
