@@ -64,7 +64,7 @@ Decisions worth knowing before changing anything here:
   while it shrinks them; Pillow still does everything else, and any libvips
   error redoes the image on Pillow alone, so outputs, privacy and error kinds
   are the same (``tests/test_imaging.py`` runs on both). Measured on the same
-  12 MP inputs: JPEG ~1.4x and PNG ~1.6x less CPU than the Pillow recipe (see
+  12 MP inputs: 1.4-1.5x less CPU than the Pillow recipe on JPEG sources, 1.7x on PNG (see
   :mod:`imagebatch.libvips` and ``docs/benchmarks.md``).
 
 * **Animated images** (GIF, APNG, WebP): the first frame only.
