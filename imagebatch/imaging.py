@@ -321,7 +321,7 @@ def render_image(
     if vips is not None:
         try:
             return _render(im, data, spec, _LibvipsResampler(vips))
-        except libvips.errors(vips):
+        except vips.Error:
             im = _open(data, max_pixels)  # redo it with Pillow alone, which classifies what is wrong
     return _render(im, data, spec, _PILLOW)
 

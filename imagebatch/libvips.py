@@ -117,11 +117,6 @@ def _forget_after_fork() -> None:
     _lock = threading.Lock()  # another thread may have held it at the fork
 
 
-def errors(vips: ModuleType) -> tuple[type[BaseException], ...]:
-    """What a libvips call may raise when it fails (triggers the Pillow fallback)."""
-    return (vips.Error,)
-
-
 # ----------------------------------------------------------------- conversion
 
 
@@ -187,9 +182,10 @@ def open_png(vips: ModuleType, data: bytes, mode: str) -> Any:
     if image.format != "uchar" or image.bands != _BANDS[mode]:
         raise vips.Error(f"unexpected PNG layout from libvips: {image.bands} bands of {image.format}")
     # Colour is Pillow's decision (the ICC profile is written as is, never applied).
-    for field in ("icc-profile-data", "exif-data", "xmp-data", "orientation"):
-        if image.get_typeof(field):
-            image = image.copy()
+    present = [f for f in ("icc-profile-data", "exif-data", "xmp-data", "orientation") if image.get_typeof(f)]
+    if present:
+        image = image.copy()  # metadata of a fresh copy may be changed
+        for field in present:
             image.remove(field)
     return image
 

@@ -60,7 +60,7 @@ def process_shard(context: df.DurableOrchestrationContext):
     images: list[dict[str, Any]] = carried["images"]
     finished: list[dict[str, Any]] = carried["results"]
     segment = images[len(finished) : len(finished) + int(payload.get("segment_size") or SEGMENT_SIZE)]
-    results: list[dict[str, Any] | None] = [None] * len(segment)
+    results: list[dict[str, Any]] = [{} for _ in segment]  # bounded_fan_out calls done() once per image
     spec = request.spec.to_dict()
 
     def start(image: dict[str, Any]) -> Any:
@@ -91,7 +91,7 @@ def process_shard(context: df.DurableOrchestrationContext):
         done,
         retry=RetryPolicy.from_dict(payload.get("retry")),
     )
-    finished = finished + [r for r in results if r is not None]
+    finished = finished + results
     if len(finished) < len(images):
         context.continue_as_new({**payload, "carried": {**carried, "results": finished}})
         return None
