@@ -91,3 +91,4 @@ def running_azurite() -> Iterator[str]:
             process.wait(2)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()  # reap it: an unreaped child is a ResourceWarning in whatever test runs next

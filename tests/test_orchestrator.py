@@ -29,6 +29,7 @@ from durable_devhost.testing import DevHost
 from imagebatch.settings import AppSettings
 from orchestrators.image_processing import ORCHESTRATOR_NAME
 from storage.clients import async_blob_service_client
+from tests.batchkit import close_app_storage_clients
 from tests.history_checks import (
     SUB_CREATED,
     SUB_ORCHESTRATION,
@@ -41,6 +42,9 @@ from tests.history_checks import (
     scheduled_count,
     timer_delays_ms,
 )
+
+# In-process dev hosts run the async bookkeeping activities: close their storage clients per test.
+pytestmark = pytest.mark.usefixtures(close_app_storage_clients.__name__)
 
 FAST_RETRY = {"first_interval_ms": 10, "max_attempts": 3, "backoff": 2.0, "max_interval_ms": 100}
 
