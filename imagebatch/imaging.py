@@ -429,11 +429,38 @@ def _decode(im: Image.Image, data: bytes, plans: list[_Plan], fmt: str) -> tuple
     """
     with _decode_errors(data):
         frame: _Frame = (0.0, 0.0, float(im.width), float(im.height))
-        if im.format in ("JPEG", "MPO"):
+        jpeg = im.format in ("JPEG", "MPO")
+        if jpeg:
             frame = _draft(im, max(plan.scale for plan in plans)) or frame
         im.load()
+        if jpeg:
+            _check_jpeg_scan(data)
         working, icc = _normalise(im, fmt)
         return working, frame, icc
+
+
+def _check_jpeg_scan(data: bytes) -> None:
+    """Refuse a JPEG whose scan libjpeg only *warned* about (see :func:`libvips.jpeg_scan_damage`).
+
+    Pillow gives no hook for libjpeg warnings, so libvips (``fail_on="warning"``)
+    decodes the scan once more whatever the backend; without pyvips (or in a
+    forked child, where libvips may not run) the check is skipped and such a
+    file renders as Pillow decodes it, grey where its data is missing.
+    Runs after Pillow's own decode so Pillow's classification of what it does
+    detect (a file that ends early, a broken header) is kept.
+    """
+    vips = libvips.resolve("auto")
+    if vips is None:
+        return
+    damage = libvips.jpeg_scan_damage(vips, data)
+    if damage is None:
+        return
+    kind, detail = damage
+    if kind == "truncated":
+        raise ImageProcessingError(kind, "The image data is truncated: the file ends before the image does.")
+    raise ImageProcessingError(
+        kind, f"The JPEG's compressed data is damaged, so part of the picture is missing ({_short(detail)})."
+    )
 
 
 # A working image's box (left, top, right, bottom) covering the whole source:
@@ -792,5 +819,9 @@ def _claimed_format(data: bytes) -> str | None:
 
 
 def _detail(exc: Exception) -> str:
-    text = str(exc).splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
+    return _short(str(exc).splitlines()[0].strip() if str(exc).strip() else type(exc).__name__)
+
+
+def _short(text: str) -> str:
+    text = text.rstrip(".")
     return text if len(text) <= 120 else text[:117] + "..."

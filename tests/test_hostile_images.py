@@ -11,8 +11,10 @@ import random
 import pytest
 from PIL import Image
 
+from activities.process_image import process_image
 from imagebatch.imaging import ImageProcessingError, render_image
 from imagebatch.sample_images import encode, hostile_corpus, make_photo, oriented_jpeg
+from imagebatch.settings import AppSettings
 from imagebatch.specs import FORMATS, RenderSpec, Rendition
 
 CORPUS = hostile_corpus()
@@ -82,3 +84,91 @@ def test_randomly_damaged_files_only_ever_raise_image_processing_error() -> None
             damaged = damaged[: rng.randrange(len(damaged))]
         outcomes.add(_outcome(bytes(damaged), spec))
     assert {"ok", "corrupt", "truncated"} <= outcomes
+
+
+# ------------------------------------------------ damage libjpeg only warns about
+
+
+def _scan_start(jpeg: bytes) -> int:
+    sos = jpeg.index(b"\xff\xda")
+    return sos + 2 + int.from_bytes(jpeg[sos + 2 : sos + 4], "big")
+
+
+def _in_scan(jpeg: bytes, fraction: float) -> int:
+    start = _scan_start(jpeg)
+    return start + int((len(jpeg) - 2 - start) * fraction)
+
+
+def _damaged_jpegs() -> dict[str, tuple[bytes, str]]:
+    """JPEGs that Pillow decodes without any error or warning, grey where data is missing."""
+    baseline = encode(make_photo(1200, 900, 3), "JPEG", quality=85)
+    progressive = encode(make_photo(1200, 900, 3), "JPEG", quality=85, progressive=True)
+    mid = _in_scan(baseline, 2 / 3)
+    marker = bytearray(baseline)
+    marker[mid : mid + 2] = b"\xff\xd9"  # an end-of-image marker two thirds into the scan
+    zeroed = bytearray(baseline)
+    zeroed[mid : mid + 64] = bytes(64)
+    zeroed_progressive = bytearray(progressive)
+    at = _in_scan(progressive, 2 / 3)
+    zeroed_progressive[at : at + 64] = bytes(64)
+    return {
+        "marker-in-scan.jpg": (bytes(marker), "corrupt"),
+        "zeroed-scan.jpg": (bytes(zeroed), "corrupt"),
+        "zeroed-scan-progressive.jpg": (bytes(zeroed_progressive), "corrupt"),
+        "scan-cut-then-closed.jpg": (baseline[:mid] + b"\xff\xd9", "corrupt"),
+        "scan-cut.jpg": (baseline[:mid], "truncated"),
+        "no-end-marker.jpg": (baseline[:-2], "truncated"),
+    }
+
+
+DAMAGED = _damaged_jpegs()
+
+
+def test_pillow_alone_renders_damaged_scans_without_a_word() -> None:
+    """The problem being solved: Pillow decodes these with no exception and no warning."""
+    for name in ("marker-in-scan.jpg", "scan-cut-then-closed.jpg"):
+        im = Image.open(io.BytesIO(DAMAGED[name][0]))
+        im.load()
+        bottom = im.convert("L").crop((0, im.height - 200, im.width, im.height))
+        assert bottom.getextrema() == (128, 128), name  # the lower part is solid mid grey
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_damaged_jpeg_scans_are_refused(name: str) -> None:
+    data, expected = DAMAGED[name]
+    spec = RenderSpec(renditions=(Rendition("large", 800), Rendition("thumb", 100)))
+    with pytest.raises(ImageProcessingError) as caught:
+        render_image(data, spec)
+    assert caught.value.kind == expected, caught.value.message
+    assert caught.value.message.endswith(".") and len(caught.value.message) < 200
+
+
+def test_harmless_libjpeg_warnings_still_render() -> None:
+    """Padding before the end marker and bytes after it change no pixel."""
+    jpeg = encode(make_photo(640, 480, 4), "JPEG", quality=85)
+    spec = RenderSpec(renditions=(Rendition("a", 200),))
+    for data in (jpeg[:-2] + b"\0" * 16 + jpeg[-2:], jpeg + b"trailing bytes" * 4):
+        assert render_image(data, spec).renditions[0].width == 200
+
+
+def test_process_image_writes_nothing_for_a_damaged_scan(image_backend: str, blob_service, container_factory) -> None:
+    source, output = container_factory(), container_factory()
+    spec = RenderSpec(renditions=(Rendition("large", 400), Rendition("thumb", 100)), format="jpeg")
+    settings = AppSettings(image_backend="pillow" if image_backend == "pillow" else "auto")
+    for name in ("marker-in-scan.jpg", "zeroed-scan-progressive.jpg", "scan-cut.jpg"):
+        blob_service.get_blob_client(source, name).upload_blob(DAMAGED[name][0], overwrite=True)
+        result = process_image(
+            {
+                "source_container": source,
+                "source": {"name": name},
+                "output_container": output,
+                "output_prefix": "web/",
+                "spec": spec.to_dict(),
+            },
+            blob_service,
+            settings,
+        )
+        assert result["status"] == "failed", result
+        assert result["kind"] == DAMAGED[name][1], result
+    assert list(blob_service.get_container_client(output).list_blobs()) == []
