@@ -5,9 +5,14 @@ output names are deterministic, every upload is a single atomic Put Blob, and
 when every output already carries this source's etag and these parameters the
 image is skipped without downloading it.
 
+A run that is being cancelled has a cancel marker; an image of that run that
+has not started yet is returned as ``not_started`` without any work.
+
 Permanent problems (corrupt data, blob gone, too large) are *returned* as a
 failed result so the orchestration records them and moves on; transient
-storage errors are *raised* so the Durable retry policy tries again.
+storage errors and running out of memory (``MemoryError``, which
+``render_image`` also raises for decoder allocation failures) are *raised* so
+the Durable retry policy tries again.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from imagebatch.results import (
     KIND_TOO_LARGE,
     failed_result,
     image_result,
+    not_started_result,
     output_entry,
 )
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, SourceBlob
-from storage import blobs
+from storage import blobs, runs
 from storage.errors import describe, is_transient
 
 
@@ -66,6 +72,10 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
     targets = {r.name: output_blob_name(output_prefix, source.name, r.name, spec.extension) for r in spec.renditions}
 
     try:
+        # Cancel is checked here, per image, so a lane stops after the image in hand
+        # (one HEAD; the marker is written before the cancel is acknowledged).
+        if payload.get("cancel_blob") and runs.marker_exists(service, output_container, payload["cancel_blob"]):
+            return not_started_result(source.name)
         etag = source.etag or blobs.source_etag(service, source_container, source.name)
         existing = _existing_outputs(service, output_container, targets, etag, fingerprint)
         if existing is not None:

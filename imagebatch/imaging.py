@@ -7,7 +7,15 @@ Decisions worth knowing before changing anything here:
   anything wrong with the *bytes*; retrying cannot fix those, so the activity
   records them instead of retrying. Invalid *specs* are programming errors and
   raise ``ValueError``. Pillow exceptions never escape: they are classified by
-  :func:`_classify` (see its table).
+  :func:`_classify` (see its table). Running out of memory is *not* a property
+  of the bytes: ``MemoryError`` and every decoder's way of saying an allocation
+  failed (see :func:`_is_out_of_memory`) are raised as ``MemoryError`` so the
+  activity's retry policy tries again.
+
+* **Damaged data is a failure, not a picture.** libjpeg only *warns* about a
+  scan that stops early or holds a bad Huffman code and fills the rest with
+  grey; Pillow discards those warnings, so JPEGs are checked by libvips with
+  ``fail_on="warning"`` (:func:`_check_jpeg_scan`).
 
 * **Pixel limit is local.** ``Image.MAX_IMAGE_PIXELS`` is a process-wide global
   that other code may change, so it is never relied on or modified. The size
@@ -321,7 +329,8 @@ def render_image(
     if vips is not None:
         try:
             return _render(im, data, spec, _LibvipsResampler(vips))
-        except vips.Error:
+        except vips.Error as error:
+            libvips.raise_if_out_of_memory(error)  # transient: Pillow would need more memory, not less
             im = _open(data, max_pixels)  # redo it with Pillow alone, which classifies what is wrong
     return _render(im, data, spec, _PILLOW)
 
@@ -761,7 +770,64 @@ def _decode_errors(data: bytes) -> Iterator[None]:
     except (ImageProcessingError, MemoryError):
         raise
     except Exception as exc:
+        if _is_out_of_memory(exc, data):
+            raise MemoryError(f"Not enough memory to decode the image ({_detail(exc)}).") from exc
         raise _classify(exc, data) from exc
+
+
+# How decoders word a failed allocation: Pillow's codec status -9 ("out of
+# memory error when reading image file"), libtiff/zlib/libvips texts.
+_OUT_OF_MEMORY_TEXTS = ("out of memory", "cannot allocate", "unable to allocate", "memory allocation", "vips_malloc")
+
+
+def _is_out_of_memory(exc: Exception, data: bytes) -> bool:
+    """True when ``exc`` is the machine running short of memory, not the file being bad.
+
+    Memory pressure is transient: another attempt (the activity's retry policy,
+    a less busy worker) can succeed, so it must never be recorded as a
+    permanent ``corrupt``. libwebp's ``WebPAnimDecoderNew`` reports both a
+    container it cannot parse and a failed canvas allocation (two full RGBA
+    frames: 786 MB for 16383x6000) as "could not create decoder object"; when the
+    container checks out (:func:`_webp_container_ok`) it was the allocation.
+    """
+    text = str(exc).lower()
+    if any(marker in text for marker in _OUT_OF_MEMORY_TEXTS):
+        return True
+    return "could not create decoder object" in text and _webp_container_ok(data)
+
+
+def _webp_container_ok(data: bytes) -> bool:
+    """What libwebp's demuxer checks before it allocates: RIFF/WEBP framing whose
+    size matches the file, chunks that fit, and a first chunk (VP8, VP8L or VP8X)
+    whose header declares a non-zero size."""
+    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    if int.from_bytes(data[4:8], "little") + 8 != len(data):
+        return False
+    offset = 12
+    first = None
+    while offset + 8 <= len(data):
+        kind, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if offset + 8 + size > len(data):
+            return False
+        if first is None:
+            first = (kind, data[offset + 8 : offset + 8 + size])
+        offset += 8 + size + (size & 1)
+    if offset != len(data) or first is None:
+        return False
+    kind, payload = first
+    if kind == b"VP8 ":
+        ok = len(payload) >= 10 and payload[3:6] == b"\x9d\x01\x2a"
+        return (
+            ok
+            and int.from_bytes(payload[6:8], "little") & 0x3FFF > 0
+            and int.from_bytes(payload[8:10], "little") & 0x3FFF > 0
+        )
+    if kind == b"VP8L":
+        return len(payload) >= 5 and payload[0] == 0x2F
+    if kind == b"VP8X":
+        return len(payload) >= 10
+    return False
 
 
 def _classify(exc: Exception, data: bytes) -> ImageProcessingError:
