@@ -155,11 +155,6 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"MM\x00*", 0, "TIFF"),
 )
 
-# A file with an image signature that Pillow cannot identify and that is shorter
-# than this cannot hold even a complete header plus one pixel (smallest valid:
-# PNG 67 bytes; a 1x1 GIF can be ~35 bytes but Pillow then identifies it).
-_SHORTEST_IMAGE = 64
-
 # EXIF orientation -> transpose that makes stored pixels upright (as in
 # ImageOps.exif_transpose). Orientations 5-8 swap width and height.
 _UPRIGHT: dict[int, Image.Transpose] = {
@@ -855,8 +850,13 @@ def _classify(exc: Exception, data: bytes) -> ImageProcessingError:
         if claimed is None:
             formats = ", ".join(sorted({_SOURCE_FORMAT_NAMES.get(f, f) for f in ACCEPTED_FORMATS}))
             return ImageProcessingError("unsupported", f"The file is not an image in a supported format ({formats}).")
-        if len(data) < _SHORTEST_IMAGE:
+        verdict = _header_verdict(data, claimed)
+        if verdict == "truncated":
             return ImageProcessingError("truncated", f"The {claimed} file ends inside its header.")
+        if verdict is not None:
+            return ImageProcessingError(
+                "corrupt", f"The {claimed} header declares {verdict}, which cannot be an image."
+            )
         return ImageProcessingError("corrupt", f"The file looks like a {claimed} image but its header is damaged.")
     if isinstance(exc, EOFError) or (isinstance(exc, OSError) and _is_truncation(exc, data)):
         return ImageProcessingError("truncated", "The image data is truncated: the file ends before the image does.")
@@ -875,6 +875,87 @@ def _is_truncation(exc: OSError, data: bytes) -> bool:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return int.from_bytes(data[4:8], "little") + 8 > len(data)
     return False
+
+
+def _header_verdict(data: bytes, claimed: str) -> str | None:
+    """Why a file with an image signature could not be identified, from its header.
+
+    ``"truncated"`` only when the file really ends inside the header (walking its
+    structure runs off the end), a description such as ``"a 0x0 size"`` when a
+    complete header declares an impossible size, ``None`` when the header is
+    complete but damaged some other way (corrupt).
+    """
+    if claimed == "GIF":  # signature + logical screen descriptor
+        if len(data) < 13:
+            return "truncated"
+        width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+        return f"a {width}x{height} size" if width == 0 or height == 0 else None
+    if claimed == "PNG":  # signature + IHDR chunk
+        if len(data) < 33:
+            return "truncated"
+        if data[12:16] != b"IHDR":
+            return None
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return f"a {width}x{height} size" if width == 0 or height == 0 else None
+    if claimed == "JPEG":
+        return _jpeg_header_verdict(data)
+    if claimed == "WebP":  # RIFF header + the first chunk's header
+        if len(data) < 20 or int.from_bytes(data[4:8], "little") + 8 > len(data):
+            return "truncated"
+        return None
+    if claimed == "TIFF":  # header + the first IFD's entry count
+        order = "little" if data[:2] == b"II" else "big"
+        if len(data) < 8:
+            return "truncated"
+        ifd = int.from_bytes(data[4:8], order)
+        if ifd + 2 > len(data):
+            return "truncated" if ifd < 2**31 else None
+        return "truncated" if ifd + 2 + 12 * int.from_bytes(data[ifd : ifd + 2], order) > len(data) else None
+    return None
+
+
+# JPEG markers without a length field (SOI, EOI, RSTn, TEM).
+_JPEG_STANDALONE = frozenset({0xD8, 0xD9, 0x01, *range(0xD0, 0xD8)})
+# Markers followed by a length: SOFn, DHT, DAC, SOS, DQT, DNL, DRI, DHP, EXP, APPn, COM.
+_JPEG_SEGMENTS = frozenset({*range(0xC0, 0xD0), *range(0xDA, 0xF0), 0xFE})
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def _jpeg_header_verdict(data: bytes) -> str | None:
+    """Walk the marker segments up to the first scan (SOS)."""
+    offset = 2
+    while True:
+        if offset >= len(data):
+            return "truncated"
+        if data[offset] != 0xFF:
+            return None  # not a marker where one must be
+        while offset < len(data) and data[offset] == 0xFF:  # fill bytes
+            offset += 1
+        if offset >= len(data):
+            return "truncated"
+        marker = data[offset]
+        offset += 1
+        if marker in _JPEG_STANDALONE:
+            if marker == 0xD9:
+                return None  # an end before any scan: damaged, not cut short
+            continue
+        if marker not in _JPEG_SEGMENTS:
+            return None  # garbage where a marker must be
+        if offset + 2 > len(data):
+            return "truncated"
+        length = int.from_bytes(data[offset : offset + 2], "big")
+        if length < 2:
+            return None
+        if offset + length > len(data):
+            return "truncated"
+        if marker in _JPEG_SOF and length >= 7:
+            height = int.from_bytes(data[offset + 3 : offset + 5], "big")
+            width = int.from_bytes(data[offset + 5 : offset + 7], "big")
+            if width == 0 or height == 0:
+                return f"a {width}x{height} size"
+        if marker == 0xDA:
+            return None  # the header is complete
+        offset += length
 
 
 def _claimed_format(data: bytes) -> str | None:

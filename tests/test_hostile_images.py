@@ -172,3 +172,41 @@ def test_process_image_writes_nothing_for_a_damaged_scan(image_backend: str, blo
         assert result["status"] == "failed", result
         assert result["kind"] == DAMAGED[name][1], result
     assert list(blob_service.get_container_client(output).list_blobs()) == []
+
+
+# ------------------------------------------------------------ kinds that say what happened
+
+
+def _gif_0x0() -> bytes:
+    screen = b"GIF89a" + (0).to_bytes(2, "little") * 2 + b"\x00\x00\x00"
+    return screen + b",\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x02D\x01\x00;"
+
+
+def _header_cases() -> list[tuple[str, bytes, str]]:
+    jpeg = encode(make_photo(64, 48, 3), "JPEG")
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg_0x0 = jpeg[: sof + 5] + bytes(4) + jpeg[sof + 9 :]
+    png = encode(make_photo(64, 48, 3), "PNG")
+    noise = random.Random(3).randbytes(197)
+    return [
+        ("gif-0x0-complete.gif", _gif_0x0(), "corrupt"),  # 35 bytes, but nothing is missing
+        ("gif-0x0-screen-only.gif", _gif_0x0()[:13], "corrupt"),
+        ("gif-cut-in-screen.gif", _gif_0x0()[:10], "truncated"),
+        ("jpeg-first-200-bytes.jpg", jpeg[:200], "truncated"),  # really ends inside its data
+        ("jpeg-magic-then-noise.jpg", b"\xff\xd8\xff" + noise, "corrupt"),  # 200 bytes of garbage
+        ("jpeg-magic-then-zeros.jpg", b"\xff\xd8\xff" + bytes(197), "corrupt"),
+        ("jpeg-end-before-scan.jpg", jpeg[:sof] + b"\xff\xd9", "corrupt"),
+        ("jpeg-declares-0x0.jpg", jpeg_0x0, "corrupt"),
+        ("jpeg-cut-in-segment.jpg", jpeg[:30], "truncated"),
+        ("png-declares-0x0.png", png[:16] + bytes(8) + png[24:], "corrupt"),
+        ("png-cut-in-ihdr.png", png[:30], "truncated"),
+    ]
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), _header_cases(), ids=[c[0] for c in _header_cases()])
+def test_header_failures_are_named_by_what_the_header_says(name: str, data: bytes, expected: str) -> None:
+    with pytest.raises(ImageProcessingError) as caught:
+        render_image(data, SPECS["jpeg"])
+    assert caught.value.kind == expected, (name, caught.value.message)
+    if "0x0" in name and "cut" not in name:
+        assert "0x0" in caught.value.message
