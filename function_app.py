@@ -7,19 +7,41 @@ Azure-free ``imagebatch`` package.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import uuid
+from datetime import UTC, datetime
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from activities import bp as activities_bp
+from imagebatch.batch_api import (
+    accepted_body,
+    batch_links,
+    batches_root,
+    live_progress,
+    orchestration_input,
+    stored_input,
+)
 from imagebatch.batch_request import RequestValidationError, parse_batch_request
 from imagebatch.batch_status import friendly_status, is_active
-from imagebatch.naming import instance_id_error
+from imagebatch.naming import (
+    batch_folder,
+    cancel_blob_name,
+    instance_id_error,
+    manifest_blob_name,
+    new_run_id,
+    shard_instance_prefix,
+)
+from imagebatch.report import report_blob_name
+from imagebatch.retention import HistoryRetention
 from imagebatch.settings import AppSettings
 from orchestrators import bp as orchestrators_bp
-from orchestrators.image_processing import ORCHESTRATOR_NAME
+from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
+from storage import runs
+from storage.clients import blob_service_client
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators_bp)
@@ -37,13 +59,38 @@ def _runtime_status(status: df.DurableOrchestrationStatus) -> str | None:
     return None if value is None else getattr(value, "value", str(value))
 
 
+ACTIVE_SHARD_STATUSES = [
+    df.OrchestrationRuntimeStatus.Running,
+    df.OrchestrationRuntimeStatus.Pending,
+    df.OrchestrationRuntimeStatus.ContinuedAsNew,
+]
+
+
+def _error(status: int, error: str, field: str, message: str) -> func.HttpResponse:
+    return _json(status, {"error": error, "message": message, "errors": [{"field": field, "message": message}]})
+
+
+def _not_found(instance_id: str) -> func.HttpResponse:
+    return _error(404, "not_found", "id", f"no batch with id '{instance_id}'")
+
+
+async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> df.DurableOrchestrationStatus | None:
+    # An id that could never name a batch (e.g. with '#' or '?') is unknown, and must not
+    # reach the SDK, which pastes it unescaped into the management URL.
+    if instance_id_error(instance_id):
+        return None
+    status = await client.get_status(instance_id, show_input=True)
+    return status if status and _runtime_status(status) else None
+
+
 @app.route(route="batches", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @app.durable_client_input(client_name="client")
 async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Validate the request, then start ImageProcessing_Orchestrator.
+    """Validate the request, then start a new run of ImageProcessing_Orchestrator.
 
-    A client-chosen ``batch_id`` becomes the instance id; starting it again
-    while it still runs answers 409 instead of silently replacing it.
+    A client-chosen ``batch_id`` becomes the instance id; starting it while a run
+    is still active answers 409, also when two starts race (the extension refuses
+    the second ``start_new``; that refusal is answered as the conflict it is).
     """
     try:
         request = parse_batch_request(req.get_body(), req.headers.get("content-type"))
@@ -56,37 +103,145 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
             conflict = RequestValidationError.conflict(request.batch_id)
             return _json(conflict.status, conflict.to_json())
 
-    settings = AppSettings.from_env()
-    orchestration_input = {
-        "request": request.to_dict(),
-        "retry": settings.retry_options(),
-        "shard_size": settings.shard_size,
-        "list_page_size": settings.list_page_size,
-    }
-    instance_id = await client.start_new(ORCHESTRATOR_NAME, request.batch_id, orchestration_input)
-    log.info("Started batch %s", instance_id)
-    return client.create_check_status_response(req, instance_id)
+    run = new_run_id(datetime.now(UTC), uuid.uuid4().hex)
+    orchestration = orchestration_input(request.to_dict(), AppSettings.from_env(), run)
+    try:
+        instance_id = await client.start_new(ORCHESTRATOR_NAME, request.batch_id, orchestration)
+    except Exception:
+        if request.batch_id:
+            existing = await client.get_status(request.batch_id)
+            if existing and is_active(_runtime_status(existing)):
+                conflict = RequestValidationError.conflict(request.batch_id)
+                return _json(conflict.status, conflict.to_json())
+        raise
+    log.info("Started batch %s run %s", instance_id, run)
+    body = accepted_body(batches_root(req.url), instance_id, run)
+    return func.HttpResponse(
+        json.dumps(body),
+        status_code=202,
+        mimetype="application/json",
+        headers={"Location": body["statusQueryGetUri"], "Retry-After": "5"},
+    )
 
 
 @app.route(route="batches/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @app.durable_client_input(client_name="client")
 async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """A friendly status: runtime status, progress counts, timestamps, manifest."""
+    """A friendly status: the latest run's state and live progress, its manifest
+    and report, and the batch's earlier runs."""
     instance_id = req.route_params.get("id", "")
-    # An id that could never name a batch (e.g. with '#' or '?') is unknown, and must not
-    # reach the SDK, which pastes it unescaped into the management URL.
-    status = None if instance_id_error(instance_id) else await client.get_status(instance_id)
+    status = await _status(client, instance_id)
     if not status:
-        message = f"no batch with id '{instance_id}'"
-        return _json(404, {"error": "not_found", "message": message, "errors": [{"field": "id", "message": message}]})
+        return _not_found(instance_id)
+    runtime = _runtime_status(status) or "Unknown"
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    run = custom.get("run")
+    progress = None
+    if is_active(runtime) and run and isinstance(custom.get("progress"), dict):
+        # The parent was read first (above), so a shard listed here is not counted twice.
+        shards = await client.get_status_by(
+            instance_id_prefix=shard_instance_prefix(instance_id, run), runtime_status=ACTIVE_SHARD_STATUSES
+        )
+        progress = live_progress(custom["progress"], [shard.custom_status for shard in shards])
+    request = stored_input(status.input_).get("request") or {}
+    earlier = await asyncio.to_thread(_earlier_runs, request, instance_id, run)
     return _json(
         200,
         friendly_status(
             instance_id=instance_id,
-            runtime_status=_runtime_status(status) or "Unknown",
+            runtime_status=runtime,
             custom_status=status.custom_status,
             output=status.output,
             created_time=status.created_time.isoformat() if status.created_time else None,
             last_updated_time=status.last_updated_time.isoformat() if status.last_updated_time else None,
+            live_progress=progress,
+            links=batch_links(batches_root(req.url), instance_id),
+            earlier_runs=earlier,
         ),
     )
+
+
+def _earlier_runs(request: dict, instance_id: str, current_run: str | None) -> list[dict[str, str]]:
+    """The batch's other finished runs (oldest first), from their manifests in storage."""
+    container = request.get("output_container")
+    if not container:
+        return []
+    prefix = request.get("output_prefix") or ""
+    service = blob_service_client(AppSettings.from_env().storage_connection)
+    found = runs.finished_runs(service, container, batch_folder(prefix, instance_id) + "runs/")
+    return [
+        {
+            "run": run,
+            "manifest": f"{container}/{manifest_blob_name(prefix, instance_id, run)}",
+            "report": f"{container}/{report_blob_name(prefix, instance_id, run)}",
+        }
+        for run in found
+        if run != current_run
+    ]
+
+
+@app.route(route="batches/{id}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.durable_client_input(client_name="client")
+async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Cancel the running run of a batch, gracefully.
+
+    First the run's cancel marker is written: from then on no ProcessImage of the
+    run starts an image, so every lane ends after the image in hand. Then the
+    ``cancel`` event stops the parent from starting new lanes; it waits for the
+    lanes, writes the manifest (status ``cancelled``: done / failed / not started)
+    and completes. Unlike terminating the instance, nothing of the run is left
+    running (terminating a parent never terminates its sub-orchestrations).
+    """
+    instance_id = req.route_params.get("id", "")
+    status = await _status(client, instance_id)
+    if not status:
+        return _not_found(instance_id)
+    runtime = _runtime_status(status)
+    orchestration = stored_input(status.input_)
+    request, run = orchestration.get("request") or {}, orchestration.get("run")
+    if not is_active(runtime) or not run or not request.get("output_container"):
+        message = f"batch '{instance_id}' is not running (it is {runtime}); only a running batch can be cancelled"
+        return _error(409, "conflict", "id", message)
+    marker = cancel_blob_name(request.get("output_prefix") or "", instance_id, run)
+    requested = {"batch_id": instance_id, "run": run, "requested": datetime.now(UTC).isoformat()}
+    await asyncio.to_thread(
+        runs.write_json,
+        blob_service_client(AppSettings.from_env().storage_connection),
+        request["output_container"],
+        marker,
+        requested,
+    )
+    try:
+        await client.raise_event(instance_id, CANCEL_EVENT, requested)
+    except Exception:
+        # It ended between the two calls: the marker stopped whatever was left.
+        log.info("Cancel of %s: the instance ended before the event was raised", instance_id)
+    root = batches_root(req.url)
+    body = {"id": instance_id, "run": run, "batchStatus": "Cancelling", **batch_links(root, instance_id)}
+    return func.HttpResponse(
+        json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
+    )
+
+
+@app.timer_trigger(schedule="0 7 * * * *", arg_name="timer", run_on_startup=False)
+@app.durable_client_input(client_name="client")
+async def purge_history(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Hourly: purge the orchestration histories (parents, shards, every
+    generation) of runs that ended more than ``HISTORY_RETENTION_DAYS`` ago.
+
+    Microsoft's guidance for task hubs: purge what is finished, or the history
+    and instance tables only grow. Manifests and reports stay in storage; only
+    the Durable bookkeeping goes. Only terminal instances are purged.
+    """
+    retention = HistoryRetention.from_env()
+    if not retention.enabled:
+        return
+    result = await client.purge_instance_history_by(
+        created_time_from=retention.oldest, created_time_to=retention.cutoff(datetime.now(UTC)),
+        runtime_status=[
+            df.OrchestrationRuntimeStatus.Completed,
+            df.OrchestrationRuntimeStatus.Failed,
+            df.OrchestrationRuntimeStatus.Terminated,
+        ],
+    )
+    log.info("Purged the history of %d finished instance(s)", result.instances_deleted)

@@ -57,7 +57,7 @@ def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page
         int(payload.get("max_concurrency") or 1),
         int(payload["shard_size"]) if payload.get("shard_size") else None,  # None: sized for the batch
     )
-    folder = plan_folder(payload.get("output_prefix") or "", payload["instance_id"], uuid.uuid4().hex)
+    folder = plan_folder(payload.get("output_prefix") or "", payload["instance_id"], payload["run"], uuid.uuid4().hex)
     for shard, (start, stop) in enumerate(shard_bounds(sizes)):
         blobs.upload_text(
             service,

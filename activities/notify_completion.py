@@ -22,11 +22,11 @@ from typing import Any
 from azure.storage.blob import BlobServiceClient
 
 from activities.shard_results import load_results
-from imagebatch.naming import manifest_blob_name
+from imagebatch.naming import latest_run_blob_name, manifest_blob_name, run_scratch_prefixes
 from imagebatch.report import REPORT_CONTENT_TYPE, build_report, report_blob_name
-from imagebatch.results import Progress, build_manifest, compact_summary, failed_result
+from imagebatch.results import Progress, build_manifest, compact_summary, failed_result, not_started_result
 from imagebatch.settings import AppSettings
-from storage import blobs
+from storage import blobs, runs
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,9 @@ def _results(payload: dict[str, Any], service: BlobServiceClient, container: str
 
     Shards normally leave their results in a blob (the orchestration never
     carries them); a shard that could not write it passes them inline; a shard
-    that failed as a whole is expanded from its plan blob, so each of its
-    images is named as failed and a re-submission processes exactly those.
+    that failed as a whole, or never started because the run was cancelled, is
+    expanded from its plan blob, so each of its images is named and a
+    re-submission processes exactly those.
     """
     results = list(payload.get("results") or [])
     for outcome in payload.get("shard_outcomes") or []:
@@ -75,28 +76,40 @@ def _results(payload: dict[str, Any], service: BlobServiceClient, container: str
         elif "results" in outcome:
             results += outcome["results"]
         elif "failed" in outcome:
-            results += _failed_shard_results(service, container, outcome["failed"])
+            failed = outcome["failed"]
+            names = _plan_names(service, container, failed)
+            results += [failed_result(name, failed["kind"], failed["message"]) for name in names]
+        elif "not_started" in outcome:
+            results += [not_started_result(name) for name in _plan_names(service, container, outcome["not_started"])]
     return results
 
 
-def _failed_shard_results(service: BlobServiceClient, container: str, failed: dict[str, Any]) -> list[dict[str, Any]]:
+def _plan_names(service: BlobServiceClient, container: str, shard: dict[str, Any]) -> list[str]:
     try:
-        plan = json.loads(service.get_blob_client(container, failed["plan_blob"]).download_blob().readall())
-        names = [image["name"] for image in plan["images"]]
+        plan = json.loads(service.get_blob_client(container, shard["plan_blob"]).download_blob().readall())
+        return [image["name"] for image in plan["images"]]
     except Exception as error:
-        log.warning("Cannot read the plan of a failed shard (%s): %s", failed["plan_blob"], error)
-        names = [f"{failed['size']} image(s) of {failed['plan_blob']}"]
-    return [failed_result(name, failed["kind"], failed["message"]) for name in names]
+        log.warning("Cannot read the plan of a shard (%s): %s", shard["plan_blob"], error)
+        return [f"{shard['size']} image(s) of {shard['plan_blob']}"]
 
 
 def notify_completion(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:
+    """Write the run's manifest and report, point ``latest.json`` at them, then
+    remove the run's scratch blobs (plans, parts, cancel marker).
+
+    Every step is idempotent, so Durable may run this activity again: the
+    scratch blobs are only removed after the manifest that replaces them exists,
+    and a re-run that finds them gone rebuilds nothing (it is never called
+    again once it has returned)."""
     instance_id = payload["instance_id"]
+    run = payload["run"]
     request = payload["request"]
     output_container = request["output_container"]
     output_prefix = request.get("output_prefix") or ""
-    progress = Progress(**{k: v for k, v in payload["progress"].items() if k != "completed"})
+    progress = Progress.from_dict(payload["progress"])
     manifest = build_manifest(
         instance_id=instance_id,
+        run=run,
         request=request,
         results=_results(payload, service, output_container),
         progress=progress,
@@ -105,11 +118,11 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
         finished=payload["finished"],
         listing_error=payload.get("listing_error"),
     )
-    manifest_name = manifest_blob_name(output_prefix, instance_id)
+    manifest_name = manifest_blob_name(output_prefix, instance_id, run)
     blobs.upload_text(
         service, output_container, manifest_name, json.dumps(manifest, indent=2), "application/json"
     )
-    report_name = report_blob_name(output_prefix, instance_id)
+    report_name = report_blob_name(output_prefix, instance_id, run)
     blobs.upload_text(
         service,
         output_container,
@@ -119,6 +132,14 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     )
     summary = compact_summary(manifest, f"{output_container}/{manifest_name}")
     summary["report"] = f"{output_container}/{report_name}"
+    runs.write_json(
+        service,
+        output_container,
+        latest_run_blob_name(output_prefix, instance_id),
+        {"batch_id": instance_id, "run": run, "status": manifest["status"], "finished": payload["finished"],
+         "manifest": manifest_name, "report": report_name},
+    )
+    runs.delete_prefixes(service, output_container, run_scratch_prefixes(output_prefix, instance_id, run))
     if settings.notify_webhook_url:
         summary["webhook"] = post_webhook(
             settings.notify_webhook_url,

@@ -107,9 +107,15 @@ def _watch_and_report(client: ApiClient, batch_id: str, interval: float) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    _client(args).terminate(args.id, args.reason)
-    print(f"batch {args.id}: termination requested ({args.reason})")
-    return 0
+    client = _client(args)
+    client.cancel_batch(args.id)
+    print(f"batch {args.id}: cancel requested; images in hand finish, nothing new starts")
+    if not args.wait:
+        return 0
+    status = watch(client, args.id, interval=args.interval)
+    for line in outcome_lines(status):
+        print(line)
+    return 0 if status.get("batchStatus") == "Cancelled" else exit_code(status)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -187,10 +193,11 @@ def build_parser() -> Parser:
 
     can = commands.add_parser(
         "cancel", parents=[common],
-        help="terminate a running batch (in Azure: needs the master key or the durabletask_extension key)",
+        help="cancel a running batch gracefully (its manifest lists what was not started)",
     )
     can.add_argument("id")
-    can.add_argument("--reason", default="cancelled from the imagebatch CLI")
+    can.add_argument("--wait", action="store_true", help="then follow it until it has stopped")
+    can.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     can.set_defaults(func=cmd_cancel)
 
     rep = commands.add_parser("report", parents=[common, connection], help="download manifest.json and index.html")

@@ -1,4 +1,4 @@
-"""A small blocking HTTP client for the app's API and the Durable webhook.
+"""A small blocking HTTP client for the app's API.
 
 Standard library only (``urllib``): the CLI makes a handful of sequential
 calls, so an async stack would add weight and an event loop for nothing. Every
@@ -14,12 +14,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from batchcli.errors import CliError
 
 DEFAULT_URL = "http://127.0.0.1:7071"
-WEBHOOK_ROOT = "/runtime/webhooks/durabletask"
 
 
 @dataclass
@@ -80,20 +79,15 @@ class ApiClient:
     def status_url(self, batch_id: str) -> str:
         return f"{self.base_url.rstrip('/')}/api/batches/{quote(batch_id, safe='')}"
 
-    # -- the Durable management webhook ---------------------------------------------
-
-    def terminate(self, batch_id: str, reason: str) -> None:
-        """Terminate through the extension's webhook (what ``terminatePostUri``
-        points at). In Azure this route wants the master key or the
-        ``durabletask_extension`` system key, not a function key."""
-        path = f"{WEBHOOK_ROOT}/instances/{quote(batch_id, safe='')}/terminate?{urlencode({'reason': reason})}"
-        response = self.request("POST", path)
-        if response.status in (200, 202):
-            return
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        """Graceful cancel through the app's own route (a function key is enough)."""
+        response = self.request("POST", f"/api/batches/{quote(batch_id, safe='')}/cancel")
+        if response.status == 202 and isinstance(response.body, dict):
+            return response.body
         if response.status == 404:
             raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
-        if response.status == 410:
-            raise CliError(f"batch '{batch_id}' has already finished; nothing to cancel")
+        if response.status == 409:
+            raise CliError(f"batch '{batch_id}' is not running; nothing to cancel")
         raise _api_error(f"cannot cancel batch '{batch_id}'", response)
 
 

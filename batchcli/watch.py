@@ -93,8 +93,11 @@ def outcome_lines(status: dict[str, Any]) -> list[str]:
     progress = status.get("progress") or {}
     summary = status.get("summary") or {}
     lines = [
-        f"{status.get('id')}: {status.get('runtimeStatus')} - {progress.get('done', 0)} processed, "
-        f"{progress.get('skipped', 0)} skipped, {progress.get('failed', 0)} failed of {progress.get('total', 0)}"
+        f"{status.get('id')}: {status.get('batchStatus') or status.get('runtimeStatus')} - "
+        f"{progress.get('done', 0)} processed, {progress.get('skipped', 0)} skipped, "
+        f"{progress.get('failed', 0)} failed"
+        + (f", {progress['not_started']} not started" if progress.get("not_started") else "")
+        + f" of {progress.get('total', 0)}"
     ]
     if status.get("error"):
         lines.append(f"error: {status['error']}")
@@ -107,4 +110,7 @@ def outcome_lines(status: dict[str, Any]) -> list[str]:
 
 
 def exit_code(status: dict[str, Any]) -> int:
-    return 0 if status.get("runtimeStatus") == "Completed" else 1
+    """0 only for a batch that ran to its end and succeeded (a cancelled one is 1)."""
+    if status.get("runtimeStatus") != "Completed":
+        return 1
+    return 0 if status.get("batchStatus") in (None, "Succeeded") else 1

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from imagebatch.batch_api import batch_state
+
 ACTIVE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
-EMPTY_PROGRESS = {"total": 0, "done": 0, "skipped": 0, "failed": 0, "in_flight": 0, "completed": 0}
+EMPTY_PROGRESS = {"total": 0, "done": 0, "skipped": 0, "failed": 0, "in_flight": 0, "not_started": 0, "completed": 0}
 
 
 def friendly_status(
@@ -21,21 +23,36 @@ def friendly_status(
     output: Any,
     created_time: str | None,
     last_updated_time: str | None,
+    live_progress: Mapping[str, Any] | None = None,
+    links: Mapping[str, str] | None = None,
+    earlier_runs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``live_progress`` replaces the parent's own counts while the batch runs
+    (see ``batch_api.live_progress``); ``links`` are the app's own URLs;
+    ``earlier_runs`` the batch's finished runs before this one."""
     custom = custom_status if isinstance(custom_status, Mapping) else {}
     progress = dict(EMPTY_PROGRESS)
-    progress.update(custom.get("progress") or {})
+    progress.update(live_progress or custom.get("progress") or {})
     summary = output if isinstance(output, Mapping) else None
     body: dict[str, Any] = {
         "id": instance_id,
+        "run": (summary or {}).get("run") or custom.get("run"),
         "runtimeStatus": runtime_status,
+        "batchStatus": batch_state(runtime_status, custom.get("stage"), summary),
         "stage": custom.get("stage"),
         "progress": progress,
         "createdTime": created_time,
         "lastUpdatedTime": last_updated_time,
         "manifest": (summary or {}).get("manifest") or custom.get("manifest"),
+        "report": (summary or {}).get("report"),
         "summary": summary,
     }
+    if links:
+        body["statusQueryGetUri"] = links["statusQueryGetUri"]
+        if is_active(runtime_status):
+            body["cancelPostUri"] = links["cancelPostUri"]
+    if earlier_runs is not None:
+        body["runs"] = earlier_runs
     if runtime_status in {"Failed", "Terminated"} and isinstance(output, str):
         body["error"] = output
     return body

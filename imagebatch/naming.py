@@ -21,6 +21,7 @@ Output layout (same container as the source or another one)::
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 # --- containers -------------------------------------------------------------
 
@@ -167,22 +168,59 @@ def output_blob_name(output_prefix: str, source_name: str, rendition: str, exten
 
 
 def batch_folder(output_prefix: str, instance_id: str) -> str:
-    """Folder holding one batch's bookkeeping (manifest), beside its outputs."""
+    """Folder holding one batch's bookkeeping (its runs, the latest-run pointer), beside its outputs."""
     return f"{output_prefix}{BATCHES_FOLDER}{instance_id}/"
 
 
-def manifest_blob_name(output_prefix: str, instance_id: str) -> str:
-    """The batch's manifest blob, inside :func:`batch_folder`."""
-    return batch_folder(output_prefix, instance_id) + "manifest.json"
+# --- runs ----------------------------------------------------------------------
+#
+# Each start of a batch id is a *run* with its own id, and everything a run writes
+# for itself (plans, per-shard results, the cancel marker, manifest, report) lives
+# under its own folder. A leftover shard of a cancelled or terminated run can then
+# only ever write into *its* run's folder, never into the manifest of a newer run
+# of the same batch id (see docs/design.md, "Runs").
+
+_RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 
 
-def plan_folder(output_prefix: str, instance_id: str, plan_id: str) -> str:
+def new_run_id(now: datetime, entropy: str) -> str:
+    """``20261201T113400Z-1a2b3c``: sortable by start time, unique with the
+    entropy (hex) part. Chosen by the HTTP starter, never by an orchestrator."""
+    return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{entropy[:6].lower()}"
+
+
+def is_run_id(value: object) -> bool:
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+
+
+def run_folder(output_prefix: str, instance_id: str, run: str) -> str:
+    """Everything one run writes for itself: ``.../_batches/{id}/runs/{run}/``."""
+    return f"{batch_folder(output_prefix, instance_id)}runs/{run}/"
+
+
+def manifest_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
+    """The manifest of one run, inside :func:`run_folder` (kept after later runs)."""
+    return run_folder(output_prefix, instance_id, run) + "manifest.json"
+
+
+def latest_run_blob_name(output_prefix: str, instance_id: str) -> str:
+    """The stable pointer to the batch's latest finished run (run id, status,
+    manifest and report names): the one URL that does not change between runs."""
+    return batch_folder(output_prefix, instance_id) + "latest.json"
+
+
+def cancel_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
+    """The run's cancel marker: once it exists, ProcessImage starts no new image of the run."""
+    return run_folder(output_prefix, instance_id, run) + "cancel.json"
+
+
+def plan_folder(output_prefix: str, instance_id: str, run: str, plan_id: str) -> str:
     """Where ListImages writes one listing's shard files.
 
-    Each ListImages run writes under a fresh ``plan_id``: Durable may run an
-    activity twice, and only the run recorded in the history must be read back.
+    Each ListImages attempt writes under a fresh ``plan_id``: Durable may run an
+    activity twice, and only the attempt recorded in the history must be read back.
     """
-    return f"{batch_folder(output_prefix, instance_id)}plans/{plan_id}/"
+    return f"{run_folder(output_prefix, instance_id, run)}plans/{plan_id}/"
 
 
 def shard_plan_blob(folder: str, shard: int) -> str:
@@ -190,9 +228,31 @@ def shard_plan_blob(folder: str, shard: int) -> str:
     return f"{folder}{shard:05d}.json"
 
 
-def shard_results_blob(output_prefix: str, instance_id: str, shard: int) -> str:
-    """Per-image results of one shard, merged into the manifest at the end."""
-    return f"{batch_folder(output_prefix, instance_id)}parts/{shard:05d}.json"
+def shard_results_blob(output_prefix: str, instance_id: str, run: str, shard: int) -> str:
+    """Per-image results of one shard of one run, merged into the manifest at the end."""
+    return f"{run_folder(output_prefix, instance_id, run)}parts/{shard:05d}.json"
+
+
+def run_scratch_prefixes(output_prefix: str, instance_id: str, run: str) -> tuple[str, ...]:
+    """What a run writes only for itself while it runs; removed once its manifest is written."""
+    folder = run_folder(output_prefix, instance_id, run)
+    return (f"{folder}plans/", f"{folder}parts/", f"{folder}cancel.json")
+
+
+def shard_instance_id(instance_id: str, run: str, shard: int) -> str:
+    """The instance id of a shard sub-orchestration: ``{batch}:{run}:{shard}``.
+
+    Explicit and run-scoped (instead of the extension's ``{parent}:{sequence}``),
+    so a shard of an older run that is still finishing never collides with a
+    shard of a new run of the same batch, and ``{batch}:`` lists exactly the
+    batch's shards (batch ids cannot contain ``:``).
+    """
+    return f"{instance_id}:{run}:{shard:05d}"
+
+
+def shard_instance_prefix(instance_id: str, run: str | None = None) -> str:
+    """The instance-id prefix of the shards of a batch (or of one of its runs)."""
+    return f"{instance_id}:" if run is None else f"{instance_id}:{run}:"
 
 
 def is_own_output(name: str, output_prefix: str) -> bool:

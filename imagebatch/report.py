@@ -3,7 +3,7 @@
 Why a static page next to ``manifest.json``: the manifest is for machines; a
 person wants to *see* the batch (did the thumbnails come out right, what
 failed and why) without a tool. The page lives in the output container at
-``{output prefix}_batches/{id}/index.html`` and is opened straight from the
+``{output prefix}_batches/{id}/runs/{run}/index.html`` and is opened straight from the
 blob endpoint, so:
 
 * every link is **relative** to the report's own blob (``../../2024/cat.jpg/
@@ -29,7 +29,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from imagebatch.naming import batch_folder
+from imagebatch.naming import run_folder
 
 REPORT_FILE = "index.html"
 REPORT_CONTENT_TYPE = "text/html; charset=utf-8"
@@ -37,9 +37,9 @@ MAX_THUMBNAILS = 1000
 MAX_FAILURE_ROWS = 1000
 
 
-def report_blob_name(output_prefix: str, instance_id: str) -> str:
-    """Where the report of a batch lives: beside its manifest."""
-    return batch_folder(output_prefix, instance_id) + REPORT_FILE
+def report_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
+    """Where the report of one run of a batch lives: beside its manifest."""
+    return run_folder(output_prefix, instance_id, run) + REPORT_FILE
 
 
 def relative_url(from_blob: str, to_blob: str) -> str:
@@ -214,7 +214,7 @@ def build_report(manifest: Mapping[str, Any], *, output_container: str, output_p
     link; ``output_container`` is only shown.
     """
     batch_id = str(manifest.get("batch_id", ""))
-    report_blob = report_blob_name(output_prefix, batch_id)
+    report_blob = report_blob_name(output_prefix, batch_id, str(manifest.get("run", "")))
     params: Mapping[str, Any] = manifest.get("parameters") or {}
     counts: Mapping[str, Any] = manifest.get("counts") or {}
     timings: Mapping[str, Any] = manifest.get("timings") or {}
@@ -245,6 +245,7 @@ def build_report(manifest: Mapping[str, Any], *, output_container: str, output_p
             _stat("processed", str(counts.get("done", 0)), "good"),
             _stat("skipped", str(counts.get("skipped", 0))),
             _stat("failed", str(counts.get("failed", 0)), "bad" if counts.get("failed") else ""),
+            *([_stat("not started", str(counts["not_started"]))] if counts.get("not_started") else []),
             _stat("failure rate", f"{float(manifest.get('failure_percent', 0)):.1f}%"),
             _stat("wall time", _duration(timings.get("started"), timings.get("finished"))),
             _stat("median / image", _ms(timings.get("image_ms_median"))),
@@ -253,6 +254,11 @@ def build_report(manifest: Mapping[str, Any], *, output_container: str, output_p
     )
     listing_error = manifest.get("listing_error")
     alert = f'<div class="alert">Listing failed: {escape(str(listing_error))}</div>' if listing_error else ""
+    if status == "cancelled":
+        alert += (
+            f'<div class="alert">Cancelled: {escape(str(counts.get("not_started", 0)))} image(s) were not started; '
+            "re-submit the batch to process them.</div>"
+        )
     grid_note = (
         f'<p class="note">Showing the first {len(shown)} of {total_with_outputs} images; '
         f'every image is in <a href="manifest.json">manifest.json</a>.</p>'

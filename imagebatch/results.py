@@ -12,14 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-ImageStatus = Literal["processed", "skipped", "failed"]
-BatchStatus = Literal["succeeded", "failed"]
+ImageStatus = Literal["processed", "skipped", "failed", "not_started"]
+BatchStatus = Literal["succeeded", "failed", "cancelled"]
 
 # Failure kinds not produced by the image decoder.
 KIND_BLOB_GONE = "blob_gone"
 KIND_TOO_LARGE = "too_large"
 KIND_TRANSIENT_EXHAUSTED = "transient_exhausted"
 KIND_STORAGE_ERROR = "storage_error"
+# Why an image was not started (status "not_started", not a failure).
+KIND_CANCELLED = "cancelled"
 
 MAX_MESSAGE_CHARS = 300
 
@@ -53,6 +55,12 @@ def failed_result(name: str, kind: str, message: str, duration_ms: int = 0) -> d
     return image_result(name, "failed", kind=kind, message=message, duration_ms=duration_ms)
 
 
+def not_started_result(name: str, message: str = "the run was cancelled before this image started") -> dict[str, Any]:
+    """An image the run never started (cancel): neither done nor failed, and
+    exactly what a re-submission of the batch will process."""
+    return image_result(name, "not_started", kind=KIND_CANCELLED, message=message)
+
+
 @dataclass
 class Progress:
     """Counts shown while a batch runs (custom status) and in its summary."""
@@ -62,6 +70,7 @@ class Progress:
     skipped: int = 0
     failed: int = 0
     in_flight: int = 0
+    not_started: int = 0
 
     @property
     def completed(self) -> int:
@@ -73,11 +82,23 @@ class Progress:
             self.done += 1
         elif status == "skipped":
             self.skipped += 1
+        elif status == "not_started":
+            self.not_started += 1
         else:
             self.failed += 1
 
     def to_dict(self) -> dict[str, int]:
         return {**asdict(self), "completed": self.completed}
+
+    @classmethod
+    def from_dict(cls, counts: Mapping[str, Any]) -> Progress:
+        keys = ("total", "done", "skipped", "failed", "in_flight", "not_started")
+        return cls(**{key: int(counts.get(key, 0)) for key in keys})
+
+    def add(self, counts: Mapping[str, Any]) -> None:
+        """Add another progress' finished counts (a shard's) to these."""
+        for key in ("done", "skipped", "failed", "not_started"):
+            setattr(self, key, getattr(self, key) + int(counts.get(key, 0)))
 
 
 def failure_percent(progress: Progress) -> float:
@@ -90,10 +111,14 @@ def batch_status(progress: Progress, tolerated_failure_percent: float) -> BatchS
     return "failed" if failure_percent(progress) > tolerated_failure_percent else "succeeded"
 
 
-def custom_status(stage: str, progress: Progress, manifest: str | None = None) -> dict[str, Any]:
+def custom_status(
+    stage: str, progress: Progress, manifest: str | None = None, *, run: str | None = None
+) -> dict[str, Any]:
     """What ``set_custom_status`` carries: counts only, so it stays far under
     the 16 KB limit whatever the batch size."""
     status: dict[str, Any] = {"stage": stage, "progress": progress.to_dict()}
+    if run:
+        status["run"] = run
     if manifest:
         status["manifest"] = manifest
     return status
@@ -102,6 +127,7 @@ def custom_status(stage: str, progress: Progress, manifest: str | None = None) -
 def build_manifest(
     *,
     instance_id: str,
+    run: str,
     request: Mapping[str, Any],
     results: list[Mapping[str, Any]],
     progress: Progress,
@@ -115,9 +141,11 @@ def build_manifest(
         for r in results
         if r.get("status") == "failed"
     ]
-    durations = sorted(int(r.get("duration_ms", 0)) for r in results if r.get("status") != "failed")
+    durations = sorted(int(r.get("duration_ms", 0)) for r in results if r.get("status") in ("processed", "skipped"))
+    not_started = [r["name"] for r in results if r.get("status") == "not_started"]
     manifest: dict[str, Any] = {
         "batch_id": instance_id,
+        "run": run,
         "status": status,
         "parameters": dict(request),
         "counts": progress.to_dict(),
@@ -129,6 +157,7 @@ def build_manifest(
             "image_ms_max": durations[-1] if durations else None,
         },
         "failures": failures,
+        "not_started": not_started,
         "images": [dict(r) for r in results],
     }
     if listing_error:
@@ -140,6 +169,7 @@ def compact_summary(manifest: Mapping[str, Any], manifest_location: str) -> dict
     """The orchestration output and the webhook body: no per-image lists."""
     return {
         "batch_id": manifest["batch_id"],
+        "run": manifest.get("run"),
         "status": manifest["status"],
         "counts": manifest["counts"],
         "failure_percent": manifest["failure_percent"],

@@ -34,6 +34,16 @@ What this module does instead:
   then starts again, up to ``max_attempts``. Every sequence id comes from an
   action, in yield order, so replays match whatever the timing.
 
+* Stopping early (cancel): ``stop_when`` is a task that never emits work,
+  such as ``wait_for_external_event("cancel")``. It joins the wait set the way
+  a new task does -- yielded once beside a zero-delay timer the shim can move
+  past, then waited on with everything in flight -- so an event raised before the
+  wait, during a backoff or together with a completion is seen in the same
+  episode on the SDK and on the shim. Once it has completed (or
+  ``should_stop()`` says so) no item starts any more, nor a retry; items in
+  flight finish and are reported as usual; the generator returns the indices
+  of the items that never started.
+
 Everything is deterministic: no clock but ``current_utc_datetime``, no I/O.
 """
 
@@ -83,6 +93,7 @@ class _Slot:
     index: int
     attempts: int
     kind: str
+    failed: Any = None  # a backoff slot: the failed attempt it waits to retry
 
 
 def bounded_fan_out(
@@ -94,14 +105,18 @@ def bounded_fan_out(
     *,
     retry: RetryPolicy | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> Generator[Any, Any, None]:
+    stop_when: Any | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Generator[Any, Any, list[int]]:
     """Run ``start_task(item)`` for every item, at most ``limit`` items at a time.
 
     An item holds its slot from its first attempt until its last, backoff
     waits included, so a struggling store gets less traffic, not more.
     ``on_done(index, task, attempts)`` is called once per item with its final
     task (inspect ``task.state`` / ``task.result``); ``on_progress(in_flight)``
-    after each refill. Use with ``yield from``.
+    after each refill. ``stop_when`` / ``should_stop`` stop it early (see the
+    module docstring). Use with ``yield from``; returns the indices of the
+    items that never started (empty unless stopped).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -109,13 +124,26 @@ def bounded_fan_out(
     next_index = 0
     slots: dict[Any, _Slot] = {}
     new_tasks: list[Any] = []
-    while next_index < len(items) or slots:
-        while next_index < len(items) and len(slots) < limit:
+    # The stop task waits with the slots but holds none. It is yielded first beside a
+    # zero-delay timer (one timer per fan-out): the shim moves on when the timer fires,
+    # and a stop that arrived earlier (cancel during listing) starts nothing at all.
+    stop: Any | None = stop_when
+    if stop is not None:
+        yield context.task_any([stop, context.create_timer(context.current_utc_datetime)])
+        if stop.is_completed:
+            stop = None
+
+    def stopped() -> bool:
+        return (stop_when is not None and stop is None) or (should_stop is not None and should_stop())
+
+    while (next_index < len(items) and not stopped()) or slots:
+        while next_index < len(items) and len(slots) < limit and not stopped():
             task = start_task(items[next_index])
             slots[task] = _Slot(next_index, 1, _ACTIVITY)
             new_tasks.append(task)
             next_index += 1
-        if len(new_tasks) == len(slots):
+        waiting = [*slots, *([stop] if stop is not None else [])]
+        if new_tasks and len(new_tasks) == len(waiting):
             # Nothing older is in flight: this yield is exactly what the SDK waits
             # for, so the extension stays in step without a kick timer.
             yield context.task_any(new_tasks)
@@ -126,18 +154,27 @@ def bounded_fan_out(
             new_tasks = []
         if on_progress is not None:
             on_progress(len(slots))
-        yield context.task_any(list(slots))
+        if not slots:
+            break  # stopped with nothing in flight
+        yield context.task_any(waiting)
+        if stop is not None and stop.is_completed:
+            stop = None
         for task in [t for t in slots if t.is_completed]:
             slot = slots.pop(task)
             if slot.kind == _BACKOFF:
+                if stopped():
+                    # No new attempt once stopped: the last failure is the item's outcome.
+                    on_done(slot.index, slot.failed, slot.attempts)
+                    continue
                 again = start_task(items[slot.index])
                 slots[again] = _Slot(slot.index, slot.attempts + 1, _ACTIVITY)
                 new_tasks.append(again)
                 continue
             delay = policy.delay_after(slot.attempts) if task.state is TaskState.FAILED else None
-            if delay is not None:
+            if delay is not None and not stopped():
                 timer = context.create_timer(context.current_utc_datetime + delay)
-                slots[timer] = _Slot(slot.index, slot.attempts, _BACKOFF)
+                slots[timer] = _Slot(slot.index, slot.attempts, _BACKOFF, failed=task)
                 new_tasks.append(timer)
                 continue
             on_done(slot.index, task, slot.attempts)
+    return list(range(next_index, len(items)))

@@ -16,7 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
-from imagebatch.naming import shard_plan_blob, shard_results_blob
+from imagebatch.naming import cancel_blob_name, shard_instance_id, shard_plan_blob, shard_results_blob
 from imagebatch.results import Progress, batch_status, custom_status, failure_percent
 from imagebatch.specs import BatchRequest
 from orchestrators.blueprint import bp
@@ -26,6 +26,8 @@ from orchestrators.shard import SHARD_ORCHESTRATOR_NAME, activity_error
 
 ORCHESTRATOR_NAME = "ImageProcessing_Orchestrator"
 KIND_SHARD_FAILED = "shard_failed"
+# Raised by POST /api/batches/{id}/cancel after it wrote the run's cancel marker.
+CANCEL_EVENT = "cancel"
 
 
 class BatchFailedError(Exception):
@@ -36,16 +38,18 @@ class BatchFailedError(Exception):
 def orchestrate(context: df.DurableOrchestrationContext):
     payload: dict[str, Any] = context.get_input()
     request = BatchRequest.from_dict(payload["request"])
+    run: str = payload["run"]
     sdk_retry = retry_policy(payload.get("retry"))
     started = context.current_utc_datetime.isoformat()
     progress = Progress()
-    context.set_custom_status(custom_status("listing", progress))
+    context.set_custom_status(custom_status("listing", progress, run=run))
 
     plan = yield context.call_activity_with_retry(
         "ListImages",
         sdk_retry,
         {
             "instance_id": context.instance_id,
+            "run": run,
             "request": payload["request"],
             "container": request.source_container,
             "prefix": request.source_prefix or "",
@@ -62,6 +66,9 @@ def orchestrate(context: df.DurableOrchestrationContext):
     progress.total = plan["total"]
     outcomes: list[dict[str, Any]] = [{} for _ in sizes]
 
+    def results_blob(shard: int) -> str:
+        return shard_results_blob(request.output_prefix, context.instance_id, run, shard)
+
     def start(shard: int) -> Any:
         # A few names only: the shard reads its images and the request from its plan blob.
         return context.call_sub_orchestrator(
@@ -70,11 +77,13 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 "shard": shard,
                 "container": request.output_container,
                 "plan_blob": shard_plan_blob(plan["plan"], shard),
-                "results_blob": shard_results_blob(request.output_prefix, context.instance_id, shard),
+                "results_blob": results_blob(shard),
+                "cancel_blob": cancel_blob_name(request.output_prefix, context.instance_id, run),
                 "retry": payload.get("retry"),
                 # Images per shard execution (tests shrink it; the shard's default otherwise).
                 **({"segment_size": payload["segment_size"]} if payload.get("segment_size") else {}),
             },
+            shard_instance_id(context.instance_id, run, shard),
         )
 
     def done(shard: int, task: Any, attempts: int) -> None:
@@ -93,15 +102,19 @@ def orchestrate(context: df.DurableOrchestrationContext):
         if "results" in outcome:  # the shard could not record them itself
             outcomes[shard] = {"results": outcome["results"]}
         else:
-            outcomes[shard] = {"results_blob": shard_results_blob(request.output_prefix, context.instance_id, shard)}
-        for key in ("done", "skipped", "failed"):
-            setattr(progress, key, getattr(progress, key) + outcome["progress"][key])
+            outcomes[shard] = {"results_blob": results_blob(shard)}
+        progress.add(outcome["progress"])
+
+    # Cancel (POST /api/batches/{id}/cancel) writes the run's cancel marker, which stops
+    # every lane after the image in hand, then raises this event, which stops new lanes.
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
 
     def publish(lanes_running: int) -> None:
         progress.in_flight = lanes_running
-        context.set_custom_status(custom_status("processing", progress))
+        stage = "cancelling" if cancel.is_completed else "processing"
+        context.set_custom_status(custom_status(stage, progress, run=run))
 
-    yield from bounded_fan_out(
+    never_started = yield from bounded_fan_out(
         context,
         list(range(len(sizes))),
         start,
@@ -109,17 +122,27 @@ def orchestrate(context: df.DurableOrchestrationContext):
         done,
         retry=RetryPolicy.from_dict(payload.get("retry")),
         on_progress=publish,
+        stop_when=cancel,
     )
+    for shard in never_started:
+        progress.not_started += sizes[shard]
+        outcomes[shard] = {"not_started": {"plan_blob": shard_plan_blob(plan["plan"], shard), "size": sizes[shard]}}
     progress.in_flight = 0
 
     listing_error = plan.get("error")
-    status = "failed" if listing_error else batch_status(progress, request.tolerated_failure_percent)
-    context.set_custom_status(custom_status("notifying", progress))
+    if listing_error:
+        status = "failed"
+    elif cancel.is_completed:
+        status = "cancelled"
+    else:
+        status = batch_status(progress, request.tolerated_failure_percent)
+    context.set_custom_status(custom_status("notifying", progress, run=run))
     summary = yield context.call_activity_with_retry(
         "NotifyCompletion",
         sdk_retry,
         {
             "instance_id": context.instance_id,
+            "run": run,
             "request": request.to_dict(),
             "shard_outcomes": outcomes,
             "progress": progress.to_dict(),
@@ -129,7 +152,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             "listing_error": listing_error,
         },
     )
-    context.set_custom_status(custom_status("done", progress, summary["manifest"]))
+    context.set_custom_status(custom_status("done", progress, summary["manifest"], run=run))
     if status == "failed":
         reason = listing_error or (
             f"{progress.failed} of {progress.total} images failed "

@@ -23,7 +23,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
-from imagebatch.results import KIND_TRANSIENT_EXHAUSTED, Progress, failed_result
+from imagebatch.results import KIND_TRANSIENT_EXHAUSTED, Progress, failed_result, not_started_result
 from imagebatch.specs import BatchRequest
 from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
@@ -47,6 +47,13 @@ def activity_error(task: Any) -> str:
     return activity_error_text(task.result)
 
 
+def _progress(results: list[dict[str, Any]], total: int) -> Progress:
+    progress = Progress(total=total)
+    for result in results:
+        progress.record(result)
+    return progress
+
+
 def process_shard(context: df.DurableOrchestrationContext):
     payload: dict[str, Any] = context.get_input()
     sdk_retry = retry_policy(payload.get("retry"))
@@ -59,9 +66,12 @@ def process_shard(context: df.DurableOrchestrationContext):
     request = BatchRequest.from_dict(carried["request"])
     images: list[dict[str, Any]] = carried["images"]
     finished: list[dict[str, Any]] = carried["results"]
+    # The shard's counts so far, for GET /api/batches/{id}: it lags by at most this segment.
+    context.set_custom_status({"progress": _progress(finished, len(images)).to_dict()})
     segment = images[len(finished) : len(finished) + int(payload.get("segment_size") or SEGMENT_SIZE)]
     results: list[dict[str, Any]] = [{} for _ in segment]  # bounded_fan_out calls done() once per image
     spec = request.spec.to_dict()
+    cancelled = False
 
     def start(image: dict[str, Any]) -> Any:
         # Plain call_activity: bounded_fan_out retries it itself (see its docstring).
@@ -73,32 +83,40 @@ def process_shard(context: df.DurableOrchestrationContext):
                 "output_container": request.output_container,
                 "output_prefix": request.output_prefix,
                 "spec": spec,
+                **({"cancel_blob": payload["cancel_blob"]} if payload.get("cancel_blob") else {}),
             },
         )
 
     def done(index: int, task: Any, attempts: int) -> None:
+        nonlocal cancelled
         if task.state is TaskState.FAILED:
             message = f"gave up after {attempts} attempt(s): {activity_error(task)}"
             results[index] = failed_result(segment[index]["name"], KIND_TRANSIENT_EXHAUSTED, message)
         else:
             results[index] = task.result
+            # ProcessImage found the run's cancel marker: this lane starts nothing more.
+            cancelled = cancelled or task.result.get("status") == "not_started"
 
-    yield from bounded_fan_out(
+    never_started = yield from bounded_fan_out(
         context,
         segment,
         start,
         int(payload.get("window", 1)),
         done,
         retry=RetryPolicy.from_dict(payload.get("retry")),
+        should_stop=lambda: cancelled,
     )
+    for index in never_started:
+        results[index] = not_started_result(segment[index]["name"])
     finished = finished + results
+    if cancelled:
+        finished += [not_started_result(image["name"]) for image in images[len(finished) :]]
     if len(finished) < len(images):
         context.continue_as_new({**payload, "carried": {**carried, "results": finished}})
         return None
 
-    progress = Progress(total=len(images))
-    for result in finished:
-        progress.record(result)
+    progress = _progress(finished, len(images))
+    context.set_custom_status({"progress": progress.to_dict()})
     try:
         yield context.call_activity_with_retry(
             "RecordShardResults",

@@ -198,6 +198,7 @@ def _notify_payload(output: str) -> dict:
     progress = Progress(total=2, done=1, failed=1)
     return {
         "instance_id": "batch-1",
+        "run": "r1",
         "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/"},
         "results": [
             {"name": "a.jpg", "status": "processed", "outputs": [], "duration_ms": 12},
@@ -217,10 +218,12 @@ def test_notify_completion_writes_the_manifest_and_posts_the_summary(blob_servic
 
     summary = notify_completion(_notify_payload(output), blob_service, settings)
 
-    assert summary["manifest"] == f"{output}/web/_batches/batch-1/manifest.json"
+    assert summary["manifest"] == f"{output}/web/_batches/batch-1/runs/r1/manifest.json"
     manifest = json.loads(
-        blob_service.get_blob_client(output, "web/_batches/batch-1/manifest.json").download_blob().readall()
+        blob_service.get_blob_client(output, "web/_batches/batch-1/runs/r1/manifest.json").download_blob().readall()
     )
+    latest = json.loads(blob_service.get_blob_client(output, "web/_batches/batch-1/latest.json").download_blob().readall())
+    assert latest["run"] == "r1" and latest["manifest"] == "web/_batches/batch-1/runs/r1/manifest.json"
     assert manifest["counts"]["failed"] == 1 and manifest["status"] == "failed"
     assert manifest["failures"] == [{"name": "b.jpg", "kind": "corrupt", "message": "bad data"}]
     assert len(manifest["images"]) == 2
@@ -245,13 +248,13 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
     for name in names:
         upload(blob_service, source, name, b"x")
     plan = plan_batch(
-        {"instance_id": "b1", "container": source, "prefix": "p/", "output_container": output,
+        {"instance_id": "b1", "run": "r1", "container": source, "prefix": "p/", "output_container": output,
          "output_prefix": "web/", "page_size": 5, "max_concurrency": 4, "shard_size": 4},
         blob_service,
         5000,
     )
     assert plan["total"] == 23 and sum(plan["shards"]) == 23 and max(plan["shards"]) <= 4
-    assert plan["pages"] == 5 and plan["plan"].startswith("web/_batches/b1/plans/")
+    assert plan["pages"] == 5 and plan["plan"].startswith("web/_batches/b1/runs/r1/plans/")
     assert len(json.dumps(plan)) < 400, "the listing itself stays out of the orchestration"
     listed = []
     for shard, size in enumerate(plan["shards"]):
@@ -265,7 +268,7 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
 def test_explicit_blob_lists_are_planned_without_listing(blob_service, container_factory):
     output = container_factory()
     plan = plan_batch(
-        {"instance_id": "b2", "container": "whatever", "blobs": ["b.jpg", "a.jpg"], "output_container": output,
+        {"instance_id": "b2", "run": "r1", "container": "whatever", "blobs": ["b.jpg", "a.jpg"], "output_container": output,
          "output_prefix": "", "max_concurrency": 1},
         blob_service,
         5000,

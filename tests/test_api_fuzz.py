@@ -190,8 +190,8 @@ async def test_outputs_land_only_under_the_requested_prefix(
     async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         status = await poll(http, started["statusQueryGetUri"], timeout=60)
-    assert status["runtimeStatus"] == "Completed", status["output"]
-    manifest = read_manifest(blob_service, status["output"]["manifest"])
+    assert status["runtimeStatus"] == "Completed", status["summary"]
+    manifest = read_manifest(blob_service, status["summary"]["manifest"])
     outcome = {i["name"]: i.get("kind") or i["status"] for i in manifest["images"]}
     print(f"\n[hostile listed names] {json.dumps({k[:60]: v for k, v in outcome.items()})}")
     assert sorted(outcome) == sorted(source_before), "every listed blob has exactly one result"

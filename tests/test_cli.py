@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import webbrowser
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -98,8 +99,8 @@ async def test_submit_watch_and_download_the_report(
     code, out, err = await cli(*submit, "--tolerated-failure-percent", "50", "--batch-id", "cli-ok")
     assert code == 0, err
     assert "batch cli-ok started" in out and f"status: {app_host.url}/api/batches/cli-ok" in out
-    assert "cli-ok: Completed - 2 processed, 0 skipped, 1 failed of 3" in out
-    assert f"report: {output}/web/_batches/cli-ok/index.html" in out
+    assert "cli-ok: Succeeded - 2 processed, 0 skipped, 1 failed of 3" in out
+    assert re.search(rf"report: {output}/web/_batches/cli-ok/runs/[0-9TZa-f-]+/index.html\n", out), out
     assert "1 failed" in err, "the progress bar shows the counts"
     thumb = blob_service.get_blob_client(output, "web/in/small.jpg/thumb.webp").get_blob_properties()
     assert thumb.metadata["width"] == "64"
@@ -118,16 +119,17 @@ async def test_submit_watch_and_download_the_report(
         signed_identifiers={}, public_access="container"
     )
     code, out, _ = await cli("report", "cli-ok", "--url", app_host.url, "--out", str(tmp_path / "r"), "--open")
-    assert code == 0 and opened[-1] == f"{blob_service.url.rstrip('/')}/{output}/web/_batches/cli-ok/index.html"
+    assert code == 0 and opened[-1].startswith(f"{blob_service.url.rstrip('/')}/{output}/web/_batches/cli-ok/runs/")
+    assert opened[-1].endswith("/index.html")
 
     # Same sources, no tolerance: the batch ends Failed and watch says so with exit 1.
     code, out, err = await cli(*submit, "--batch-id", "cli-strict")
     assert code == 1, err
     assert "cli-strict: Failed" in out and "error: " in out
-    assert f"report: {output}/web/_batches/cli-strict/index.html" in out
+    assert re.search(rf"report: {output}/web/_batches/cli-strict/runs/[0-9TZa-f-]+/index.html\n", out), out
 
 
-async def test_cancel_terminates_a_running_batch(cli: Cli, app_host, blob_service, container_factory):
+async def test_cancel_stops_a_running_batch_gracefully(cli: Cli, app_host, blob_service, container_factory):
     source = container_factory()
     tiny = io.BytesIO()
     Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
@@ -138,15 +140,14 @@ async def test_cancel_terminates_a_running_batch(cli: Cli, app_host, blob_servic
                                "--max-concurrency", "1", "--rendition", "t:16")
     assert code == 0, err
 
-    code, out, err = await cli("cancel", "cli-stop", "--url", app_host.url, "--reason", "changed my mind")
-    assert code == 0 and "termination requested" in out, err
-    code, out, _ = await cli("watch", "cli-stop", "--url", app_host.url, "--interval", "0.1")
-    assert code == 1 and "cli-stop: Terminated" in out
+    code, out, err = await cli("cancel", "cli-stop", "--url", app_host.url, "--wait", "--interval", "0.1")
+    assert code == 0 and "cancel requested" in out, err
+    assert re.search(r"cli-stop: Cancelled - \d+ processed, 0 skipped, 0 failed, \d+ not started of 40", out), out
     status = await app_host.status("cli-stop")
-    assert status and status["output"] == "changed my mind"
+    assert status and status["runtimeStatus"] == "Completed" and status["output"]["status"] == "cancelled"
 
     code, _, err = await cli("cancel", "cli-stop", "--url", app_host.url)
-    assert code == 2 and err.strip() == "imagebatch: error: batch 'cli-stop' has already finished; nothing to cancel"
+    assert code == 2 and err.strip() == "imagebatch: error: batch 'cli-stop' is not running; nothing to cancel"
 
 
 async def test_errors_are_one_clear_line_and_exit_2(cli: Cli, app_host, monkeypatch):

@@ -62,8 +62,8 @@ async def test_a_batch_of_photos_end_to_end(app_host, blob_service, container_fa
             assert response.status == 200
             friendly = await response.json()
 
-    assert status["runtimeStatus"] == "Completed", status["output"]
-    summary = status["output"]
+    assert status["runtimeStatus"] == "Completed", status["summary"]
+    summary = status["summary"]
     broken = [name for name, _ in samples if name.startswith("broken")]
     good = [name for name, _ in samples if name not in broken]
     assert summary["counts"]["done"] == len(good) and summary["counts"]["failed"] == len(broken)

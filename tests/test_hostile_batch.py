@@ -85,8 +85,8 @@ async def test_hostile_corpus_as_one_batch(azurite_connection_string, blob_servi
     async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         status = await poll(http, started["statusQueryGetUri"], timeout=120)
-    assert status["runtimeStatus"] == "Completed", status["output"]
-    manifest = read_manifest(blob_service, status["output"]["manifest"])
+    assert status["runtimeStatus"] == "Completed", status["summary"]
+    manifest = read_manifest(blob_service, status["summary"]["manifest"])
     results = {image["name"]: image for image in manifest["images"]}
     assert len(results) == len(CORPUS), "one result per input, none lost, none merged"
     wrong = []

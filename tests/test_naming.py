@@ -186,8 +186,17 @@ def test_output_names_are_valid_blob_names() -> None:
 )
 def test_batch_folder_and_manifest(prefix: str, instance_id: str, folder: str) -> None:
     assert naming.batch_folder(prefix, instance_id) == folder
-    assert naming.manifest_blob_name(prefix, instance_id) == folder + "manifest.json"
-    assert naming.is_own_output(naming.manifest_blob_name(prefix, instance_id), prefix)
+    run = "20261201T113400Z-1a2b3c"
+    assert naming.is_run_id(run)
+    assert naming.manifest_blob_name(prefix, instance_id, run) == folder + f"runs/{run}/manifest.json"
+    assert naming.is_own_output(naming.manifest_blob_name(prefix, instance_id, run), prefix)
+    assert naming.latest_run_blob_name(prefix, instance_id) == folder + "latest.json"
+    # Everything a run writes for itself is under its own folder.
+    run_folder = naming.run_folder(prefix, instance_id, run)
+    assert naming.cancel_blob_name(prefix, instance_id, run).startswith(run_folder)
+    assert naming.shard_results_blob(prefix, instance_id, run, 3).startswith(run_folder)
+    assert naming.plan_folder(prefix, instance_id, run, "p").startswith(run_folder)
+    assert all(p.startswith(run_folder) for p in naming.run_scratch_prefixes(prefix, instance_id, run))
 
 
 @pytest.mark.parametrize(
@@ -210,7 +219,22 @@ def test_is_own_output(name: str, prefix: str, expected: bool) -> None:
 def test_outputs_never_land_in_a_batch_folder_manifest() -> None:
     # Instance ids cannot contain '.', source names keep theirs: no overlap with manifests.
     out = naming.output_blob_name("web/", "_batches/b1/x.jpg", "manifest", "jpg")
-    assert out != naming.manifest_blob_name("web/", "b1")
+    assert out != naming.manifest_blob_name("web/", "b1", "r1")
+
+
+def test_shard_instance_ids_are_per_run_and_listable_by_batch() -> None:
+    a = naming.shard_instance_id("b1", "r1", 2)
+    b = naming.shard_instance_id("b1", "r2", 2)
+    assert a != b and a.startswith(naming.shard_instance_prefix("b1", "r1"))
+    assert a.startswith(naming.shard_instance_prefix("b1")) and not a.startswith(naming.shard_instance_prefix("b10"))
+
+
+def test_run_ids_sort_by_start_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t = datetime(2026, 12, 1, 11, 34, tzinfo=UTC)
+    ids = [naming.new_run_id(t + timedelta(seconds=s), "ffffff") for s in (0, 1, 3600)]
+    assert ids == sorted(ids) and all(naming.is_run_id(i) for i in ids)
 
 
 # --- instance ids ------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from tests.history_checks import (
 # In-process dev hosts run the async bookkeeping activities: close their storage clients per test.
 pytestmark = pytest.mark.usefixtures(close_app_storage_clients.__name__)
 
+RUN = "20261201T000000Z-000000"
 FAST_RETRY = {"first_interval_ms": 10, "max_attempts": 3, "backoff": 2.0, "max_interval_ms": 100}
 
 
@@ -89,6 +90,7 @@ def batch_input(source: str, output: str, *, limit: int, tolerated: float = 0.0,
             "tolerated_failure_percent": tolerated,
             "batch_id": None,
         },
+        "run": RUN,
         "retry": FAST_RETRY,
         "list_page_size": 4,
         "segment_size": 2,  # shards continue as new every 2 images, so every test crosses executions
@@ -149,7 +151,7 @@ async def test_failures_are_tolerated_up_to_the_threshold(blob_service, containe
     assert strict_status["runtimeStatus"] == "Failed"
     assert "2 of 10 images failed" in strict_status["output"]
     assert strict_status["customStatus"]["progress"]["skipped"] == 8
-    manifest_name = f"out/_batches/{strict}/manifest.json"
+    manifest_name = f"out/_batches/{strict}/runs/{RUN}/manifest.json"
     assert strict_status["customStatus"]["manifest"] == f"{output}/{manifest_name}"
     manifest = json.loads(blob_service.get_blob_client(output, manifest_name).download_blob().readall())
     assert manifest["status"] == "failed"
@@ -224,7 +226,7 @@ async def test_transient_errors_are_retried_with_backoff_and_bounded(blob_servic
     # Backoff: 10 ms before every second attempt, 20 ms before every third.
     delays = [d for h in shards for d in timer_delays_ms(h)]
     assert sorted(d for d in delays if d > 0) == [10, 10, 10, 20, 20]
-    manifest_name = f"out/_batches/{instance_id}/manifest.json"
+    manifest_name = f"out/_batches/{instance_id}/runs/{RUN}/manifest.json"
     manifest = json.loads(blob_service.get_blob_client(output, manifest_name).download_blob().readall())
     (failure,) = manifest["failures"]
     assert failure["name"] == names[2] and failure["kind"] == "transient_exhausted"
@@ -241,6 +243,8 @@ def leaf_actions(actions: list[dict]) -> list[tuple[str, str | None]]:
     for action in actions:
         if action["actionType"] in (11, 12):
             out += leaf_actions(action["compoundActions"])
+        elif action["actionType"] == 6:
+            continue  # WaitForExternalEvent: no sequence id, no history event (the cancel wait)
         else:
             out.append((ACTION_KIND[action["actionType"]], action.get("functionName")))
     return out

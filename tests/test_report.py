@@ -22,6 +22,8 @@ from imagebatch.report import (
 from imagebatch.results import Progress, build_manifest, failed_result, image_result, output_entry
 from imagebatch.settings import AppSettings
 
+RUN = "20261126T100000Z-abc123"
+
 RENDITIONS = (("large", 1600, 1067, 250_000), ("medium", 800, 533, 90_000), ("thumb", 320, 213, 20_000))
 
 
@@ -48,6 +50,7 @@ def manifest_for(results: list[dict], prefix: str = "web/", batch_id: str = "b-1
     }
     return build_manifest(
         instance_id=batch_id,
+        run=RUN,
         request=request,
         results=results,
         progress=progress,
@@ -115,7 +118,7 @@ def resolve(report_blob: str, link: str) -> str:
     ],
 )
 def test_relative_links_resolve_to_the_exact_rendition_blob(prefix: str, source: str) -> None:
-    report = report_blob_name(prefix, "b-1")
+    report = report_blob_name(prefix, "b-1", RUN)
     target = output_blob_name(prefix, source, "thumb", "webp")
     link = relative_url(report, target)
     assert not re.match(r"^[a-z][a-z0-9+.-]*:|^/", link), f"{link!r} must stay a relative path"
@@ -123,16 +126,16 @@ def test_relative_links_resolve_to_the_exact_rendition_blob(prefix: str, source:
 
 
 def test_links_climb_out_of_the_batch_folder_whatever_the_prefix_depth() -> None:
-    assert relative_url(report_blob_name("", "x"), "a.jpg/thumb.webp") == "../../a.jpg/thumb.webp"
-    assert relative_url(report_blob_name("web/2024/", "x"), "web/2024/a.jpg/thumb.webp") == "../../a.jpg/thumb.webp"
-    assert relative_url(report_blob_name("web/", "x"), "web/a b/c#.jpg/t.webp") == "../../a%20b/c%23.jpg/t.webp"
+    assert relative_url(report_blob_name("", "x", RUN), "a.jpg/thumb.webp") == "../../../../a.jpg/thumb.webp"
+    assert relative_url(report_blob_name("web/2024/", "x", RUN), "web/2024/a.jpg/thumb.webp") == "../../../../a.jpg/thumb.webp"
+    assert relative_url(report_blob_name("web/", "x", RUN), "web/a b/c#.jpg/t.webp") == "../../../../a%20b/c%23.jpg/t.webp"
 
 
 def test_the_grid_shows_the_smallest_rendition_and_links_every_one() -> None:
     results = [processed("2024/cat.jpg", "web/"), processed("2024/dog.jpg", "web/", status="skipped")]
     html = build_report(manifest_for(results), output_container="renditions", output_prefix="web/")
     links = parse(html)
-    report = report_blob_name("web/", "b-1")
+    report = report_blob_name("web/", "b-1", RUN)
 
     assert [resolve(report, i["src"] or "") for i in links.imgs] == [
         "web/2024/cat.jpg/thumb.webp",
@@ -166,7 +169,7 @@ def test_user_supplied_names_and_messages_are_escaped() -> None:
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;.jpg" in html
     assert html.count("<script>") == 1, "only the report's own inline script"
     links = parse(html)
-    assert resolve(report_blob_name("web/", "b-1"), links.imgs[0]["src"] or "") == output_blob_name(
+    assert resolve(report_blob_name("web/", "b-1", RUN), links.imgs[0]["src"] or "") == output_blob_name(
         "web/", evil, "thumb", "webp"
     )
 
@@ -209,6 +212,7 @@ def test_notify_completion_uploads_the_report_beside_the_manifest(blob_service, 
     progress = Progress(total=2, done=1, failed=1)
     payload = {
         "instance_id": "batch-7",
+        "run": RUN,
         "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/x/"},
         "results": results,
         "progress": progress.to_dict(),
@@ -218,10 +222,10 @@ def test_notify_completion_uploads_the_report_beside_the_manifest(blob_service, 
     }
     summary = notify_completion(payload, blob_service, AppSettings())
 
-    assert summary["report"] == f"{output}/web/x/_batches/batch-7/index.html"
-    assert summary["manifest"] == f"{output}/web/x/_batches/batch-7/manifest.json"
-    blob = blob_service.get_blob_client(output, "web/x/_batches/batch-7/index.html")
+    assert summary["report"] == f"{output}/web/x/_batches/batch-7/runs/{RUN}/index.html"
+    assert summary["manifest"] == f"{output}/web/x/_batches/batch-7/runs/{RUN}/manifest.json"
+    blob = blob_service.get_blob_client(output, f"web/x/_batches/batch-7/runs/{RUN}/index.html")
     assert blob.get_blob_properties().content_settings.content_type == "text/html; charset=utf-8"
     html = blob.download_blob().readall().decode("utf-8")
     assert "&lt;b&gt;.jpg" in html and "Batch batch-7" in html
-    assert parse(html).imgs[0]["src"] == "../../2024/a.jpg/thumb.webp"
+    assert parse(html).imgs[0]["src"] == "../../../../2024/a.jpg/thumb.webp"

@@ -122,7 +122,7 @@ async def test_the_report_loads_every_thumbnail_from_the_blob_endpoint(
         status = await run_batch(host, request)
 
     assert status["runtimeStatus"] == "Completed", status
-    report_blob = report_blob_name(prefix, "summer-photos-2024")
+    report_blob = report_blob_name(prefix, "summer-photos-2024", status["run"])
     assert status["summary"]["report"] == f"{output}/{report_blob}"
     url = f"{blob_service.url.rstrip('/')}/{output}/{report_blob}"
     good = sum(1 for name, _ in samples if not name.startswith("broken"))

@@ -46,7 +46,9 @@ def test_progress_counts_each_status():
     progress = Progress(total=6)
     for result in results(3, 2, 1):
         progress.record(result)
-    assert progress.to_dict() == {"total": 6, "done": 3, "skipped": 2, "failed": 1, "in_flight": 0, "completed": 6}
+    assert progress.to_dict() == {
+        "total": 6, "done": 3, "skipped": 2, "failed": 1, "in_flight": 0, "not_started": 0, "completed": 6
+    }
 
 
 def test_custom_status_stays_small_for_huge_batches():
@@ -61,6 +63,7 @@ def test_manifest_lists_failures_with_reasons_and_summary_omits_images():
         progress.record(result)
     manifest = build_manifest(
         instance_id="b1",
+        run="r1",
         request={"output_container": "out"},
         results=items,
         progress=progress,

@@ -62,7 +62,7 @@ def jpeg_with_private_metadata() -> bytes:
 def test_http_routes_require_a_function_key() -> None:
     index = FunctionIndex.load(str(REPO / "function_app.py"))
     http = {f.name: f for f in index.functions.values() if f.kind == "http"}
-    assert set(http) == {"start_batch", "get_batch"}
+    assert set(http) == {"start_batch", "get_batch", "cancel_batch"}
     for function in http.values():
         (trigger,) = [b for b in function.bindings if b.get("type") == "httpTrigger"]
         assert str(trigger.get("authLevel")).lower() == "function", (function.name, trigger)
@@ -104,7 +104,7 @@ async def test_renditions_carry_no_private_metadata(fmt: str, blob_service, cont
     async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         status = await poll(http, started["statusQueryGetUri"], timeout=60)
-    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert status["runtimeStatus"] == "Completed", status["summary"]
     extension = {"jpeg": "jpg", "webp": "webp", "png": "png"}[fmt]
     for rendition in ("small", "tiny"):
         name = output_blob_name("web/", "in/private.jpg", rendition, extension)
@@ -134,13 +134,13 @@ async def test_no_secret_in_manifest_report_status_or_logs(
     request = batch_request(source, output, tolerated_failure_percent=100)
     async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
         started = await start_batch(http, host.api_url("batches"), request)
-        status = await poll(http, started["statusQueryGetUri"] + "&showInput=true&showHistory=true", timeout=60)
+        status = await poll(http, started["statusQueryGetUri"], timeout=60)
         async with http.get(host.api_url(f"batches/{started['id']}")) as response:
             friendly = await response.text()
         instances = await host.engine.list_instances(show_input=True)
         histories = [host.history(i["instanceId"], all_executions=True) for i in instances]
     assert status["runtimeStatus"] == "Completed"
-    manifest = read_manifest(blob_service, status["output"]["manifest"])
+    manifest = read_manifest(blob_service, status["summary"]["manifest"])
     _assert_no_secret(str(manifest), "the manifest")
     for blob in blob_service.get_container_client(output).list_blobs(name_starts_with="web/_batches/"):
         text = blob_service.get_blob_client(output, blob.name).download_blob().readall().decode("utf-8", "replace")

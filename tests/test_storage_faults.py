@@ -94,11 +94,11 @@ async def test_ten_percent_faults_lose_and_duplicate_nothing(proxy: FaultProxy, 
     stats = proxy.snapshot()
     print(f"\n[10% faults] {IMAGES} images in {elapsed:.1f}s; proxy: {stats.describe()}; durable: {durable}")
 
-    assert status["runtimeStatus"] == "Completed", status["output"]
-    counts = status["output"]["counts"]
+    assert status["runtimeStatus"] == "Completed", status["summary"]
+    counts = status["summary"]["counts"]
     assert (counts["total"], counts["done"] + counts["skipped"], counts["failed"]) == (IMAGES, IMAGES, 0), counts
     assert check_outputs(blob_service, output, "web/", sources) == []
-    manifest = read_manifest(blob_service, status["output"]["manifest"])
+    manifest = read_manifest(blob_service, status["summary"]["manifest"])
     assert manifest["counts"] == counts and manifest["failures"] == []
     assert sorted(image["name"] for image in manifest["images"]) == sorted(sources)
     assert all(len(image["outputs"]) == 2 for image in manifest["images"])

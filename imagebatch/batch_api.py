@@ -1,0 +1,94 @@
+"""The app's own lifecycle API, as plain values: the orchestration input of a
+run, the URLs handed to callers, and the live progress of a running batch.
+
+Why the app answers with its own body instead of the SDK's
+``create_check_status_response``: that payload's ``terminatePostUri``,
+``purgeHistoryDeleteUri``, ``sendEventPostUri``... carry the task hub's
+``durabletask_extension`` system key, which can terminate, purge and list
+*every* instance of the hub. Whoever holds the ``start_batch`` function key
+must not receive it. The URLs here point at the app's own routes and never
+carry a key (``code=``): callers send their function key themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from imagebatch.results import Progress
+from imagebatch.settings import AppSettings
+
+_FINISHED_KEYS = ("done", "skipped", "failed", "not_started")
+
+
+def orchestration_input(request: Mapping[str, Any], settings: AppSettings, run: str) -> dict[str, Any]:
+    """What ImageProcessing_Orchestrator receives for one run of a batch
+    (orchestrators may not read settings, so they arrive here)."""
+    return {
+        "request": dict(request),
+        "run": run,
+        "retry": settings.retry_options(),
+        "shard_size": settings.shard_size,
+        "list_page_size": settings.list_page_size,
+    }
+
+
+def stored_input(raw: Any) -> dict[str, Any]:
+    """The orchestration input from a status: the SDK's ``start_new`` encodes it
+    twice, so the status may hold JSON text of JSON text."""
+    value = raw
+    for _ in range(3):
+        if not isinstance(value, str):
+            break
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def batches_root(request_url: str) -> str:
+    """``https://host/api/batches`` from the URL of any batches route, without
+    its query (so a ``?code=`` key never leaks into a URL the app returns)."""
+    parts = urlsplit(request_url)
+    path = parts.path
+    index = path.lower().rfind("/batches")
+    root = path[: index + len("/batches")] if index >= 0 else path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, root, "", ""))
+
+
+def batch_links(root: str, instance_id: str) -> dict[str, str]:
+    return {"statusQueryGetUri": f"{root}/{instance_id}", "cancelPostUri": f"{root}/{instance_id}/cancel"}
+
+
+def accepted_body(root: str, instance_id: str, run: str) -> dict[str, Any]:
+    """The ``202`` body of ``POST /api/batches``."""
+    return {"id": instance_id, "run": run, **batch_links(root, instance_id)}
+
+
+def live_progress(parent: Mapping[str, Any], running_shards: Iterable[Any]) -> dict[str, int]:
+    """The parent's counts (finished shards) plus each running shard's counts
+    (finished segments), so progress lags the truth by at most one segment per lane.
+
+    Read the parent *before* listing the shards: a shard listed as running has
+    then not been counted by the parent yet, so nothing is counted twice.
+    """
+    progress = Progress.from_dict(parent)
+    for custom in running_shards:
+        counts = custom.get("progress") if isinstance(custom, Mapping) else None
+        if isinstance(counts, Mapping):
+            progress.add({key: counts.get(key, 0) for key in _FINISHED_KEYS})
+    return progress.to_dict()
+
+
+def batch_state(runtime_status: str, stage: str | None, summary: Mapping[str, Any] | None) -> str:
+    """One word for where the batch is: Pending, Running, Cancelling, Succeeded,
+    Cancelled, Failed or Terminated (the Durable runtime status says Completed
+    for a cancelled batch: the orchestration itself ended normally)."""
+    if runtime_status == "Completed":
+        return str((summary or {}).get("status") or "succeeded").capitalize()
+    if runtime_status in ("Running", "ContinuedAsNew"):
+        return "Cancelling" if stage == "cancelling" else "Running"
+    return runtime_status

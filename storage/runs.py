@@ -1,0 +1,75 @@
+"""Storage side of a batch's runs: the cancel marker, the latest-run pointer,
+the list of a batch's finished runs, and removing a run's scratch blobs.
+
+Names come from ``imagebatch.naming`` (one place for the layout); this module
+only reads and writes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+from storage import blobs
+
+
+def marker_exists(service: BlobServiceClient, container: str, name: str) -> bool:
+    """One HEAD request: whether a marker blob (e.g. the run's cancel marker) exists."""
+    try:
+        service.get_blob_client(container, name).get_blob_properties()
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def write_json(service: BlobServiceClient, container: str, name: str, value: Any) -> None:
+    """A small bookkeeping JSON blob (``no-cache``), creating the container if needed."""
+    blobs.upload_text(service, container, name, json.dumps(value, indent=2), "application/json")
+
+
+def read_json(service: BlobServiceClient, container: str, name: str) -> Any | None:
+    """A JSON blob's value, or None when the blob or its container does not exist."""
+    try:
+        return json.loads(service.get_blob_client(container, name).download_blob().readall())
+    except ResourceNotFoundError:
+        return None
+
+
+def delete_prefixes(service: BlobServiceClient, container: str, prefixes: tuple[str, ...]) -> int:
+    """Delete every blob whose name starts with one of ``prefixes``; returns how many.
+
+    Idempotent (a blob already gone is fine), so an activity that deletes and is
+    then run again by Durable does not fail.
+    """
+    client = service.get_container_client(container)
+    deleted = 0
+    for prefix in prefixes:
+        try:
+            names = [item.name for item in client.list_blobs(name_starts_with=prefix)]
+        except ResourceNotFoundError:
+            return deleted
+        for name in names:
+            with contextlib.suppress(ResourceNotFoundError):
+                client.delete_blob(name)
+                deleted += 1
+    return deleted
+
+
+def finished_runs(service: BlobServiceClient, container: str, runs_folder: str) -> list[str]:
+    """The run ids under ``runs_folder`` that have a manifest, oldest first
+    (run ids sort by start time)."""
+    client = service.get_container_client(container)
+    try:
+        names = [item.name for item in client.list_blobs(name_starts_with=runs_folder)]
+    except ResourceNotFoundError:
+        return []
+    runs = {
+        name[len(runs_folder) :].split("/", 1)[0]
+        for name in names
+        if name.endswith("/manifest.json") and name[len(runs_folder) :].count("/") == 1
+    }
+    return sorted(runs)
