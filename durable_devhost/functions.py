@@ -18,13 +18,14 @@ from typing import Any, Literal
 
 import azure.functions as func
 
-Kind = Literal["orchestrator", "activity", "entity", "http", "other"]
+Kind = Literal["orchestrator", "activity", "entity", "http", "timer", "other"]
 
 _TRIGGER_KINDS: dict[str, Kind] = {
     "orchestrationTrigger": "orchestrator",
     "activityTrigger": "activity",
     "entityTrigger": "entity",
     "httpTrigger": "http",
+    "timerTrigger": "timer",
 }
 
 

@@ -39,6 +39,7 @@ from aiohttp import web
 from .client_binding import RPC_PATH, WEBHOOK_PATH, ClientUrls
 from .http_triggers import HttpTrigger, build_request, invoke_http_function, sort_triggers
 from .management_api import ManagementApi
+from .timer_triggers import TimerScheduler, timer_functions
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -174,7 +175,12 @@ class HostState:
     route_prefix: str
     triggers: list[HttpTrigger]
     management: ManagementApi
+    timers: TimerScheduler | None = None
     started: float = field(default_factory=time.time)
+
+    def client_binding(self, binding: dict) -> str:
+        """The Durable client JSON for a ``durableClient`` binding of any function."""
+        return self.urls.binding_json(task_hub=binding.get("taskHub"), connection=binding.get("connectionName"))
 
     def function_urls(self) -> list[tuple[str, str, str]]:
         """``(name, methods, url)`` for the start-up banner, like ``func start`` prints."""
@@ -220,15 +226,44 @@ def create_app(
         triggers=http_triggers(index),
         management=ManagementApi(engine, urls),
     )
+    if engine is not None:
+        state.timers = TimerScheduler(timer_functions(index), engine.clock.now, state.client_binding)
     app = web.Application(client_max_size=100 * 1024 * 1024)  # the host's default request limit
     app[STATE_KEY] = state
+    app.on_cleanup.append(_stop_timers)
     app.router.add_route("GET", "/admin/host/status", _host_status)
+    app.router.add_route("POST", "/admin/functions/{name}", _run_function)
     for root in (WEBHOOK_PATH, RPC_PATH):
         app.router.add_route("*", root + "/{tail:[\\s\\S]*}", _management)
     # One catch-all, registered last: the route prefix is matched (case-insensitively, like
     # ASP.NET routing) on the raw path, so an encoded "/" (%2F) stays inside one route value.
     app.router.add_route("*", "/{tail:[\\s\\S]*}", _http_trigger)
     return app
+
+
+async def _stop_timers(app: web.Application) -> None:
+    timers = host_state(app).timers
+    if timers is not None:
+        await timers.stop()
+
+
+async def _run_function(request: web.Request) -> web.Response:
+    """``POST /admin/functions/{name}``: run a non-HTTP function now (the host's
+    manual-run API; master key when keys are on). Here: timer functions."""
+    state = host_state(request.app)
+    if state.keys.enabled and not state.keys.allows("admin", presented_key(request)):
+        return web.Response(status=401)
+    timers = state.timers
+    name = request.match_info["name"]
+    if timers is None or name.lower() not in timers.timers:
+        return web.Response(status=404)
+    task = asyncio.create_task(timers.run_now(name))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return web.Response(status=202)
+
+
+_background: set[asyncio.Task[None]] = set()
 
 
 async def _host_status(request: web.Request) -> web.Response:
@@ -290,9 +325,7 @@ async def _run_trigger(
     body = await request.read()
     func_request = build_request(request.method, str(request.url), request.headers, request.query, route_values, body)
 
-    def client_binding(binding: dict) -> str:
-        return state.urls.binding_json(task_hub=binding.get("taskHub"), connection=binding.get("connectionName"))
-
+    client_binding = state.client_binding
     log.debug("Executing 'Functions.%s' (Reason='This function was programmatically called via the host APIs.', "
               "Id=%s)", trigger.name, invocation_id)
     started = time.perf_counter()
@@ -376,4 +409,6 @@ async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 
     running = RunningSite(runner, site, host, actual)
     if port == 0 and STATE_KEY in app:
         app[STATE_KEY].urls.origin = running.url
+    if STATE_KEY in app and app[STATE_KEY].timers is not None:
+        app[STATE_KEY].timers.start()  # after the URLs are final: client bindings point here
     return running

@@ -177,6 +177,13 @@ class DevHost:
 
         return df.DurableOrchestrationClient(self.client_binding())
 
+    async def run_timer(self, name: str) -> None:
+        """Invoke the timer-triggered function ``name`` now and wait for it (its schedule
+        keeps running; ``POST /admin/functions/{name}`` does the same over HTTP)."""
+        timers = host_state(self.app).timers
+        assert timers is not None, "host not started"
+        await timers.run_now(name)
+
     async def start_orchestration(
         self, name: str, input: Any = None, instance_id: str | None = None, *, raw: bool = False
     ) -> str:
