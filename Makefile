@@ -26,6 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	bash infra/checkov.sh
 
 bench: $(STAMP)
 	$(PY) -m bench.run --quick

@@ -5,10 +5,20 @@
 # key) and applies its Azure policies. The build fails on any failed policy and on any
 # .bicep file Checkov could not parse (Checkov alone only reports parse errors).
 # Skipped policies are `// checkov:skip=ID: reason` comments next to the resource.
-# Usage: infra/checkov.sh [path/to/checkov]   (default: .venv-checkov/bin/checkov)
+#
+# Checkov gets its own venv, .venv/checkov (under .venv/ so git and ruff ignore it),
+# created on first use: resolved together with requirements-dev.txt, pip backtracks to
+# checkov 3.1 and downgrades pip-audit's cyclonedx-python-lib (11 -> 5). The version is
+# pinned so the policy set only changes when this line does.
+# Usage: infra/checkov.sh [path/to/checkov]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-checkov=${1:-.venv-checkov/bin/checkov}
+CHECKOV_VERSION=3.3.30
+checkov=${1:-.venv/checkov/bin/checkov}
+if [ $# -eq 0 ] && [ "$("$checkov" --version 2>/dev/null || true)" != "$CHECKOV_VERSION" ]; then
+  python3 -m venv --clear .venv/checkov
+  .venv/checkov/bin/pip install --quiet "checkov==$CHECKOV_VERSION"
+fi
 report=$(mktemp -d)
 trap 'rm -rf "$report"' EXIT
 
