@@ -98,10 +98,12 @@ from imagebatch.specs import CONTENT_TYPES, EXTENSIONS, FITS, FORMATS, RenderSpe
 __all__ = [
     "ACCEPTED_FORMATS",
     "ERROR_KINDS",
+    "MAX_DECODE_BYTES_DEFAULT",
     "MAX_PIXELS_DEFAULT",
     "EncodedRendition",
     "ImageProcessingError",
     "RenderResult",
+    "decode_estimate",
     "plan_size",
     "render_image",
 ]
@@ -136,6 +138,17 @@ DEFAULT_BACKEND = "auto"
 # call (~7 ms for three renditions) outweighs its faster resampler (crossover
 # measured between 0.3 and 0.75 MP, 2026-11-26).
 LIBVIPS_MIN_PIXELS = 500_000
+
+# Peak memory one render_image may take (IMAGE_MAX_DECODE_MB). Each way of
+# decoding has an estimate from the header (see _route); an image none of them
+# can decode within it is refused as too_large. 256 MiB holds every accepted
+# format at the 100 MP default cap when libvips is installed
+# (``python -m bench.memory``, docs/benchmarks.md).
+MAX_DECODE_BYTES_DEFAULT = 256 * 2**20
+# Non-JPEG Pillow frames above this are box-reduced strip by strip while their
+# mode is normalised, instead of converting (and copying) the whole frame.
+STRIP_MIN_BYTES = 32 * 2**20
+_MIB = 2**20
 
 JPEG_SUBSAMPLING_LIMIT = 90  # quality at and above which chroma stays 4:4:4
 WEBP_METHOD = 2
@@ -299,6 +312,7 @@ def render_image(
     *,
     max_pixels: int = MAX_PIXELS_DEFAULT,
     backend: str | None = None,
+    max_decode_bytes: int = MAX_DECODE_BYTES_DEFAULT,
 ) -> RenderResult:
     """Decode ``source`` once and encode every rendition of ``spec``.
 
@@ -310,6 +324,10 @@ def render_image(
     ``ValueError`` for an invalid ``spec`` or ``backend`` and
     :class:`~imagebatch.libvips.LibvipsUnavailableError` when libvips is
     required but missing.
+
+    ``max_decode_bytes`` bounds the memory of the decode: the way of decoding
+    is chosen from the header (:func:`_route`) and an image that no available
+    way can decode within it is refused as ``too_large``.
     """
     _validate_spec(spec)
     backend = backend or DEFAULT_BACKEND
@@ -321,30 +339,192 @@ def render_image(
     im = _open(data, max_pixels)
     if backend == "auto" and im.width * im.height >= LIBVIPS_MIN_PIXELS:
         vips = libvips.resolve(backend)
+    route = _route(im, data, spec, vips, max_decode_bytes)
     if vips is not None:
         try:
-            return _render(im, data, spec, _LibvipsResampler(vips))
+            return _render(im, data, spec, _LibvipsResampler(vips), route)
         except vips.Error as error:
             libvips.raise_if_out_of_memory(error)  # transient: Pillow would need more memory, not less
+            try:
+                route = _route(im, data, spec, None, max_decode_bytes)
+            except ImageProcessingError:  # Pillow cannot take over within the bound: libvips's verdict stands
+                raise _classify(OSError(libvips.error_text(error)), data) from error
             im = _open(data, max_pixels)  # redo it with Pillow alone, which classifies what is wrong
-    return _render(im, data, spec, _PILLOW)
+    return _render(im, data, spec, _PILLOW, route)
 
 
-def _render(im: Image.Image, data: bytes, spec: RenderSpec, resampler: _Resampler) -> RenderResult:
+def decode_estimate(
+    source: bytes,
+    spec: RenderSpec,
+    *,
+    max_pixels: int = MAX_PIXELS_DEFAULT,
+    backend: str | None = None,
+    max_decode_bytes: int = MAX_DECODE_BYTES_DEFAULT,
+) -> int:
+    """Estimated peak memory (bytes) :func:`render_image` will take for ``source``,
+    from its header alone (nothing is decoded); 0 for a file it will refuse
+    before decoding (not an image, too many pixels, over ``max_decode_bytes``)."""
+    backend = backend or DEFAULT_BACKEND
+    if not source:
+        return 0
+    try:
+        im = _open(bytes(source), max_pixels)
+        vips = None
+        if backend != "pillow" and (backend == "libvips" or im.width * im.height >= LIBVIPS_MIN_PIXELS):
+            vips = libvips.resolve("auto")
+        return _route(im, bytes(source), spec, vips, max_decode_bytes).cost
+    except ImageProcessingError:
+        return 0
+
+
+# --------------------------------------------------------------------- routing
+
+
+@dataclass(frozen=True)
+class _Route:
+    """How one image is decoded, and what that is estimated to cost in memory.
+
+    ``stream`` names a libvips streamed decode (:data:`libvips.STREAM_KINDS`),
+    ``None`` for Pillow; ``strip`` is the integer box reduction Pillow applies
+    strip by strip while normalising (1: the whole frame at once); ``scale`` is
+    the factor libwebp decodes at.
+    """
+
+    stream: str | None
+    strip: int
+    scale: float
+    cost: int
+
+
+def _route(im: Image.Image, data: bytes, spec: RenderSpec, vips: ModuleType | None, limit: int) -> _Route:
+    """Pick the way of decoding whose estimated memory fits ``limit``, from the header.
+
+    * Plain 8-bit PNGs stream through libvips whenever it is in use (faster).
+    * Otherwise the cheaper of Pillow and libvips streaming, if it fits.
+      Pillow: JPEG draft-decodes at 1/2-1/8; other frames above
+      :data:`STRIP_MIN_BYTES` are box-reduced strip by strip, so only the
+      decoded frame is ever full size (a 99 MP GIF or palette BMP: its 1-byte
+      frame); but Pillow's frame of a 99 MP RGB(A) image alone is 4 bytes a
+      pixel, and libwebp allocates two more RGBA canvases while decoding.
+      libvips (:func:`libvips.stream_kind`): PNG of any depth, 8-bit TIFF, WebP
+      scaled while decoding; it holds a strip of rows, not the frame.
+    * Nothing fits: ``too_large``, saying what it would take.
+    """
+    orientation = _stream_orientation(im, data)  # from the header: nothing is decoded yet
+    scale = max(plan.scale for plan in _plans(_upright_size(im.size, orientation), spec))
+    stream = libvips.stream_kind(im, data) if vips is not None else None
+    plain_png = stream == "png" and libvips.png_mode(im, data) is not None
+    if stream is not None:
+        webp_scale = min(1.0, scale * REDUCING_GAP) if stream == "webp" else 1.0
+        streamed = _Route(stream, 1, webp_scale, libvips.stream_bytes(im, stream, scale))
+        if plain_png:
+            return streamed
+    pillow = _pillow_route(im, scale, spec.format, adopt=vips is not None)
+    cheapest = pillow if stream is None or pillow.cost <= streamed.cost else streamed
+    if cheapest.cost <= limit:
+        return cheapest
+    cost = cheapest.cost
+    name = _SOURCE_FORMAT_NAMES.get(im.format or "", im.format or "image")
+    raise ImageProcessingError(
+        "too_large",
+        f"Decoding this {im.width}x{im.height} {name} would take about {cost / _MIB:,.0f} MB, "
+        f"more than the {limit / _MIB:,.0f} MB per-image limit (IMAGE_MAX_DECODE_MB).",
+    )
+
+
+# Bytes per pixel of Pillow's storage: 2- to 4-band modes use 4 bytes a pixel.
+def _pillow_bpp(mode: str) -> int:
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def _draft_divisor(scale: float) -> int:
+    """The 1/d scale :func:`_draft` asks libjpeg for."""
+    target = min(1.0, scale * DRAFT_MARGIN)
+    if target >= 0.5:
+        return 1
+    return 8 if target <= 0.125 else 4 if target <= 0.25 else 2
+
+
+def _strip_factor(scale: float) -> int:
+    """Box reduction that still leaves :data:`REDUCING_GAP` times the largest rendition."""
+    return max(1, int(1.0 / (scale * REDUCING_GAP))) if scale > 0 else 1
+
+
+def _pillow_route(im: Image.Image, scale: float, fmt: str, *, adopt: bool) -> _Route:
+    """Pillow's decode and its estimated peak (``adopt``: libvips then copies the working image)."""
+    width, height = im.size
+    base = 16 * _MIB  # codec state, row buffers, the encoded outputs
+    if im.format in ("JPEG", "MPO"):
+        d = _draft_divisor(scale)
+        pixels = -(-width // d) * -(-height // d)
+        bpp = _pillow_bpp(im.mode)
+        cost = pixels * bpp * 2 + (pixels * 4 if im.mode == "CMYK" else 0) + (pixels * 3 if adopt else 0)
+        return _Route(None, 1, 1.0, base + cost)
+    pixels = width * height
+    frame = pixels * _pillow_bpp(im.mode)
+    if im.format == "WEBP":
+        frame += pixels * 8  # libwebp's animation decoder: two RGBA canvases
+    factor = _strip_factor(scale)
+    if factor >= 2 and pixels * _pillow_bpp(im.mode) > STRIP_MIN_BYTES:
+        out = -(-width // factor) * -(-height // factor) * 4
+        return _Route(None, factor, 1.0, base + frame + out * (3 if adopt else 2))
+    converted = pixels * 4 if im.mode not in _PASSTHROUGH else 0
+    if fmt == "jpeg" and ("A" in im.mode or im.mode == "P"):
+        converted += pixels * 8  # flattening: a white background and the alpha channel
+    return _Route(None, 1, 1.0, base + frame + converted + (pixels * 4 if adopt else 0) + frame // 2)
+
+
+def _normalised_mode(im: Image.Image) -> str:
+    """The mode :func:`_normalise` gives ``im`` before any flattening for JPEG."""
+    mode = im.mode
+    if mode in _PASSTHROUGH:
+        return mode
+    if mode in _SIMPLE:
+        return _SIMPLE[mode]
+    if mode == "P":
+        return "RGBA" if im.has_transparency_data else "RGB"
+    if mode.startswith("I") or mode == "F":
+        return "L"
+    return "RGB"
+
+
+def _stream_orientation(im: Image.Image, data: bytes) -> int:
+    """EXIF orientation without decoding: a PNG's eXIf chunk may follow the pixels."""
+    if im.format != "PNG":
+        return _read_orientation(im, header_only=True)
+    payload = libvips.png_exif(data)
+    if payload is None:
+        return 1
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exif = Image.Exif()
+            exif.load(payload)
+            value = exif.get(ExifTags.Base.Orientation)
+    except Exception:
+        return 1
+    return value if type(value) is int and 1 <= value <= 8 else 1
+
+
+def _render(im: Image.Image, data: bytes, spec: RenderSpec, resampler: _Resampler, route: _Route) -> RenderResult:
     source_format = _SOURCE_FORMAT_NAMES.get(im.format or "", im.format or "unknown")
-    png_mode = resampler.png_mode(im, data)
-    if png_mode is not None:  # libvips decodes while it shrinks; Pillow never loads the pixels
-        orientation = _read_orientation(im, header_only=True)
+    if route.stream is not None:  # libvips decodes while it shrinks; Pillow never loads the pixels
+        orientation = _stream_orientation(im, data)
         upright = _upright_size(im.size, orientation)
         plans = _plans(upright, spec)
-        working, icc = resampler.open_png(data, png_mode, im.info.get("icc_profile") or None, spec.format)
-        frame: _Frame = (0.0, 0.0, float(im.width), float(im.height))
-        drafted = False
+        working, icc = resampler.open_stream(data, route, im, spec.format)
+        drafted = route.scale < 1.0
+        size = (working.width, working.height) if drafted else im.size
+        frame: _Frame = (0.0, 0.0, float(size[0]), float(size[1]))
     else:
         orientation, upright = _orientation_and_size(im, data)  # geometry is planned upright
         plans = _plans(upright, spec)
         source_size = im.size
-        decoded, frame, icc = _decode(im, data, plans, spec.format)
+        decoded, frame, icc = _decode(im, data, plans, spec.format, route.strip)
         drafted = decoded.size != source_size
         working = resampler.adopt(decoded)
     images = _resize_all(
@@ -425,7 +605,9 @@ def _read_orientation(im: Image.Image, *, header_only: bool = False) -> int:
     return value if type(value) is int and 1 <= value <= 8 else 1
 
 
-def _decode(im: Image.Image, data: bytes, plans: list[_Plan], fmt: str) -> tuple[Image.Image, _Frame, bytes | None]:
+def _decode(
+    im: Image.Image, data: bytes, plans: list[_Plan], fmt: str, strip: int = 1
+) -> tuple[Image.Image, _Frame, bytes | None]:
     """Load pixels (draft-reduced for JPEG) and normalise the mode once.
 
     Returns the working image, where the full source lies in it (see
@@ -439,8 +621,36 @@ def _decode(im: Image.Image, data: bytes, plans: list[_Plan], fmt: str) -> tuple
         im.load()
         if jpeg:
             _check_jpeg_scan(data)
+        if strip > 1:
+            return _reduce_in_strips(im, strip, fmt)
         working, icc = _normalise(im, fmt)
         return working, frame, icc
+
+
+def _reduce_in_strips(im: Image.Image, factor: int, fmt: str) -> tuple[Image.Image, _Frame, bytes | None]:
+    """Normalise and box-reduce ``im`` by ``factor`` a strip of rows at a time.
+
+    Converting a 99 MP palette frame to RGB at once takes 400 MB on top of the
+    frame; a strip at a time takes a few MB and the reduced result. Every step
+    of :func:`_normalise` is per pixel except the 16-bit range, which is taken
+    from the whole frame first. Like a JPEG draft, the last row and column are
+    partial pixels, so the frame is the exact fractional extent.
+    """
+    width, height = im.size
+    extrema = im.getextrema() if (im.mode.startswith("I") or im.mode == "F") else None
+
+    def normalise(part: Image.Image) -> tuple[Image.Image, bytes | None]:
+        if extrema is not None:
+            return _to_8bit(part, extrema), _matching_profile(im.info.get("icc_profile") or None, "L")
+        return _normalise(part, fmt)
+
+    probe, icc = normalise(im.crop((0, 0, 1, 1)))
+    out = Image.new(probe.mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * max(1, (4 * _MIB) // (width * 4 * factor))
+    for top in range(0, height, rows):
+        part, _ = normalise(im.crop((0, top, width, min(height, top + rows))))
+        out.paste(part.reduce(factor), (0, top // factor))
+    return out, (0.0, 0.0, width / factor, height / factor), icc
 
 
 def _check_jpeg_scan(data: bytes) -> None:
@@ -533,7 +743,7 @@ def _from_cmyk(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes |
     return im.convert("RGB"), None
 
 
-def _to_8bit(im: Image.Image) -> Image.Image:
+def _to_8bit(im: Image.Image, extrema: tuple[float, float] | None = None) -> Image.Image:
     """Scale 16/32-bit and float greyscale into 0-255 instead of clipping.
 
     Pillow's direct ``I;16 -> L`` conversion clips everything above 255 to
@@ -542,7 +752,7 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     which case the actual range is stretched.
     """
     as_int = im if im.mode in ("I", "F") else im.convert("I")
-    low, high = as_int.getextrema()
+    low, high = extrema if extrema is not None else as_int.getextrema()
     if as_int.mode == "F":
         if low >= 0.0 and high <= 1.0:
             low, high = 0.0, 1.0
@@ -640,9 +850,7 @@ def _resize_centred(
 class _Resampler(Protocol):
     """Who decodes plain PNGs and who resizes; everything else is Pillow's."""
 
-    def png_mode(self, im: Image.Image, data: bytes) -> str | None: ...
-
-    def open_png(self, data: bytes, mode: str, icc: bytes | None, fmt: str) -> tuple[Any, bytes | None]: ...
+    def open_stream(self, data: bytes, route: _Route, im: Image.Image, fmt: str) -> tuple[Any, bytes | None]: ...
 
     def adopt(self, im: Image.Image) -> Any: ...
 
@@ -656,11 +864,8 @@ class _Resampler(Protocol):
 class _PillowResampler:
     """Pillow alone: draft/reduce/Lanczos as described in the module docstring."""
 
-    def png_mode(self, im: Image.Image, data: bytes) -> str | None:
-        return None
-
-    def open_png(self, data: bytes, mode: str, icc: bytes | None, fmt: str) -> tuple[Any, bytes | None]:
-        raise NotImplementedError("Pillow decodes PNGs in _decode")
+    def open_stream(self, data: bytes, route: _Route, im: Image.Image, fmt: str) -> tuple[Any, bytes | None]:
+        raise NotImplementedError("streamed decoding is libvips's; Pillow routes never stream")
 
     def adopt(self, im: Image.Image) -> Image.Image:
         return im
@@ -687,14 +892,12 @@ class _LibvipsResampler:
     def __init__(self, vips: ModuleType) -> None:
         self.vips = vips
 
-    def png_mode(self, im: Image.Image, data: bytes) -> str | None:
-        return libvips.png_mode(im, data)
-
-    def open_png(self, data: bytes, mode: str, icc: bytes | None, fmt: str) -> tuple[Any, bytes | None]:
-        image = libvips.open_png(self.vips, data, mode)
+    def open_stream(self, data: bytes, route: _Route, im: Image.Image, fmt: str) -> tuple[Any, bytes | None]:
+        mode = _normalised_mode(im)
+        image = libvips.open_stream(self.vips, data, route.stream or "", mode, route.scale)
         if fmt == "jpeg" and mode in ("LA", "RGBA"):
             image = libvips.flatten_on_white(image)
-        return image, _matching_profile(icc, libvips.mode_of(image))
+        return image, _matching_profile(im.info.get("icc_profile") or None, libvips.mode_of(image))
 
     def adopt(self, im: Image.Image) -> Any:
         return libvips.from_pillow(self.vips, im)
@@ -868,7 +1071,8 @@ def _classify(exc: Exception, data: bytes) -> ImageProcessingError:
 
 
 def _is_truncation(exc: OSError, data: bytes) -> bool:
-    if "truncated" in str(exc).lower():
+    text = str(exc).lower()
+    if any(t in text for t in ("truncated", "premature end", "unexpected end", "end of file", "not enough data")):
         return True
     # libwebp reports a cut-off file as a generic decoder failure; the RIFF
     # header says how long the file should be.

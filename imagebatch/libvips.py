@@ -281,3 +281,120 @@ def _libjpeg_message(text: str) -> str:
         if line.startswith(("VipsJpeg:", "VipsForeignLoad", "vips_")) or "memory" in line.lower():
             return line.removeprefix("VipsJpeg:").strip()
     return lines[-1] if lines else text
+
+
+# ------------------------------------------------------- streamed decoding
+
+# What libvips can decode a few rows (or, for WebP, a scaled frame) at a time,
+# so memory does not grow with the image: PNG (not interlaced: Adam7 needs the
+# whole frame), 8-bit RGB/grey TIFF, WebP (libwebp scales while decoding).
+# GIF (libvips builds a full RGBA canvas) and BMP (no libvips loader) are not.
+STREAM_KINDS: tuple[str, ...] = ("png", "png-grey16", "tiff", "webp")
+
+# TIFF tags
+_BITS_PER_SAMPLE, _PHOTOMETRIC, _SAMPLE_FORMAT, _EXTRA_SAMPLES, _PLANAR = 258, 262, 339, 338, 284
+
+
+def stream_kind(im: Image.Image, data: bytes) -> str | None:
+    """How libvips could decode this file without holding its full frame, or ``None``.
+
+    The result must normalise to what Pillow's decode would (see
+    :func:`open_stream`), so only layouts whose meaning is unambiguous qualify.
+    """
+    if getattr(im, "is_animated", False) and im.format != "WEBP":
+        return None
+    if im.format == "PNG":
+        if len(data) < 33 or data[12:16] != b"IHDR" or data[28] != 0:  # interlaced
+            return None
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            return "png-grey16"
+        return "png" if im.mode in ("1", "L", "LA", "RGB", "RGBA", "P") else None
+    if im.format == "TIFF":
+        tags = getattr(im, "tag_v2", {})
+        bits = tags.get(_BITS_PER_SAMPLE, (8,))
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        plain = (
+            im.mode in ("L", "RGB", "RGBA")
+            and all(b == 8 for b in bits)
+            and tags.get(_PHOTOMETRIC) in (1, 2)
+            and tags.get(_PLANAR, 1) == 1
+            and tags.get(_SAMPLE_FORMAT, (1,)) in (1, (1,), (1, 1, 1), (1, 1, 1, 1))
+            and tags.get(_EXTRA_SAMPLES, (2,)) in (2, (2,), 0, (0,))
+        )
+        return "tiff" if plain else None
+    if im.format == "WEBP":
+        return "webp"
+    return None
+
+
+def stream_bytes(im: Image.Image, kind: str, scale: float) -> int:
+    """Estimated peak memory of :func:`open_stream` plus the first resize (bytes).
+
+    Sequential decoding holds a strip of source rows; the first resize holds
+    its output (the largest rendition) a few times over. Calibrated with
+    ``python -m bench.memory`` (docs/benchmarks.md): a 99 MP PNG measured 70-80 MB.
+    """
+    width, height = im.size
+    out = max(1.0, width * scale) * max(1.0, height * scale) * 4  # the largest rendition, RGBA
+    rows = width * 8 * (64 + 4 / max(scale, 1e-3))  # 16-bit RGBA rows: what shrinkv keeps
+    if kind == "webp":  # libwebp decodes straight into a frame twice the largest rendition's size
+        rows = 0
+        out *= 4
+    return int(48 * 2**20 + rows + 3 * out)
+
+
+def open_stream(vips: ModuleType, data: bytes, kind: str, mode: str, scale: float = 1.0) -> Any:
+    """A lazily decoded libvips image of ``data`` in Pillow mode ``mode`` (8-bit L/LA/RGB/RGBA).
+
+    ``mode`` is what :func:`imagebatch.imaging._normalise` would make of
+    Pillow's decode, so both paths give the same pixels: palettes are expanded
+    (with alpha when the PNG has ``tRNS``), 16-bit colour keeps its high byte as
+    Pillow's PNG decoder does, 16-bit grey is scaled as ``_to_8bit`` does (which
+    needs the maximum first: one extra streamed pass), and an alpha band that
+    Pillow would not have (``tRNS`` on a grey or RGB PNG) is dropped.
+    ``scale`` < 1 makes libwebp decode a smaller frame (WebP only).
+    ``fail_on="warning"`` makes damaged data raise instead of being padded.
+    """
+    options: dict[str, Any] = {"fail_on": "warning"}
+    if kind == "webp":
+        if scale < 1.0:
+            options["scale"] = scale
+    else:
+        options["access"] = "sequential"
+    image = vips.Image.new_from_source(vips.Source.new_from_memory(data), "", **options)
+    if kind == "png-grey16":
+        peak = vips.Image.new_from_source(vips.Source.new_from_memory(data), "", **options).max()
+        image = image.extract_band(0) if image.bands > 1 else image
+        image = image.cast("uchar") if peak <= 255 else image.linear(255.0 / 65535.0, 0.0).cast("uchar")
+    elif image.format == "ushort":
+        image = image.cast("uchar", shift=True)
+    if image.format != "uchar":
+        raise vips.Error(f"unexpected layout from libvips: {image.bands} bands of {image.format}")
+    bands = _BANDS[mode]
+    if image.bands == bands + 1:
+        image = image.extract_band(0, n=bands)
+    if image.bands != bands:
+        raise vips.Error(f"unexpected layout from libvips: {image.bands} bands, expected {bands}")
+    image = image.copy(interpretation="b-w" if bands <= 2 else "srgb")
+    for field in ("icc-profile-data", "exif-data", "xmp-data", "orientation"):
+        if image.get_typeof(field):
+            image.remove(field)
+    return image
+
+
+def png_exif(data: bytes) -> bytes | None:
+    """The payload of a PNG's ``eXIf`` chunk, wherever it is (before or after the pixels)."""
+    offset = len(_PNG_SIGNATURE)
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, offset)
+        if kind == b"eXIf":
+            return data[offset + 8 : offset + 8 + length]
+        if kind == b"IEND":
+            break
+        offset += 12 + length
+    return None
+
+
+def error_text(error: Exception) -> str:
+    """The most specific line of a libvips error, for a report."""
+    return _libjpeg_message(str(error))

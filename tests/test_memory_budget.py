@@ -5,6 +5,7 @@ images by their estimated decode memory.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ from PIL import Image
 from activities.process_image import process_image
 from imagebatch import imaging, libvips
 from imagebatch.imaging import ImageProcessingError, render_image
-from imagebatch.sample_images import encode, make_photo
+from imagebatch.sample_images import encode, exif_bytes, make_photo
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, Rendition
 
@@ -135,3 +136,132 @@ def test_process_image_raises_memory_errors_for_the_retry_policy(
     with pytest.raises(MemoryError):
         process_image(payload, blob_service, AppSettings(image_backend="pillow"))
     assert list(blob_service.get_container_client(output).list_blobs()) == []
+
+
+# ------------------------------------------------------------ a memory bound per image
+
+VIPS = libvips.resolve("libvips")
+
+
+def _rendered(data: bytes, spec: RenderSpec = SPEC, **options: object) -> list[Image.Image]:
+    result = render_image(data, spec, **options)  # type: ignore[arg-type]
+    return [Image.open(io.BytesIO(r.data)).convert("RGB") for r in result.renditions]
+
+
+def _agree(a: list[Image.Image], b: list[Image.Image], floor: float = 0.97) -> None:
+    from tests.test_imaging import ssim
+
+    for x, y in zip(a, b, strict=True):
+        assert x.size == y.size
+        assert ssim(x, y) > floor, ssim(x, y)
+
+
+def _vips_png16(mode: str) -> bytes:
+    photo = make_photo(900, 600, 5)
+    image = VIPS.Image.new_from_memory(photo.tobytes(), 900, 600, 3, "uchar")
+    image = (image.cast("ushort") * 257).cast("ushort")
+    if mode == "RGBA":
+        image = image.bandjoin(40000)
+    return image.copy(interpretation="rgb16").pngsave_buffer(bitdepth=16)
+
+
+def _streamable() -> dict[str, bytes]:
+    photo = make_photo(900, 600, 5)
+    grey16 = photo.convert("L").point(lambda v: v * 200).convert("I").convert("I;16")
+    return {
+        "palette.png": encode(photo.quantize(128, dither=Image.Dither.NONE), "PNG"),
+        "palette-trns.png": encode(photo.quantize(128, dither=Image.Dither.NONE), "PNG", transparency=3),
+        "rgb-trns.png": encode(photo, "PNG", transparency=(1, 2, 3)),
+        "rgb16.png": _vips_png16("RGB"),
+        "rgba16.png": _vips_png16("RGBA"),
+        "grey16.png": encode(grey16, "PNG"),
+        "rgb.tiff": encode(photo, "TIFF", compression="tiff_deflate"),
+        "rgba.tiff": encode(photo.convert("RGBA"), "TIFF"),
+        "rgb.webp": encode(photo, "WEBP", quality=90),
+        "rgba.webp": encode(photo.convert("RGBA"), "WEBP", quality=90),
+    }
+
+
+STREAMABLE = _streamable()
+
+
+@pytest.mark.parametrize("name", sorted(STREAMABLE))
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_streamed_decoding_gives_what_pillow_gives(monkeypatch: pytest.MonkeyPatch, name: str, fmt: str) -> None:
+    """Each libvips streamed decode (chosen for images Pillow cannot decode within the
+    bound) normalises modes, palettes, 16-bit data and alpha exactly as Pillow does."""
+    data = STREAMABLE[name]
+    spec = RenderSpec(renditions=SPEC.renditions, format=fmt)  # type: ignore[arg-type]
+    reference = [Image.open(io.BytesIO(r.data)) for r in render_image(data, spec, backend="pillow").renditions]
+    routes = []
+    original = imaging._route
+
+    def spy(*args: object) -> object:
+        route = original(*args)  # type: ignore[arg-type]
+        routes.append(route)
+        return route
+
+    monkeypatch.setattr(imaging, "_pillow_route", lambda *a, **k: imaging._Route(None, 1, 1.0, 2**40))
+    monkeypatch.setattr(imaging, "_route", spy)
+    streamed = [Image.open(io.BytesIO(r.data)) for r in render_image(data, spec, backend="libvips").renditions]
+    assert routes and routes[0].stream is not None, routes
+    assert [im.mode for im in streamed] == [im.mode for im in reference]  # alpha kept or dropped alike
+    _agree([im.convert("RGB") for im in reference], [im.convert("RGB") for im in streamed])
+
+
+def test_streamed_png_honours_exif_after_the_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_imaging_libvips import _before_iend, _chunk
+
+    data = _before_iend(encode(make_photo(600, 400, 2).quantize(64), "PNG"), _chunk(b"eXIf", exif_bytes(6)[6:]))
+    monkeypatch.setattr(imaging, "_pillow_route", lambda *a, **k: imaging._Route(None, 1, 1.0, 2**40))
+    result = render_image(data, SPEC, backend="libvips")
+    assert (result.source_width, result.source_height) == (400, 600)
+    assert (result.renditions[0].width, result.renditions[0].height) == (400, 600)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        make_photo(1200, 900, 4).quantize(128, dither=Image.Dither.NONE),
+        make_photo(1200, 900, 4).convert("L"),
+        make_photo(1200, 900, 4).convert("L").point(lambda v: v * 250).convert("I").convert("I;16"),
+        make_photo(1200, 900, 4).convert("1", dither=Image.Dither.NONE),
+    ],
+    ids=["palette", "grey", "grey16", "one-bit"],
+)
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "BMP"])
+def test_strip_reduction_gives_what_the_whole_frame_gives(
+    monkeypatch: pytest.MonkeyPatch, image: Image.Image, fmt: str
+) -> None:
+    if fmt in ("GIF", "BMP") and image.mode == "I;16":
+        pytest.skip("GIF and BMP have no 16-bit grey")
+    data = encode(image, fmt)
+    small = RenderSpec(renditions=(Rendition("a", 200), Rendition("b", 60, 60, "cover")))  # box-reduce by 3
+    whole = _rendered(data, small, backend="pillow")
+    monkeypatch.setattr(imaging, "STRIP_MIN_BYTES", 0)
+    strips = []
+    original = imaging._reduce_in_strips
+    monkeypatch.setattr(imaging, "_reduce_in_strips", lambda *a: strips.append(a[1]) or original(*a))
+    for backend in ("pillow", "libvips"):
+        _agree(whole, _rendered(data, small, backend=backend), floor=0.96)
+    assert strips and all(f >= 2 for f in strips)
+
+
+def test_what_cannot_be_bounded_is_refused_with_the_limit_named() -> None:
+    data = encode(make_photo(2000, 1500, 1), "PNG")  # Pillow's RGB frame alone: 12 MB
+    with pytest.raises(ImageProcessingError) as caught:
+        render_image(data, SPEC, backend="pillow", max_decode_bytes=10 * 2**20)
+    assert caught.value.kind == "too_large"
+    assert "IMAGE_MAX_DECODE_MB" in caught.value.message and "10 MB" in caught.value.message
+    # libvips streams the same file in far less, so it is accepted there.
+    assert render_image(data, SPEC, backend="libvips", max_decode_bytes=64 * 2**20).renditions
+
+
+def test_decode_estimate_reads_only_the_header() -> None:
+    data = encode(make_photo(2000, 1500, 1), "PNG")
+    pillow = imaging.decode_estimate(data, SPEC, backend="pillow")
+    streamed = imaging.decode_estimate(data, SPEC, backend="libvips")
+    assert 12_000_000 < pillow < imaging.MAX_DECODE_BYTES_DEFAULT
+    assert 0 < streamed < imaging.MAX_DECODE_BYTES_DEFAULT
+    assert imaging.decode_estimate(b"not an image", SPEC) == 0
+    assert imaging.decode_estimate(data, SPEC, max_pixels=1000) == 0
