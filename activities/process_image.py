@@ -13,6 +13,10 @@ failed result so the orchestration records them and moves on; transient
 storage errors and running out of memory (``MemoryError``, which
 ``render_image`` also raises for decoder allocation failures) are *raised* so
 the Durable retry policy tries again.
+
+An image is decoded only once its estimated decode memory (from the header)
+fits the per-process budget ``IMAGE_MEMORY_BUDGET_MB`` shared by the activity
+threads of this worker; until then its thread waits (imagebatch.memory_budget).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from imagebatch.imaging import ImageProcessingError, render_image
+from imagebatch.imaging import ImageProcessingError, decode_estimate, render_image
+from imagebatch.memory_budget import process_budget
 from imagebatch.naming import output_blob_name
 from imagebatch.results import (
     KIND_BLOB_GONE,
@@ -82,7 +87,16 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
             return image_result(source.name, "skipped", outputs=existing, duration_ms=_elapsed_ms(start))
 
         downloaded = blobs.download(service, source_container, source.name, max_bytes=settings.max_source_bytes)
-        rendered = render_image(downloaded.data, spec, max_pixels=settings.max_pixels, backend=settings.image_backend)
+        limits = {
+            "max_pixels": settings.max_pixels,
+            "backend": settings.image_backend,
+            "max_decode_bytes": settings.max_decode_mb * 2**20,
+        }
+        # Admission: wait until this image's estimated decode memory fits the
+        # process-wide budget shared with the other activity threads.
+        cost = decode_estimate(downloaded.data, spec, **limits)
+        with process_budget(settings.memory_budget_mb * 2**20).admit(cost):
+            rendered = render_image(downloaded.data, spec, **limits)
         outputs = []
         for rendition in rendered.renditions:
             name = targets[rendition.name]
@@ -105,9 +119,7 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
             outputs.append(output_entry(rendition.name, name, rendition.width, rendition.height, len(rendition.data)))
         return image_result(source.name, "processed", outputs=outputs, duration_ms=_elapsed_ms(start))
     except ResourceNotFoundError:
-        return failed_result(
-            source.name, KIND_BLOB_GONE, "the source blob no longer exists", _elapsed_ms(start)
-        )
+        return failed_result(source.name, KIND_BLOB_GONE, "the source blob no longer exists", _elapsed_ms(start))
     except HttpResponseError as error:
         if is_transient(error):
             raise  # 5xx, 408, 429: the orchestration retries with backoff

@@ -39,10 +39,17 @@ class AppSettings:
     retry_max_attempts: int = 4
     shard_size: int | None = None  # None: imagebatch.sharding.effective_shard_size
     image_backend: str = "auto"
+    # Peak memory one image's decode may take; larger ones are refused as too_large
+    # (imagebatch.imaging.render_image). Per-process budget that concurrent decodes
+    # share (imagebatch.memory_budget; sizing in docs/design.md section 7).
+    max_decode_mb: int = 256
+    memory_budget_mb: int = 1024
 
     def __post_init__(self) -> None:
         if self.image_backend not in BACKENDS:
             raise ValueError(f"IMAGE_BACKEND must be one of {', '.join(BACKENDS)}, got {self.image_backend!r}")
+        if self.max_decode_mb < 1 or self.memory_budget_mb < 1:
+            raise ValueError("IMAGE_MAX_DECODE_MB and IMAGE_MEMORY_BUDGET_MB must be at least 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -60,6 +67,8 @@ class AppSettings:
             retry_max_attempts=int(env.get("ACTIVITY_RETRY_MAX_ATTEMPTS", "4")),
             shard_size=int(env["SHARD_SIZE"]) if env.get("SHARD_SIZE") else None,
             image_backend=(env.get("IMAGE_BACKEND") or "auto").strip().lower(),
+            max_decode_mb=int(env.get("IMAGE_MAX_DECODE_MB") or "256"),
+            memory_budget_mb=int(env.get("IMAGE_MEMORY_BUDGET_MB") or "1024"),
         )
 
     def retry_options(self) -> dict[str, int | float]:

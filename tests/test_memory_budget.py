@@ -9,6 +9,9 @@ import io
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -16,6 +19,7 @@ from PIL import Image
 from activities.process_image import process_image
 from imagebatch import imaging, libvips
 from imagebatch.imaging import ImageProcessingError, render_image
+from imagebatch.memory_budget import MemoryBudget, process_budget
 from imagebatch.sample_images import encode, exif_bytes, make_photo
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, Rendition
@@ -91,7 +95,8 @@ _UNDER_RLIMIT = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     for backend in sys.argv[1:]:
         try:
-            render_image(data, RenderSpec(), backend=backend)
+            # No per-image bound here: Pillow's decoder must really try (and fail) to allocate.
+            render_image(data, RenderSpec(), backend=backend, max_decode_bytes=2**40)
             print(backend, "processed")
         except ImageProcessingError as error:
             print(backend, "permanent", error.kind, error.message)
@@ -265,3 +270,145 @@ def test_decode_estimate_reads_only_the_header() -> None:
     assert 0 < streamed < imaging.MAX_DECODE_BYTES_DEFAULT
     assert imaging.decode_estimate(b"not an image", SPEC) == 0
     assert imaging.decode_estimate(data, SPEC, max_pixels=1000) == 0
+
+
+# ------------------------------------------------------------ a memory budget per worker
+
+
+def _run_in_threads(budget: MemoryBudget, costs: list[int], release: dict[int, threading.Event]) -> tuple:
+    """Start one thread per cost, in order; each holds its admission until released."""
+    admitted: list[int] = []
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        with budget.admit(costs[index]):
+            with lock:
+                admitted.append(index)
+            release[index].wait(10)
+
+    threads = []
+    for index in range(len(costs)):
+        thread = threading.Thread(target=work, args=(index,), daemon=True)
+        thread.start()
+        threads.append(thread)
+        _until(lambda i=index: i in admitted or (budget.waiting >= 1 and _queued(budget, i, admitted)))
+    return threads, admitted
+
+
+def _queued(budget: MemoryBudget, index: int, admitted: list[int]) -> bool:
+    return budget.waiting + len(admitted) >= index + 1
+
+
+def _until(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+def test_threads_wait_until_their_estimate_fits_and_are_admitted_in_order() -> None:
+    budget = MemoryBudget(100)
+    costs = [60, 30, 50, 10]  # 60+30 fit; 50 must wait, and 10 waits behind it (first come, first served)
+    release = {i: threading.Event() for i in range(len(costs))}
+    threads, admitted = _run_in_threads(budget, costs, release)
+    _until(lambda: budget.waiting == 2)
+    assert admitted == [0, 1] and budget.in_use == 90
+    time.sleep(0.05)
+    assert admitted == [0, 1], "a waiting image was admitted over budget"
+    release[1].set()  # 60 in use: 50 still does not fit
+    _until(lambda: budget.in_use == 60)
+    assert admitted == [0, 1] and budget.waiting == 2
+    release[0].set()  # nothing in use: 50 goes in, and 10 right after it
+    _until(lambda: admitted == [0, 1, 2, 3])
+    assert budget.in_use == 60
+    release[2].set()
+    release[3].set()
+    for thread in threads:
+        thread.join(5)
+    assert budget.in_use == 0 and budget.waiting == 0
+
+
+def test_an_image_above_the_whole_budget_runs_alone() -> None:
+    budget = MemoryBudget(100)
+    costs = [20, 500, 20]
+    release = {i: threading.Event() for i in range(len(costs))}
+    threads, admitted = _run_in_threads(budget, costs, release)
+    _until(lambda: budget.waiting == 2)
+    assert admitted == [0]
+    release[0].set()
+    _until(lambda: admitted == [0, 1])
+    assert budget.in_use == 100  # it holds the whole budget ...
+    time.sleep(0.05)
+    assert admitted == [0, 1]  # ... so the next one waits for it
+    release[1].set()
+    _until(lambda: admitted == [0, 1, 2])
+    release[2].set()
+    for thread in threads:
+        thread.join(5)
+    assert budget.in_use == 0
+
+
+def test_admission_is_released_when_the_render_fails() -> None:
+    budget = MemoryBudget(100)
+    with pytest.raises(RuntimeError), budget.admit(80):
+        raise RuntimeError("decode failed")
+    assert budget.in_use == 0
+    with budget.admit(80) as held:
+        assert held == 80
+
+
+def test_process_budget_is_shared_per_process() -> None:
+    assert process_budget(123 * 2**20) is process_budget(123 * 2**20)
+    assert process_budget(124 * 2**20) is not process_budget(123 * 2**20)
+    with pytest.raises(ValueError):
+        MemoryBudget(0)
+
+
+def test_settings_read_the_memory_limits() -> None:
+    settings = AppSettings.from_env({"IMAGE_MAX_DECODE_MB": "300", "IMAGE_MEMORY_BUDGET_MB": "2048"})
+    assert (settings.max_decode_mb, settings.memory_budget_mb) == (300, 2048)
+    assert (AppSettings.from_env({}).max_decode_mb, AppSettings.from_env({}).memory_budget_mb) == (256, 1024)
+    with pytest.raises(ValueError):
+        AppSettings(memory_budget_mb=0)
+
+
+def test_process_image_waits_for_the_budget(monkeypatch: pytest.MonkeyPatch, blob_service, container_factory) -> None:
+    """Two ProcessImage calls whose estimates do not fit together decode one after the other."""
+    source, output = container_factory(), container_factory()
+    for name in ("a.png", "b.png"):
+        blob_service.get_blob_client(source, name).upload_blob(encode(make_photo(1200, 800, 2), "PNG"))
+    settings = AppSettings(image_backend="pillow", memory_budget_mb=7)  # a unique, small budget
+    estimate = imaging.decode_estimate(encode(make_photo(1200, 800, 2), "PNG"), SPEC, backend="pillow")
+    assert estimate > 4 * 2**20  # so two of them cannot fit in 7 MB together
+    inside, peak = [0], [0]
+    lock = threading.Lock()
+    original = render_image
+
+    def slow_render(*args: object, **kwargs: object) -> object:
+        with lock:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        time.sleep(0.3)
+        try:
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr("activities.process_image.render_image", slow_render)
+
+    def run(name: str) -> dict:
+        payload = {
+            "source_container": source,
+            "source": {"name": name},
+            "output_container": output,
+            "output_prefix": "",
+            "spec": SPEC.to_dict(),
+        }
+        return process_image(payload, blob_service, settings)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, ["a.png", "b.png"]))
+    assert [r["status"] for r in results] == ["processed", "processed"]
+    assert peak[0] == 1  # never both decoding at once
+    assert process_budget(7 * 2**20).in_use == 0
