@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -41,7 +43,8 @@ from imagebatch.settings import AppSettings
 from orchestrators import bp as orchestrators_bp
 from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
 from storage import runs
-from storage.clients import blob_service_client
+from storage.clients import create_blob_service_client
+from storage.errors import describe
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators_bp)
@@ -144,7 +147,12 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
         )
         progress = live_progress(custom["progress"], [shard.custom_status for shard in shards])
     request = stored_input(status.input_).get("request") or {}
-    earlier = await asyncio.to_thread(_earlier_runs, request, instance_id, run)
+    try:
+        # Best effort: a status answer must not wait on (or fail with) an unwell storage account.
+        earlier = await asyncio.wait_for(asyncio.to_thread(_earlier_runs, request, instance_id, run), timeout=5)
+    except Exception as error:
+        log.warning("Batch %s: cannot list earlier runs: %s", instance_id, describe(error))
+        earlier = None
     return _json(
         200,
         friendly_status(
@@ -161,13 +169,20 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
     )
 
 
+def _interactive_storage() -> Any:
+    """A storage client for calls a person waits on over HTTP: one quick retry at most
+    (the batch's own clients wait out longer trouble; a caller can simply ask again)."""
+    env = {**os.environ, "STORAGE_RETRY_TOTAL": "1"}
+    return create_blob_service_client(AppSettings.from_env().storage_connection, env)
+
+
 def _earlier_runs(request: dict, instance_id: str, current_run: str | None) -> list[dict[str, str]]:
     """The batch's other finished runs (oldest first), from their manifests in storage."""
     container = request.get("output_container")
     if not container:
         return []
     prefix = request.get("output_prefix") or ""
-    service = blob_service_client(AppSettings.from_env().storage_connection)
+    service = _interactive_storage()
     found = runs.finished_runs(service, container, batch_folder(prefix, instance_id) + "runs/")
     return [
         {
@@ -204,13 +219,15 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
         return _error(409, "conflict", "id", message)
     marker = cancel_blob_name(request.get("output_prefix") or "", instance_id, run)
     requested = {"batch_id": instance_id, "run": run, "requested": datetime.now(UTC).isoformat()}
-    await asyncio.to_thread(
-        runs.write_json,
-        blob_service_client(AppSettings.from_env().storage_connection),
-        request["output_container"],
-        marker,
-        requested,
-    )
+    try:
+        service, container = _interactive_storage(), request["output_container"]
+        await asyncio.wait_for(asyncio.to_thread(runs.write_json, service, container, marker, requested), 10)
+    except Exception as error:
+        # Without the marker the lanes would not stop: refuse rather than half-cancel.
+        message = f"cannot write the run's cancel marker, nothing was cancelled; try again: {describe(error)}"
+        response = _error(503, "storage_unavailable", "id", message)
+        response.headers["Retry-After"] = "10"
+        return response
     try:
         await client.raise_event(instance_id, CANCEL_EVENT, requested)
     except Exception:

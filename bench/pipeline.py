@@ -118,8 +118,8 @@ async def run_devhost(source: str, count: int, workers: int, host: Any) -> float
         elapsed = time.perf_counter() - start
         async with http.get(status_url) as response:  # the status a client sees, over HTTP
             status = await response.json(content_type=None)
-    assert status["runtimeStatus"] == "Completed", status.get("output")
-    assert status["output"]["counts"]["done"] == count, status["output"]
+    assert status["runtimeStatus"] == "Completed", status.get("error")
+    assert status["summary"]["counts"]["done"] == count, status["summary"]
     return count / elapsed
 
 

@@ -222,7 +222,8 @@ def test_notify_completion_writes_the_manifest_and_posts_the_summary(blob_servic
     manifest = json.loads(
         blob_service.get_blob_client(output, "web/_batches/batch-1/runs/r1/manifest.json").download_blob().readall()
     )
-    latest = json.loads(blob_service.get_blob_client(output, "web/_batches/batch-1/latest.json").download_blob().readall())
+    latest_blob = blob_service.get_blob_client(output, "web/_batches/batch-1/latest.json")
+    latest = json.loads(latest_blob.download_blob().readall())
     assert latest["run"] == "r1" and latest["manifest"] == "web/_batches/batch-1/runs/r1/manifest.json"
     assert manifest["counts"]["failed"] == 1 and manifest["status"] == "failed"
     assert manifest["failures"] == [{"name": "b.jpg", "kind": "corrupt", "message": "bad data"}]
@@ -268,8 +269,8 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
 def test_explicit_blob_lists_are_planned_without_listing(blob_service, container_factory):
     output = container_factory()
     plan = plan_batch(
-        {"instance_id": "b2", "run": "r1", "container": "whatever", "blobs": ["b.jpg", "a.jpg"], "output_container": output,
-         "output_prefix": "", "max_concurrency": 1},
+        {"instance_id": "b2", "run": "r1", "container": "whatever", "blobs": ["b.jpg", "a.jpg"],
+         "output_container": output, "output_prefix": "", "max_concurrency": 1},
         blob_service,
         5000,
     )

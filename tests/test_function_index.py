@@ -26,6 +26,8 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
     assert set(functions) == {
         "start_batch",
         "get_batch",
+        "cancel_batch",
+        "purge_history",
         "ImageProcessing_Orchestrator",
         "ImageProcessing_Shard",
         "ListImages",
@@ -55,10 +57,19 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
     assert status["httpTrigger"]["methods"] == ["GET"]
     assert status["httpTrigger"]["authLevel"] == "FUNCTION"
 
+    cancel = bindings("cancel_batch")
+    assert cancel["httpTrigger"]["route"] == "batches/{id}/cancel"
+    assert cancel["httpTrigger"]["methods"] == ["POST"]
+    assert cancel["httpTrigger"]["authLevel"] == "FUNCTION"
+
+    purge = bindings("purge_history")
+    assert purge["timerTrigger"]["schedule"] == "0 7 * * * *" and not purge["timerTrigger"].get("runOnStartup")
+    assert purge["durableClient"]["name"] == "client"
+
 
 def test_client_functions_are_async_and_orchestrator_is_a_generator():
     functions = _index()
-    for name in ("start_batch", "get_batch"):
+    for name in ("start_batch", "get_batch", "cancel_batch", "purge_history"):
         assert inspect.iscoroutinefunction(functions[name].get_user_function())
     for name in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
         assert inspect.isgeneratorfunction(functions[name].get_user_function().orchestrator_function)

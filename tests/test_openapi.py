@@ -58,7 +58,7 @@ def refs(node: Any) -> list[str]:
 
 def test_document_basics(spec: dict[str, Any]) -> None:
     assert spec["openapi"] == "3.0.3"
-    assert set(spec["paths"]) == {"/api/batches", "/api/batches/{id}"}
+    assert set(spec["paths"]) == {"/api/batches", "/api/batches/{id}", "/api/batches/{id}/cancel"}
     for ref in refs(spec):
         assert ref.startswith("#/components/schemas/")
         assert ref.rsplit("/", 1)[1] in spec["components"]["schemas"], ref
@@ -212,17 +212,15 @@ def test_error_examples_match_the_code(spec: dict[str, Any]) -> None:
     assert responses["400"]["content"]["application/json"]["example"] == info.value.to_json()
 
 
-def test_check_status_payload_fields(spec: dict[str, Any]) -> None:
-    assert set(schema(spec, "CheckStatus")["required"]) == {
-        "id",
-        "statusQueryGetUri",
-        "sendEventPostUri",
-        "terminatePostUri",
-        "rewindPostUri",
-        "purgeHistoryDeleteUri",
-        "restartPostUri",
-        "suspendPostUri",
-        "resumePostUri",
-    }
+def test_accepted_and_status_fields_match_the_app(spec: dict[str, Any]) -> None:
+    from imagebatch.batch_api import accepted_body
+    from imagebatch.batch_status import EMPTY_PROGRESS, friendly_status
+
+    accepted = accepted_body("http://h/api/batches", "b1", "20261201T113400Z-1a2b3c")
+    assert set(schema(spec, "Accepted")["required"]) == set(accepted)
     status = schema(spec, "BatchStatus")
-    assert set(status["properties"]["progress"]["required"]) == {"total", "done", "skipped", "failed", "in_flight"}
+    assert set(status["properties"]["progress"]["required"]) == set(EMPTY_PROGRESS) - {"completed"}
+    body = friendly_status(instance_id="b1", runtime_status="Running", custom_status=None, output=None,
+                           created_time=None, last_updated_time=None,
+                           links={"statusQueryGetUri": "u", "cancelPostUri": "c"}, earlier_runs=[])
+    assert set(status["required"]) <= set(body) and set(body) <= set(status["properties"])

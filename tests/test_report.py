@@ -126,9 +126,10 @@ def test_relative_links_resolve_to_the_exact_rendition_blob(prefix: str, source:
 
 
 def test_links_climb_out_of_the_batch_folder_whatever_the_prefix_depth() -> None:
-    assert relative_url(report_blob_name("", "x", RUN), "a.jpg/thumb.webp") == "../../../../a.jpg/thumb.webp"
-    assert relative_url(report_blob_name("web/2024/", "x", RUN), "web/2024/a.jpg/thumb.webp") == "../../../../a.jpg/thumb.webp"
-    assert relative_url(report_blob_name("web/", "x", RUN), "web/a b/c#.jpg/t.webp") == "../../../../a%20b/c%23.jpg/t.webp"
+    up = "../../../../"  # index.html sits in _batches/{id}/runs/{run}/
+    assert relative_url(report_blob_name("", "x", RUN), "a.jpg/thumb.webp") == up + "a.jpg/thumb.webp"
+    assert relative_url(report_blob_name("web/2024/", "x", RUN), "web/2024/a.jpg/thumb.webp") == up + "a.jpg/thumb.webp"
+    assert relative_url(report_blob_name("web/", "x", RUN), "web/a b/c#.jpg/t.webp") == up + "a%20b/c%23.jpg/t.webp"
 
 
 def test_the_grid_shows_the_smallest_rendition_and_links_every_one() -> None:
