@@ -30,6 +30,14 @@ Decisions worth knowing before changing anything here:
   other's warning filters. ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never set: it
   would turn broken uploads into silently grey renditions.
 
+* **Memory is bounded per image** (``max_decode_bytes``, IMAGE_MAX_DECODE_MB):
+  each way of decoding has an estimate from the header and the cheapest that
+  fits is used (:func:`_route`): Pillow with JPEG draft or strip-by-strip
+  reduction (:func:`_reduce_in_strips`), or libvips streaming PNG/TIFF rows and
+  WebP scaled by libwebp (:func:`libvips.open_stream`). What nothing can bound
+  is ``too_large``. :func:`decode_estimate` gives the same estimate to the
+  activity's per-worker budget (:mod:`imagebatch.memory_budget`).
+
 * **Only photo formats are decoded** (:data:`ACCEPTED_FORMATS`). Pillow can open
   PostScript (through Ghostscript), fonts, icons and more; none of that belongs
   in a photo batch and each is extra attack surface.
