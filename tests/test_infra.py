@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
 FUNCTION_APP = INFRA / "app" / "function-app.bicep"
 RBAC = INFRA / "app" / "rbac.bicep"
-SETTINGS_SOURCES = [ROOT / "imagebatch" / "settings.py", ROOT / "storage" / "clients.py"]
+SETTINGS_SOURCES = [
+    ROOT / "imagebatch" / "settings.py",
+    ROOT / "storage" / "clients.py",
+    ROOT / "imagebatch" / "retention.py",
+]
 
 ROLE_IDS = {
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",

@@ -42,7 +42,7 @@ var hostSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
 
-// Settings the app reads (imagebatch/settings.py, storage/clients.py), with the code's
+// Settings the app reads (imagebatch/settings.py, storage/clients.py, imagebatch/retention.py), with the code's
 // defaults written out so they are visible and changeable in the portal.
 // tests/test_infra.py checks this list against the code.
 var appSettings = {
@@ -64,6 +64,7 @@ var appSettings = {
   STORAGE_RETRY_TOTAL: '3'
   STORAGE_RETRY_INITIAL_BACKOFF: '1'
   STORAGE_RETRY_INCREMENT_BASE: '2'
+  HISTORY_RETENTION_DAYS: '7'
 }
 
 // Scale-out backend profile: infra/host.dts.json (packaged as host.json by the azd hook) reads
