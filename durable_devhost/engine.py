@@ -446,7 +446,8 @@ class Engine:
             activity_exists=lambda n: self.index.activity(n) is not None,
             orchestrator_exists=lambda n: self.index.orchestrator(n) is not None,
             known_activities=lambda: self.index.names("activity"),
-            known_orchestrators=lambda: self.index.names("orchestrator"))
+            known_orchestrators=lambda: self.index.names("orchestrator"),
+            parent_instance_id=row.parent_instance_id)
 
         def run() -> ReplayResult:
             state = invoke_orchestrator(fn, payload)

@@ -35,7 +35,21 @@ from .invoke import NO_STATE_KEY
 
 Outcome = Literal["running", "completed", "failed", "continued_as_new"]
 
-_MAX_RETRY_INTERVAL_MS = 6 * 24 * 3600 * 1000   # DTFx RetryOptions.MaxRetryInterval default
+# azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/RetryOptions.cs
+# (DefaultMaxRetryinterval) and AzureStorageDurabilityProvider.MaximumDelayTime: both 6 days.
+_MAX_RETRY_INTERVAL_MS = 6 * 24 * 3600 * 1000
+_MAX_DELAY_DAYS = 6
+_INT32_MAX = 2**31 - 1
+
+# What the extension does with a call it rejects inside DurableOrchestrationContext.CallDurableTaskFunctionAsync
+# (an ``async`` method, so the ArgumentException becomes a *faulted task*):
+# OutOfProcOrchestrationShim.ProcessAsyncActionsV2 awaits it inside ``catch (Exception) { }``, the SDK
+# never sees a completion, and the instance stays Running forever with the message reported nowhere.
+AZURE_STAYS_RUNNING = (
+    " [dev host: on Azure this instance would NOT fail: the extension faults this call's task "
+    "(DurableOrchestrationContext.CallDurableTaskFunctionAsync) and "
+    "OutOfProcOrchestrationShim.ProcessAsyncActionsV2 swallows the exception, so the instance would "
+    "stay Running forever and this message would appear nowhere. The dev host fails it instead.]")
 
 
 @dataclass
@@ -74,6 +88,85 @@ class ReplayResult:
 
 class _Fatal(Exception):
     """Fails the instance outright (non-determinism, unknown function, unsupported API)."""
+
+
+class _StateError(Exception):
+    """Thrown while the extension reads the SDK's state (``ToObject``/``SetCustomStatus``): fails the
+    instance with "Orchestrator function '<name>' failed: <message>" before any action is replayed."""
+
+
+def _int32(value: Any) -> int:
+    """Newtonsoft ``JToken.Value<int>()``."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise _StateError("Input string was not in a correct format.") from None
+    if not -2**31 <= number <= _INT32_MAX:
+        raise _StateError("Value was either too large or too small for an Int32.")
+    return number
+
+
+def _parse_retry_options(options: Any) -> dict[str, Any]:
+    """azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/RetryOptionsConverter.cs.
+
+    ``firstRetryIntervalInMilliseconds`` and ``maxNumberOfAttempts`` are required (ArgumentException with
+    parameter name ``reader``), every interval is read with ``Value<int>()``, and DTFx's
+    ``RetryOptions(firstRetryInterval, ...)`` constructor (durabletask src/DurableTask.Core/RetryOptions.cs)
+    rejects a first interval <= 0. The other fields are optional; ``MaxRetryInterval`` defaults to 6 days.
+    """
+    if not isinstance(options, dict):
+        raise _StateError("Object reference not set to an instance of an object.")
+    out: dict[str, Any] = {}
+    for required in ("firstRetryIntervalInMilliseconds", "maxNumberOfAttempts"):
+        if required not in options:
+            raise _StateError(f"Invalid JSON. Must contain field {required} (Parameter 'reader')")
+    out["firstRetryIntervalInMilliseconds"] = _int32(options["firstRetryIntervalInMilliseconds"])
+    out["maxNumberOfAttempts"] = _int32(options["maxNumberOfAttempts"])
+    if out["firstRetryIntervalInMilliseconds"] <= 0:
+        raise _StateError("Invalid interval.  Specify a TimeSpan value greater then TimeSpan.Zero. "
+                          "(Parameter 'firstRetryInterval')")
+    if "backoffCoefficient" in options:
+        out["backoffCoefficient"] = float(options["backoffCoefficient"])
+    out["maxRetryIntervalInMilliseconds"] = (_int32(options["maxRetryIntervalInMilliseconds"])
+                                             if "maxRetryIntervalInMilliseconds" in options else _MAX_RETRY_INTERVAL_MS)
+    if "retryTimeoutInMilliseconds" in options:
+        out["retryTimeoutInMilliseconds"] = _int32(options["retryTimeoutInMilliseconds"])
+    return out
+
+
+def _check_state_actions(actions: Any) -> None:
+    """What ``result.Json.ToObject<OutOfProcOrchestratorState>()`` rejects (only the retry options here)."""
+    stack = [actions]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if item.get("retryOptions") is not None or item.get("actionType") in (1, 3):
+                _parse_retry_options(item.get("retryOptions"))
+            stack.extend(item.get("compoundActions") or [])
+
+
+MAX_CUSTOM_STATUS_KB = 16   # DurableOrchestrationContext.SetCustomStatus: MaxCustomStatusPayloadSizeInKB
+
+
+def newtonsoft_json(value: Any) -> str:
+    """``JToken.ToString(Formatting.None)``: compact, non-ASCII characters not escaped."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def utf16_bytes(text: str) -> int:
+    """``Encoding.Unicode.GetByteCount``."""
+    return len(text.encode("utf-16-le", "surrogatepass"))
+
+
+def check_custom_status_size(custom: Any) -> None:
+    """azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/MessagePayloadDataConverter.cs
+    ``Serialize(value, maxSizeInKB)``: ``(int)(Encoding.Unicode.GetByteCount(json) / 1024.0) > 16`` throws."""
+    size_kb = int(utf16_bytes(newtonsoft_json(custom)) / 1024.0)
+    if size_kb > MAX_CUSTOM_STATUS_KB:
+        raise _StateError("The UTF-16 size of the JSON-serialized payload must not exceed "
+                          f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB.")
 
 
 class _Future:
@@ -122,9 +215,11 @@ class ShimReplayer:
     def __init__(self, *, orchestrator_name: str, instance_id: str, execution_id: str,
                  activity_exists: Callable[[str], bool], orchestrator_exists: Callable[[str], bool],
                  known_activities: Callable[[], list[str]] | None = None,
-                 known_orchestrators: Callable[[], list[str]] | None = None) -> None:
+                 known_orchestrators: Callable[[], list[str]] | None = None,
+                 parent_instance_id: str | None = None) -> None:
         self.orchestrator_name = orchestrator_name
         self.instance_id = instance_id
+        self.parent_instance_id = parent_instance_id
         self.execution_id = execution_id
         self._activity_exists = activity_exists
         self._orchestrator_exists = orchestrator_exists
@@ -133,8 +228,9 @@ class ShimReplayer:
         self._seq = 0
         self._actions: dict[int, Decision] = {}          # DTFx orchestratorActionsMap
         self._open: dict[int, _Future] = {}              # DTFx openTasks
-        self._waiters: dict[str, deque[_Future]] = {}    # pending WaitForExternalEvent, FIFO
-        self._buffered: dict[str, deque[Any]] = {}       # events raised before anyone waited
+        # pending WaitForExternalEvent per (case-folded) name: a stack, newest first (see _wait_for_event)
+        self._waiters: dict[str, list[_Future]] = {}
+        self._buffered: dict[str, deque[Any]] = {}       # events raised before anyone waited (FIFO)
         self._now: datetime | None = None
         self._top_done = False
         self._continue_input: str | None = None
@@ -161,12 +257,44 @@ class ShimReplayer:
 
     def _call_activity(self, name: str, input_json: str | None) -> _Future:
         if not self._activity_exists(name):
-            raise _Fatal(self._unknown_message(name, "activity", self._known_activities()))
+            raise _Fatal(self._unknown_message(name, "activity", self._known_activities()) + AZURE_STAYS_RUNNING)
         return self._schedule(Decision("task", self._next_id(), name=name, input=input_json))
+
+    def _validate_call(self, kind: int, name: str, instance_id: str | None, retry: dict[str, int] | None) -> None:
+        """The checks at the top of ``DurableOrchestrationContext.CallDurableTaskFunctionAsync``, in its order.
+
+        Each throws inside an ``async`` method, i.e. faults the task (see ``AZURE_STAYS_RUNNING``).
+        """
+        if retry is not None:
+            # durabilityProvider.ValidateDelayTime(MaxRetryInterval) then (FirstRetryInterval);
+            # AzureStorageDurabilityProvider.ValidateDelayTime: "> MaximumDelayTime" (6 days).
+            for field_, param in (("maxRetryIntervalInMilliseconds", "MaxRetryInterval"),
+                                  ("firstRetryIntervalInMilliseconds", "FirstRetryInterval")):
+                if retry.get(field_, 0) > _MAX_DELAY_DAYS * 24 * 3600 * 1000:
+                    raise _Fatal(f"The Azure Storage provider supports a maximum of {_MAX_DELAY_DAYS} days for "
+                                 f"time-based delays (Parameter '{param}')" + AZURE_STAYS_RUNNING)
+        if kind in (0, 1):
+            if not self._activity_exists(name):
+                raise _Fatal(self._unknown_message(name, "activity", self._known_activities()) + AZURE_STAYS_RUNNING)
+            return
+        if not self._orchestrator_exists(name):
+            raise _Fatal(self._unknown_message(name, "orchestrator", self._known_orchestrators())
+                         + AZURE_STAYS_RUNNING)
+        if instance_id is not None and (
+                instance_id.lower() == self.instance_id.lower()
+                or (self.parent_instance_id is not None and instance_id.lower() == self.parent_instance_id.lower())):
+            raise _Fatal("The instance ID of a sub-orchestration must be different than the instance ID of a parent "
+                         "orchestration." + AZURE_STAYS_RUNNING)
+        if instance_id is not None and instance_id.startswith("@"):
+            # new ArgumentException(nameof(instanceId), "Orchestration instance ids must not start with @"):
+            # the extension passes message and parameter name the wrong way round.
+            raise _Fatal("instanceId (Parameter 'Orchestration instance ids must not start with @')"
+                         + AZURE_STAYS_RUNNING)
 
     def _call_sub(self, name: str, instance_id: str | None, input_json: str | None) -> _Future:
         if not self._orchestrator_exists(name):
-            raise _Fatal(self._unknown_message(name, "orchestrator", self._known_orchestrators()))
+            raise _Fatal(self._unknown_message(name, "orchestrator", self._known_orchestrators())
+                         + AZURE_STAYS_RUNNING)
         task_id = self._next_id()
         # TaskOrchestrationContext.CreateSubOrchestrationInstanceCore: "{ExecutionId}:{id}".
         actual = instance_id or f"{self.execution_id}:{task_id}"
@@ -183,19 +311,41 @@ class ShimReplayer:
         return fut
 
     def _wait_for_event(self, name: str) -> _Future:
+        """``DurableOrchestrationContext.WaitForExternalEvent<T>(name, reason)``.
+
+        azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/ContextImplementations/
+        DurableOrchestrationContext.cs: ``pendingExternalEvents`` is a dictionary keyed case-insensitively
+        (``StringComparer.OrdinalIgnoreCase``) whose values are a *stack* ("a custom implementation using a
+        single-linked list"): a new waiter is pushed on top, and ``RaiseEvent`` completes the top one,
+        i.e. the newest pending wait for that name wins. Events raised before anyone waited are queued
+        (``bufferedExternalEvents``, FIFO) and handed to the next waiter at once.
+        """
         fut = _Future()
-        buffered = self._buffered.get(name)
+        key = name.lower()
+        self._waiters.setdefault(key, []).append(fut)
+        buffered = self._buffered.get(key)
         if buffered:
-            fut.settle(True, buffered.popleft())
-        else:
-            self._waiters.setdefault(name, deque()).append(fut)
+            value = buffered.popleft()
+            if not buffered:
+                del self._buffered[key]
+            self._deliver(key, value)
         return fut
+
+    def _deliver(self, key: str, value: Any) -> bool:
+        stack = self._waiters.get(key)
+        if not stack:
+            return False
+        fut = stack.pop()                 # newest first
+        if not stack:
+            del self._waiters[key]
+        fut.settle(True, value)
+        return True
 
     def _with_retry(self, options: dict[str, Any], attempt_call: Callable[[], _Future]) -> _Future:
         """DTFx ``RetryInterceptor.Invoke`` as a callback chain."""
         result = _Future()
         max_attempts = int(options.get("maxNumberOfAttempts", 1))
-        first_ms = float(options.get("firstRetryIntervalInMilliseconds", 0))
+        first_ms = float(options["firstRetryIntervalInMilliseconds"])
         backoff = float(options.get("backoffCoefficient", 1.0))
         max_interval_ms = float(options.get("maxRetryIntervalInMilliseconds", _MAX_RETRY_INTERVAL_MS))
         timeout_ms = options.get("retryTimeoutInMilliseconds")
@@ -234,15 +384,18 @@ class ShimReplayer:
 
     def _invoke(self, action: dict[str, Any]) -> _Future:
         kind = action.get("actionType")
+        if kind in (0, 1, 2, 3):
+            retry = _parse_retry_options(action.get("retryOptions")) if kind in (1, 3) else None
+            self._validate_call(kind, action.get("functionName") or "", action.get("instanceId"), retry)
         if kind == 0:
             return self._call_activity(action["functionName"], action.get("input"))
         if kind == 1:
-            return self._with_retry(action.get("retryOptions") or {},
+            return self._with_retry(_parse_retry_options(action.get("retryOptions")),
                                     lambda: self._call_activity(action["functionName"], action.get("input")))
         if kind == 2:
             return self._call_sub(action["functionName"], action.get("instanceId"), action.get("input"))
         if kind == 3:
-            return self._with_retry(action.get("retryOptions") or {},
+            return self._with_retry(_parse_retry_options(action.get("retryOptions")),
                                     lambda: self._call_sub(action["functionName"], action.get("instanceId"),
                                                            action.get("input")))
         if kind == 4:
@@ -380,12 +533,9 @@ class ShimReplayer:
             # HandleEventRaisedEvent: after ContinueAsNew, events go to the next iteration.
             self._carryover.append(ev)
             return
-        name = ev.get("Name") or ""
-        waiters = self._waiters.get(name)
-        if waiters:
-            waiters.popleft().settle(True, ev.get("Input"))
-        else:
-            self._buffered.setdefault(name, deque()).append(ev.get("Input"))
+        key = (ev.get("Name") or "").lower()
+        if not self._deliver(key, ev.get("Input")):
+            self._buffered.setdefault(key, deque()).append(ev.get("Input"))
 
     def _process(self, ev: dict[str, Any], actions_payload: Any, schema: int) -> None:
         et = ev["EventType"]
@@ -426,6 +576,17 @@ class ShimReplayer:
             message = f"Orchestrator function '{self.orchestrator_name}' failed: {state.get('error')}"
             return ReplayResult(outcome="failed", output=json.dumps(message), failure_details=message,
                                 custom_status=result.custom_status)
+        try:
+            # OutOfProcOrchestrationShim.ScheduleDurableTaskEvents: ToObject (RetryOptionsConverter), then
+            # context.SetCustomStatus (16 KB check), then the replay. Either throw fails the instance through
+            # TaskOrchestrationShim's catch: "Orchestrator function '<name>' failed: <message>".
+            _check_state_actions(state.get("actions"))
+            if custom is not None:
+                check_custom_status_size(custom)
+        except _StateError as exc:
+            message = f"Orchestrator function '{self.orchestrator_name}' failed: {exc}"
+            return ReplayResult(outcome="failed", output=json.dumps(message), failure_details=message,
+                                custom_status=None)
         try:
             for ev in history:
                 self._process(ev, state.get("actions"), schema)

@@ -1,0 +1,225 @@
+"""Azure-strict behaviour (issue 13): each case answered the way the extension answers it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import pytest
+from devhost_helpers import client_input, running
+
+from durable_devhost import history as h
+from durable_devhost.replay import AZURE_STAYS_RUNNING, ShimReplayer
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+STAYS_RUNNING = "on Azure this instance would NOT fail"
+
+
+def make_app() -> df.DFApp:
+    app = df.DFApp()
+
+    @app.orchestration_trigger(context_name="context")
+    def renamed_activity(context: df.DurableOrchestrationContext):
+        return (yield context.call_activity("old_name", 1))
+
+    @app.orchestration_trigger(context_name="context")
+    def renamed_sub(context: df.DurableOrchestrationContext):
+        return (yield context.call_sub_orchestrator("gone_child", 1))
+
+    @app.orchestration_trigger(context_name="context")
+    def own_id_child(context: df.DurableOrchestrationContext):
+        return (yield context.call_sub_orchestrator("child", 1, context.instance_id))
+
+    @app.orchestration_trigger(context_name="context")
+    def grandparent_id_child(context: df.DurableOrchestrationContext):
+        return (yield context.call_sub_orchestrator("reuses_parent_id", 1, "child-of-gp"))
+
+    @app.orchestration_trigger(context_name="context")
+    def reuses_parent_id(context: df.DurableOrchestrationContext):
+        return (yield context.call_sub_orchestrator("child", 1, context.parent_instance_id.upper()))
+
+    @app.orchestration_trigger(context_name="context")
+    def child(context: df.DurableOrchestrationContext):
+        return context.get_input()
+
+    @app.orchestration_trigger(context_name="context")
+    def long_retry(context: df.DurableOrchestrationContext):
+        seven_days_ms = 7 * 24 * 3600 * 1000
+        return (yield context.call_activity_with_retry("work", df.RetryOptions(seven_days_ms, 2), 1))
+
+    @app.orchestration_trigger(context_name="context")
+    def big_status(context: df.DurableOrchestrationContext):
+        size = context.get_input()
+        context.set_custom_status("x" * size)
+        yield context.call_activity("work", 1)
+        return "done"
+
+    @app.orchestration_trigger(context_name="context")
+    def two_waits(context: df.DurableOrchestrationContext):
+        first = context.wait_for_external_event("Approval")
+        second = context.wait_for_external_event("Approval")
+        winner = yield context.task_any([first, second])
+        return "first" if winner is first else "second"
+
+    @app.activity_trigger(input_name="n")
+    def work(n: int) -> int:
+        return n
+
+    return app
+
+
+@pytest.fixture
+async def engine():
+    async with running(make_app()) as eng:
+        yield eng
+
+
+# ---- 3. unknown or renamed functions ----------------------------------------------------------
+
+async def test_unknown_activity_fails_loudly_and_says_azure_would_stay_running(engine):
+    iid = await engine.start_orchestration("renamed_activity")
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("The function 'old_name' doesn't exist, is disabled, or is not an activity "
+                                       "function. Additional info: The following are the known activity "
+                                       "functions: 'work'.")
+    assert STAYS_RUNNING in status["output"] and "stay Running forever" in status["output"]
+
+
+async def test_unknown_sub_orchestrator_fails_loudly_and_says_azure_would_stay_running(engine):
+    iid = await engine.start_orchestration("renamed_sub")
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("The function 'gone_child' doesn't exist, is disabled, or is not an "
+                                       "orchestrator function.")
+    assert status["output"].endswith(AZURE_STAYS_RUNNING)
+
+
+# ---- 6. a sub-orchestration with its parent's instance id ----------------------------------------
+
+async def test_sub_orchestration_with_own_instance_id_is_rejected(engine):
+    iid = await engine.start_orchestration("own_id_child", None, "same-id")
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"] == ("The instance ID of a sub-orchestration must be different than the instance ID of "
+                                "a parent orchestration." + AZURE_STAYS_RUNNING)
+    assert engine.store.get_instance("same-id").parent_instance_id is None   # no child was created
+
+
+async def test_sub_orchestration_reusing_its_parents_id_is_rejected_case_insensitively(engine):
+    iid = await engine.start_orchestration("grandparent_id_child", None, "gp")
+    status = await engine.wait_for_completion(iid, 5)
+    child = await engine.get_status("child-of-gp")
+    assert child["runtimeStatus"] == "Failed"
+    assert child["output"].startswith("The instance ID of a sub-orchestration must be different")
+    assert status["runtimeStatus"] == "Failed"      # the child's failure reaches the parent as usual
+
+
+# ---- 7. retry options ------------------------------------------------------------------------
+
+async def test_retry_interval_above_the_storage_providers_maximum_is_rejected(engine):
+    iid = await engine.start_orchestration("long_retry")
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"] == ("The Azure Storage provider supports a maximum of 6 days for time-based delays "
+                                "(Parameter 'FirstRetryInterval')" + AZURE_STAYS_RUNNING)
+
+
+def _replay(actions: list[Any], *, custom: Any = None, events: list[dict[str, Any]] | None = None):
+    history = [h.orchestrator_started(T0),
+               h.execution_started(T0, name="o", instance_id="i", execution_id="e", input_json=None),
+               *(events or [])]
+    state = {"isDone": False, "schemaVersion": 2, "actions": [actions], "customStatus": custom}
+    return ShimReplayer(orchestrator_name="o", instance_id="i", execution_id="e", activity_exists=lambda n: True,
+                        orchestrator_exists=lambda n: True).replay(history, state)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"maxNumberOfAttempts": 3}, "Invalid JSON. Must contain field firstRetryIntervalInMilliseconds "
+                                 "(Parameter 'reader')"),
+    ({"firstRetryIntervalInMilliseconds": 1000}, "Invalid JSON. Must contain field maxNumberOfAttempts "
+                                                 "(Parameter 'reader')"),
+    ({"firstRetryIntervalInMilliseconds": 0, "maxNumberOfAttempts": 3},
+     "Invalid interval.  Specify a TimeSpan value greater then TimeSpan.Zero. (Parameter 'firstRetryInterval')"),
+    ({"firstRetryIntervalInMilliseconds": 2**31, "maxNumberOfAttempts": 3},
+     "Value was either too large or too small for an Int32."),
+])
+def test_retry_options_are_parsed_like_retry_options_converter(options, message):
+    action = {"actionType": 1, "functionName": "work", "input": "1", "retryOptions": options}
+    # nested in a WhenAll and behind an earlier action: ToObject reads the whole state first
+    r = _replay([{"actionType": 0, "functionName": "work", "input": "0"},
+                 {"actionType": 12, "compoundActions": [action]}])
+    assert r.outcome == "failed"
+    assert json.loads(r.output or "null") == f"Orchestrator function 'o' failed: {message}"
+    assert r.decisions == []
+
+
+def test_max_retry_interval_above_maximum_is_checked_first():
+    action = {"actionType": 1, "functionName": "work", "input": "1",
+              "retryOptions": {"firstRetryIntervalInMilliseconds": 7 * 24 * 3600 * 1000, "maxNumberOfAttempts": 2,
+                               "maxRetryIntervalInMilliseconds": 7 * 24 * 3600 * 1000}}
+    r = _replay([action])
+    assert json.loads(r.output or "null").startswith("The Azure Storage provider supports a maximum of 6 days for "
+                                                     "time-based delays (Parameter 'MaxRetryInterval')")
+
+
+# ---- 2. custom status over 16 KB -------------------------------------------------------------------
+
+async def test_custom_status_over_16_kb_utf16_fails_with_the_extensions_text(engine):
+    # 8,703 characters + 2 quotes = 17,410 UTF-16 bytes = 17 KB (truncated) > 16
+    iid = await engine.start_orchestration("big_status", client_input(8703))
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"] == ("Orchestrator function 'big_status' failed: The UTF-16 size of the JSON-serialized "
+                                "payload must not exceed 16 KB. The current payload size is 17 KB.")
+    assert status["customStatus"] is None
+
+
+async def test_custom_status_just_under_17_kb_utf16_is_accepted(engine):
+    # 8,701 characters + 2 quotes = 17,406 bytes -> (int)(16.99...) = 16, not > 16
+    iid = await engine.start_orchestration("big_status", client_input(8701))
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Completed"
+    assert len(status["customStatus"]) == 8701
+
+
+def test_custom_status_counts_utf16_not_utf8():
+    # 5,000 x U+00E9: 10 KB in UTF-8 and in UTF-16 (1 unit each), 5,000 x U+1F600: 2 units each = 19.5 KB
+    assert _replay([], custom="\u00e9" * 5000).outcome == "running"
+    r = _replay([], custom="\U0001F600" * 5000)
+    assert r.outcome == "failed"
+    assert "The current payload size is 19 KB." in json.loads(r.output or "null")
+
+
+# ---- 4. two pending waits for the same event name: newest first -------------------------------------
+
+def test_two_pending_waits_for_one_name_the_newest_gets_the_event():
+    # WhenAny(WhenAll(wait E [older], wait F), wait e [newer]), then an activity: if the newer wait gets
+    # the (case-insensitively matched) event, the WhenAny completes and the activity is scheduled.
+    actions = [
+        {"actionType": 11, "compoundActions": [
+            {"actionType": 12, "compoundActions": [{"actionType": 6, "externalEventName": "E"},
+                                                   {"actionType": 6, "externalEventName": "F"}]},
+            {"actionType": 6, "externalEventName": "e"}]},
+        {"actionType": 0, "functionName": "work", "input": "1"},
+    ]
+    r = _replay(actions, events=[h.event_raised(T0, "E", '"go"')])
+    assert [(d.kind, d.name) for d in r.decisions] == [("task", "work")]
+
+
+def test_a_buffered_event_goes_to_the_next_waiter():
+    actions = [{"actionType": 6, "externalEventName": "E"}, {"actionType": 0, "functionName": "work", "input": "1"}]
+    r = _replay(actions, events=[h.event_raised(T0, "E", '"early"')])
+    assert [(d.kind, d.name) for d in r.decisions] == [("task", "work")]
+
+
+async def test_two_waits_end_to_end_through_the_sdk(engine):
+    iid = await engine.start_orchestration("two_waits")
+    await engine.wait_idle()
+    await engine.raise_event(iid, "Approval", '"yes"')
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == "second"     # SDK 1.7.0 also hands the event to the newest wait
+    assert status["output"] == "second"     # SDK 1.7.0 also hands the event to the newest wait
