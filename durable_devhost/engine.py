@@ -60,6 +60,18 @@ log = logging.getLogger("durable_devhost")
 
 _ACTIVE_STATUSES = ("Running", "Pending", "Suspended", "ContinuedAsNew")
 
+# Azure Storage provider limits the dev host measures payloads against (it stores everything inline):
+# durabletask src/DurableTask.AzureStorage/MessageManager.cs: MaxStorageQueuePayloadSizeInBytes = 45 * 1024,
+#   compared with Encoding.UTF8.GetByteCount(message) -> larger messages are uploaded to a blob;
+# durabletask src/DurableTask.AzureStorage/Tracking/AzureTableTrackingStore.cs: MaxTablePropertySizeInBytes =
+#   60 * 1024, compared with Encoding.Unicode.GetByteCount(property) -> larger properties go to a blob;
+# azure-functions-durable-extension .../DurableOrchestrationContext.cs SetCustomStatus: 16 KB UTF-16 (fails).
+QUEUE_MESSAGE_LIMIT = 45 * 1024
+TABLE_PROPERTY_LIMIT = 60 * 1024
+CUSTOM_STATUS_LIMIT_KB = 16
+PAYLOAD_KINDS = ("orchestration_input", "orchestration_output", "activity_input", "activity_output",
+                 "custom_status")
+
 
 async def _wait_event(event: asyncio.Event, timeout: float | None) -> None:
     """Wait for ``event`` at most ``timeout`` seconds.
@@ -102,6 +114,50 @@ class Engine:
         self._last_episode: dict[str, float] = {}  # seconds the instance's last episode took
         self._timer_heap: list[tuple[datetime, int, TimerRow]] = []
         self._changed = asyncio.Event()
+        self._payloads: dict[str, dict[str, Any]] = {}   # largest payload of each kind
+        self._payload_warned: set[tuple[str, str]] = set()
+
+    # ---- payload size accounting ---------------------------------------------------------------
+
+    def _record_payload(self, kind: str, function: str, instance_id: str, text: str | None) -> None:
+        """Measure one payload the way Azure Storage would and warn the first time a kind crosses a limit."""
+        if text is None:
+            return
+        utf8 = len(text.encode("utf-8", "surrogatepass"))
+        utf16 = len(text.encode("utf-16-le", "surrogatepass"))
+        exceeds = []
+        if kind == "custom_status":
+            if int(utf16 / 1024.0) > CUSTOM_STATUS_LIMIT_KB:
+                exceeds.append("custom_status_16KB")
+        else:
+            if utf8 > QUEUE_MESSAGE_LIMIT:
+                exceeds.append("queue_message_45KB")
+            if utf16 > TABLE_PROPERTY_LIMIT:
+                exceeds.append("table_property_60KB")
+        best = self._payloads.get(kind)
+        if best is None or utf16 > best["utf16_bytes"]:
+            self._payloads[kind] = {"function": function, "instance_id": instance_id, "utf8_bytes": utf8,
+                                    "utf16_bytes": utf16, "exceeds": exceeds}
+        for limit in exceeds:
+            if (kind, limit) in self._payload_warned:
+                continue
+            self._payload_warned.add((kind, limit))
+            effect = {
+                "queue_message_45KB": "over 45 KB (UTF-8): on Azure Storage this queue message is offloaded to a "
+                                      "blob (compressed upload + download on every dequeue)",
+                "table_property_60KB": "over 60 KB (UTF-16): on Azure Storage this table property is offloaded "
+                                       "to a blob (an extra blob read on every history load / status query)",
+                "custom_status_16KB": "over the 16 KB (UTF-16) custom status limit: the extension fails the "
+                                      "orchestration",
+            }[limit]
+            log.warning("payload size: %s of '%s' (instance %s) is %d bytes UTF-8 / %d bytes UTF-16, %s",
+                        kind, function, instance_id, utf8, utf16, effect)
+
+    def payload_stats(self) -> dict[str, dict[str, Any]]:
+        """The largest payload seen of each kind (``orchestration_input``, ``orchestration_output``,
+        ``activity_input``, ``activity_output``, ``custom_status``): ``function``, ``instance_id``,
+        ``utf8_bytes``, ``utf16_bytes`` and ``exceeds`` (which Azure Storage limits it crosses)."""
+        return {k: dict(v, exceeds=list(v["exceeds"])) for k, v in self._payloads.items()}
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -175,6 +231,7 @@ class Engine:
         start = h.execution_started(now, name=fn.name, instance_id=instance_id,
                                     execution_id=row.execution_id, input_json=input_json)
         self.store.create_instance(row, start)
+        self._record_payload("orchestration_input", fn.name, instance_id, input_json)
         self._mark_ready(instance_id)
         return instance_id
 
@@ -461,12 +518,14 @@ class Engine:
         inst = InstanceRow(**{**row.__dict__})
         inst.updated = now
         inst.custom_status = result.custom_status
+        self._record_payload("custom_status", row.name, row.instance_id, result.custom_status)
         commit = EpisodeCommit(instance=inst, consumed_inbox=consumed)
         events = list(new_events)
         if result.outcome != "failed":
             for d in result.decisions:
                 events.append(d.to_event(now))
                 if d.kind == "task":
+                    self._record_payload("activity_input", d.name or "", row.instance_id, d.input)
                     commit.new_work.append(NewWork(d.task_id, d.name or "", d.input))
                 elif d.kind == "timer" and not d.cancelled:
                     assert d.fire_at is not None
@@ -484,6 +543,7 @@ class Engine:
             inst.execution_id = uuid.uuid4().hex
             inst.output = None
             inst.input = result.continue_input
+            self._record_payload("orchestration_input", row.name, row.instance_id, result.continue_input)
             commit.reset_history = True
             commit.cancel_timers = True
             commit.new_work.clear()
@@ -500,6 +560,8 @@ class Engine:
             status = "Completed" if result.outcome == "completed" else "Failed"
             inst.status = status
             inst.output = result.output
+            if status == "Completed":
+                self._record_payload("orchestration_output", row.name, row.instance_id, result.output)
             commit.cancel_timers = True
             # DTFx writes ExecutionCompleted with the episode's decisions, before OrchestratorCompleted.
             events.insert(len(events) - 1, h.execution_completed(now, status, result.output, result.failure_details))
@@ -524,6 +586,7 @@ class Engine:
         child_name = fn.name if fn is not None else name
         # The shim passes the action's input (a JSON string) as an object; DTFx serialises it again.
         input_json = json.dumps(action_input)
+        self._record_payload("orchestration_input", child_name, child_id, input_json)
         child = InstanceRow(instance_id=child_id, name=child_name, execution_id=uuid.uuid4().hex,
                             status="Pending", input=input_json, created=now, updated=now,
                             parent_instance_id=parent.instance_id, parent_execution_id=parent.execution_id,
@@ -655,6 +718,7 @@ class Engine:
         duration_ms = int((time.perf_counter() - t0) * 1000)
         now = self.clock.now()
         if result.ok:
+            self._record_payload("activity_output", item.name, item.instance_id, result.result)
             event = h.task_completed(now, item.task_id, result.result)
         else:
             event = h.task_failed(now, item.task_id, result.reason or "", result.details)

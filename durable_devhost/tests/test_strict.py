@@ -63,9 +63,20 @@ def make_app() -> df.DFApp:
         winner = yield context.task_any([first, second])
         return "first" if winner is first else "second"
 
+    @app.orchestration_trigger(context_name="context")
+    def big_payloads(context: df.DurableOrchestrationContext):
+        size = context.get_input()
+        context.set_custom_status("s" * 1000)
+        blobs = yield context.task_all([context.call_activity("echo_big", size) for _ in range(2)])
+        return len(blobs[0])
+
     @app.activity_trigger(input_name="n")
     def work(n: int) -> int:
         return n
+
+    @app.activity_trigger(input_name="n")
+    def echo_big(n: int) -> str:
+        return "b" * n
 
     return app
 
@@ -84,7 +95,7 @@ async def test_unknown_activity_fails_loudly_and_says_azure_would_stay_running(e
     assert status["runtimeStatus"] == "Failed"
     assert status["output"].startswith("The function 'old_name' doesn't exist, is disabled, or is not an activity "
                                        "function. Additional info: The following are the known activity "
-                                       "functions: 'work'.")
+                                       "functions: 'work', 'echo_big'.")
     assert STAYS_RUNNING in status["output"] and "stay Running forever" in status["output"]
 
 
@@ -223,3 +234,29 @@ async def test_two_waits_end_to_end_through_the_sdk(engine):
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == "second"     # SDK 1.7.0 also hands the event to the newest wait
     assert status["output"] == "second"     # SDK 1.7.0 also hands the event to the newest wait
+
+
+# ---- 2. payload size accounting ------------------------------------------------------------------
+
+async def test_payload_stats_flag_what_azure_storage_would_offload(engine, caplog):
+    caplog.set_level("WARNING", logger="durable_devhost")
+    iid = await engine.start_orchestration("big_payloads", client_input(47 * 1024))   # 47 KB UTF-8, 94 KB UTF-16
+    assert (await engine.wait_for_completion(iid, 5))["runtimeStatus"] == "Completed"
+    stats = engine.payload_stats()
+    out = stats["activity_output"]
+    assert out["function"] == "echo_big" and out["instance_id"] == iid
+    assert out["utf8_bytes"] == 47 * 1024 + 2 and out["utf16_bytes"] == 2 * (47 * 1024 + 2)
+    assert out["exceeds"] == ["queue_message_45KB", "table_property_60KB"]
+    assert stats["activity_input"]["exceeds"] == []
+    assert stats["custom_status"]["utf16_bytes"] == 2004 and stats["custom_status"]["exceeds"] == []
+    assert stats["orchestration_output"]["function"] == "big_payloads"
+    warnings = [r.getMessage() for r in caplog.records if "payload size" in r.getMessage()]
+    # two activities crossed both limits: one warning per kind and limit
+    assert len(warnings) == 2
+    assert "activity_output of 'echo_big'" in warnings[0] and "offloaded to a blob" in warnings[0]
+
+
+async def test_payload_stats_utf16_only_crossing(engine):
+    iid = await engine.start_orchestration("big_payloads", client_input(40 * 1024))   # 40 KB UTF-8, 80 KB UTF-16
+    await engine.wait_for_completion(iid, 5)
+    assert engine.payload_stats()["activity_output"]["exceeds"] == ["table_property_60KB"]
