@@ -130,6 +130,7 @@ def batch_input(total: int, shard_size: int | None) -> dict[str, Any]:
             "spec": RenderSpec().to_dict(), "max_concurrency": CONCURRENCY,
             "tolerated_failure_percent": 0.0, "batch_id": None,
         },
+        "run": "20261201T000000Z-000000",
         "shard_size": shard_size,
         "total": total,
     }
