@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import json
 import logging
@@ -69,6 +68,9 @@ _ACTIVE_STATUSES = ("Running", "Pending", "Suspended", "ContinuedAsNew")
 QUEUE_MESSAGE_LIMIT = 45 * 1024
 TABLE_PROPERTY_LIMIT = 60 * 1024
 CUSTOM_STATUS_LIMIT_KB = 16
+# DTFx OrchestrationStatus, by value (durabletask src/DurableTask.Core/OrchestrationStatus.cs)
+_ORCHESTRATION_STATUS = ("Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated", "Pending",
+                         "Suspended")
 PAYLOAD_KINDS = ("orchestration_input", "orchestration_output", "activity_input", "activity_output",
                  "custom_status")
 
@@ -241,9 +243,9 @@ class Engine:
         if row is None:
             return None
         status = self._status_json(row, show_input)
-        if show_history:
-            status["historyEvents"] = [self._history_event_json(ev, show_history_output)
-                                       for ev in self.store.history(instance_id)]
+        if show_history and row.status != "Pending":     # the extension reads no history while Pending
+            status["historyEvents"] = self.summarised_history(self.store.history(instance_id), show_history_output,
+                                                              show_input)
         return status
 
     async def list_instances(self, *, created_from: datetime | None = None, created_to: datetime | None = None,
@@ -348,15 +350,95 @@ class Engine:
         }
 
     @staticmethod
-    def _history_event_json(ev: dict[str, Any], show_output: bool) -> dict[str, Any]:
-        """History for ``showHistory``: event type names; inputs/results only with ``showHistoryOutput``."""
-        out = dict(ev)
-        with contextlib.suppress(ValueError):
-            out["EventType"] = EventType(ev["EventType"]).name.title().replace("_", "")
-        if not show_output:
-            for key in ("Input", "Result"):
-                out.pop(key, None)
-        return out
+    def _scheduled_time(timestamp: str) -> str:
+        """``historyItem["ScheduledTime"] = (DateTime)historyItem["Timestamp"]``, serialised again.
+
+        The cast parses the (string) timestamp with ``Convert.ToDateTime``, which yields a *local* DateTime;
+        Newtonsoft writes it with ``FFFFFFF`` (trailing zeros dropped) and the local offset, ``+00:00`` on
+        Azure Functions (UTC)."""
+        dt = h.parse_ts(timestamp)
+        fraction = f"{dt.microsecond:06d}0".rstrip("0")
+        return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "+00:00"
+
+    @classmethod
+    def summarised_history(cls, events: list[dict[str, Any]], show_history_output: bool,
+                           show_input: bool) -> list[dict[str, Any]]:
+        """The ``historyEvents`` the extension returns for ``showHistory``.
+
+        A copy of azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/ContextImplementations/
+        DurableClient.cs ``GetDurableOrchestrationStatusAsync``: ``EventType`` as its name; TaskScheduled /
+        SubOrchestrationInstanceCreated rows are folded into their completion (``ScheduledTime``,
+        ``FunctionName``, ``Input``) and removed, as are OrchestratorStarted/Completed; ``Result`` only with
+        ``showHistoryOutput`` and then as JSON (``ParseToJToken``); ``EventId``/``IsPlayed`` dropped.
+        """
+        items = [dict(ev) for ev in events]
+        mapper: dict[str, tuple[int, dict[str, Any]]] = {}
+        drop: list[int] = []
+        for i, item in enumerate(items):
+            try:
+                et = EventType(item["EventType"])
+            except ValueError:
+                continue
+            name = et.name.title().replace("_", "")
+            item["EventType"] = name
+            if et in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
+                mapper[f"{name}_{item.get('EventId')}"] = (i, item)
+                item.pop("Version", None)
+            elif et in (EventType.TASK_COMPLETED, EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                        EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
+                task = et in (EventType.TASK_COMPLETED, EventType.TASK_FAILED)
+                prefix = "TaskScheduled" if task else "SubOrchestrationInstanceCreated"
+                found = mapper.get(f"{prefix}_{item.get('TaskScheduledId')}")
+                if found is not None:
+                    index, scheduled = found
+                    item["ScheduledTime"] = cls._scheduled_time(scheduled["Timestamp"])
+                    item["FunctionName"] = scheduled.get("Name")
+                    if show_input:
+                        item["Input"] = scheduled.get("Input")
+                    drop.append(index)
+                item.pop("TaskScheduledId", None)
+                completed = et in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED)
+                if completed:
+                    if show_history_output:
+                        item["Result"] = cls._parse_token(item.get("Result"))
+                    else:
+                        item.pop("Result", None)
+            elif et == EventType.EXECUTION_STARTED:
+                function_name = item.pop("Name", None)
+                item["FunctionName"] = function_name
+                for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+                    item.pop(key, None)
+            elif et == EventType.EXECUTION_COMPLETED:
+                status = item.get("OrchestrationStatus")
+                if isinstance(status, int) and 0 <= status < len(_ORCHESTRATION_STATUS):
+                    item["OrchestrationStatus"] = _ORCHESTRATION_STATUS[status]
+                if show_history_output:
+                    item["Result"] = cls._parse_token(item.get("Result"))
+                else:
+                    item.pop("Result", None)
+            elif et == EventType.TIMER_FIRED:
+                item.pop("TimerId", None)
+            elif et in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
+                drop.append(i)
+            if not show_input:
+                item.pop("Input", None)
+            item.pop("EventId", None)
+            item.pop("IsPlayed", None)
+        dropped = set(drop)
+        return [item for i, item in enumerate(items) if i not in dropped]
+
+    @staticmethod
+    def _parse_token(value: Any) -> Any:
+        """``DurableClient.ParseToJToken``: JSON when it parses, the trimmed raw text otherwise."""
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not text:
+            return ""
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
 
     # ---- orchestration dispatch ------------------------------------------------------------------
 

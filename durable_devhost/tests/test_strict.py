@@ -70,6 +70,13 @@ def make_app() -> df.DFApp:
         blobs = yield context.task_all([context.call_activity("echo_big", size) for _ in range(2)])
         return len(blobs[0])
 
+    @app.orchestration_trigger(context_name="context")
+    def summarised(context: df.DurableOrchestrationContext):
+        a = yield context.call_activity("work", {"k": 1})
+        b = yield context.call_sub_orchestrator("child", [2], "sum-child")
+        yield context.create_timer(context.current_utc_datetime)
+        return [a, b]
+
     @app.activity_trigger(input_name="n")
     def work(n: int) -> int:
         return n
@@ -260,3 +267,29 @@ async def test_payload_stats_utf16_only_crossing(engine):
     iid = await engine.start_orchestration("big_payloads", client_input(40 * 1024))   # 40 KB UTF-8, 80 KB UTF-16
     await engine.wait_for_completion(iid, 5)
     assert engine.payload_stats()["activity_output"]["exceeds"] == ["table_property_60KB"]
+
+
+# ---- 5. showHistory: the extension's summarised form ---------------------------------------------------
+
+async def test_show_history_is_the_extensions_summarised_form(engine):
+    iid = await engine.start_orchestration("summarised", client_input("in"))
+    await engine.wait_for_completion(iid, 5)
+    raw = engine.history(iid)
+    status = await engine.get_status(iid, show_history=True, show_history_output=True)
+    rows = status["historyEvents"]
+    assert [r["EventType"] for r in rows] == ["ExecutionStarted", "TaskCompleted", "SubOrchestrationInstanceCompleted",
+                                              "TimerCreated", "TimerFired", "ExecutionCompleted"]
+    started, task, sub, _created, fired, completed = rows
+    assert started["FunctionName"] == "summarised" and "Name" not in started
+    assert not {"OrchestrationInstance", "ParentInstance", "Version", "Tags", "EventId", "IsPlayed"} & set(started)
+    scheduled = next(e for e in raw if e["EventType"] == 4)
+    assert task["FunctionName"] == "work" and task["Input"] == scheduled["Input"]
+    assert task["ScheduledTime"].endswith("+00:00") and task["ScheduledTime"][:19] == scheduled["Timestamp"][:19]
+    assert task["Result"] == {"k": 1} and "TaskScheduledId" not in task
+    assert sub["FunctionName"] == "child" and sub["Result"] == [2]
+    assert "TimerId" not in fired and "FireAt" in fired
+    assert completed["OrchestrationStatus"] == "Completed" and completed["Result"] == [{"k": 1}, [2]]
+
+    quiet = (await engine.get_status(iid, show_history=True, show_input=False))["historyEvents"]
+    assert all("Result" not in r and "Input" not in r for r in quiet)
+    assert raw == engine.history(iid)      # host.history() stays raw
