@@ -180,6 +180,11 @@ class Engine:
             if not self.index.app_path:
                 raise ValueError("worker_processes needs an index loaded from a file (FunctionIndex.load)")
             self._process_pool = self._new_process_pool()
+        for fn in self.index.functions.values():
+            for b in fn.unsupported_bindings:
+                log.warning("function %s: %s binding '%s' (%s) cannot be honoured by the dev host; invocations of "
+                            "%s will fail", fn.name, str(b.get("direction", "?")).lower(), b.get("name"),
+                            b.get("type"), fn.name)
         self._work_queue: asyncio.Queue[WorkItem] = asyncio.Queue()
         self._timer_wake = asyncio.Event()
         for item in self.store.pending_work():
@@ -285,18 +290,39 @@ class Engine:
         self._send(instance_id, h.execution_resumed(self.clock.now(), reason))
 
     async def purge(self, instance_id: str) -> int:
-        """Delete a finished instance and its history (running instances are not purged, like DTFx)."""
-        row = self.store.get_instance(instance_id)
-        if row is None or not row.completed:
+        """Delete an instance and its history, whatever its status.
+
+        As the Azure Storage provider does (durabletask src/DurableTask.AzureStorage/Tracking/
+        AzureTableTrackingStore.cs ``PurgeInstanceHistoryAsync(string instanceId)`` ->
+        ``DeleteAllDataForOrchestrationInstance``, no status check): a Running instance is deleted too,
+        its pending messages, activities and timers are dropped.
+        """
+        if self.store.get_instance(instance_id) is None:
             return 0
-        return self.store.purge([instance_id])
+        deleted = self.store.purge([instance_id])
+        self._after_purge(deleted)
+        return deleted
 
     async def purge_by(self, *, created_from: datetime | None = None, created_to: datetime | None = None,
                        runtime_status: list[str] | None = None) -> int:
-        statuses = [s for s in (runtime_status or TERMINAL_STATUSES) if s in TERMINAL_STATUSES]
-        rows = self.store.list_instances(created_from=created_from, created_to=created_to,
-                                         runtime_status=statuses)
-        return self.store.purge(r.instance_id for r in rows)
+        """Azure Storage's ``PurgeInstanceHistoryAsync(from, to, statuses)``: the given statuses are reduced
+        to Completed/Terminated/Canceled/Failed, and an empty (or absent) list means *no status filter*,
+        so Running instances in the time range are deleted too (the OData condition has no status clause).
+        ``created_to`` None: the HTTP API defaults it to now (``DateTime.UtcNow``), on the host clock."""
+        statuses = [s for s in (runtime_status or []) if s in TERMINAL_STATUSES]
+        rows = self.store.list_instances(created_from=created_from,
+                                         created_to=created_to if created_to is not None else self.clock.now(),
+                                         runtime_status=statuses or None)
+        deleted = self.store.purge(r.instance_id for r in rows)
+        self._after_purge(deleted)
+        return deleted
+
+    def _after_purge(self, deleted: int) -> None:
+        if deleted:
+            compact = getattr(self.store, "compact_after_purge", None)
+            if compact is not None:
+                compact(deleted)
+            self._notify()
 
     async def wait_for_completion(self, instance_id: str, timeout: float) -> dict[str, Any]:
         """Status once the instance is Completed/Failed/Terminated; ``TimeoutError`` otherwise."""
@@ -781,6 +807,13 @@ class Engine:
             if fn is None:
                 result = ActivityResult(ok=False, reason=unknown_function_message(
                     item.name, "activity", self.index.names("activity")))
+            elif fn.unsupported_bindings:
+                names = ", ".join(f"'{b.get('name')}' ({b.get('type')}, {str(b.get('direction', '?')).lower()})"
+                                  for b in fn.unsupported_bindings)
+                message = (f"Activity function '{fn.name}' failed: the local dev host cannot honour its binding(s) "
+                           f"{names}; only the activityTrigger is supplied. On Azure the Functions host would "
+                           f"provide them.")
+                result = ActivityResult(ok=False, reason=message, details=message)
             elif fn.is_async:
                 # Like the Python worker: ``async def`` functions run on the event loop, not in a
                 # thread or a worker process, so I/O-bound activities never queue behind CPU work.

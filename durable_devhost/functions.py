@@ -39,6 +39,14 @@ class IndexedFunction:
     bindings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def unsupported_bindings(self) -> list[dict[str, Any]]:
+        """Bindings of an orchestrator/activity besides its trigger: the dev host cannot honour them
+        (the Functions host would fill an input binding or write an output binding such as a blob or queue)."""
+        if self.kind not in ("orchestrator", "activity", "entity"):
+            return []
+        return [b for b in self.bindings if b.get("name") != self.trigger_param]
+
+    @property
     def wants_context(self) -> bool:
         """A parameter literally named ``context`` that is not a binding gets the worker's Context."""
         names = {b.get("name") for b in self.bindings}

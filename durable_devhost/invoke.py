@@ -117,9 +117,18 @@ def invoke_orchestrator(fn: IndexedFunction, payload_json: str) -> dict[str, Any
         return {"isDone": False, "actions": [[]], "error": message or type(exc).__name__, NO_STATE_KEY: True}
 
 
+def _user_traceback(exc: BaseException) -> Any:
+    """The traceback without the dev host's own frames at its top (the worker's frames are not in the
+    Details the Python worker reports either: they start at the user's function)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb if tb is not None else exc.__traceback__
+
+
 def _failure(name: str, exc: BaseException) -> ActivityResult:
     """``TaskActivityShim``: TaskFailureException("Activity function 'X' failed: <msg>", details)."""
-    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    details = "".join(traceback.format_exception(type(exc), exc, _user_traceback(exc)))
     return ActivityResult(ok=False, reason=f"Activity function '{name}' failed: {exc}",
                           details=f"{type(exc).__name__}: {exc}\n{details}", pid=os.getpid())
 

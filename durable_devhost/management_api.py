@@ -379,7 +379,8 @@ class ManagementApi:
             return json_response(400, "Please provide value for 'createdTimeFrom' parameter.")
         deleted = await self.engine.purge_by(
             created_from=created_from,
-            created_to=q.datetime("createdTimeTo") or datetime.now(UTC),
+            # HttpApiHandler: createdTimeTo defaults to DateTime.UtcNow -> the host clock (time skipping)
+            created_to=q.datetime("createdTimeTo") or self.engine.clock.now(),
             runtime_status=q.statuses("runtimeStatus") or None,
         )
         if not deleted:

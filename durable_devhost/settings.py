@@ -7,10 +7,18 @@ that are already set (Core Tools behaviour), so CI can still override app settin
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("durable_devhost")
+
+# host.json extensions.durableTask settings of orchestration versioning (Microsoft Learn, "Orchestration
+# versioning in Durable Functions": defaultVersion, versionMatchStrategy, versionFailureStrategy). The dev host
+# neither stamps versions on instances nor filters work by version.
+VERSIONING_SETTINGS = ("defaultVersion", "versionMatchStrategy", "versionFailureStrategy")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -29,6 +37,8 @@ class HostSettings:
     local_http_port: int | None = None
     values: dict[str, str] = field(default_factory=dict)
     applied: list[str] = field(default_factory=list)   # env vars this load actually set
+    function_timeout: str | None = None                # host.json functionTimeout (None: not set)
+    warnings: list[str] = field(default_factory=list)  # settings the dev host reads but cannot honour
 
     @classmethod
     def load(cls, app_dir: str | os.PathLike[str], *, apply_env: bool = True) -> HostSettings:
@@ -41,6 +51,15 @@ class HostSettings:
             max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions") or 10),
             max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions") or 10),
         )
+        if host.get("functionTimeout") is not None:
+            settings.function_timeout = str(host["functionTimeout"])
+        versioning = [k for k in VERSIONING_SETTINGS if durable.get(k) is not None]
+        if versioning:
+            settings.warnings.append(
+                "host.json extensions.durableTask." + ", ".join(versioning) + " set: orchestration versioning is "
+                "ignored by the dev host (no version is stamped on instances and none is matched)")
+        for message in settings.warnings:
+            log.warning("%s", message)
         port = (local.get("Host") or {}).get("LocalHttpPort")
         if port is not None:
             settings.local_http_port = int(port)

@@ -11,6 +11,7 @@ is re-armed.  WAL mode keeps readers (status queries) off the writer's back.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -193,8 +194,14 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         if path != ":memory:":
+            # Space is given back after purges (compact_after_purge): auto_vacuum only takes effect on a new
+            # database file, before its first table; the WAL is checkpointed every 1000 pages (SQLite's
+            # default, set explicitly) and truncated to at most 16 MiB after each checkpoint.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=1000")
+            self._db.execute(f"PRAGMA journal_size_limit={16 * 1024 * 1024}")
         self._db.executescript(_SCHEMA)
 
     @contextmanager
@@ -287,6 +294,33 @@ class SqliteStore:
                 self._wipe(db, instance_id)
         return count
 
+    def compact_after_purge(self, deleted: int) -> None:
+        """Give the space of purged instances back: checkpoint and truncate the WAL, then free the
+        database's empty pages (``incremental_vacuum``; a file created before auto_vacuum was set falls
+        back to a full ``VACUUM`` once many instances were purged)."""
+        if self.path == ":memory:" or deleted <= 0:
+            return
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            mode = self._db.execute("PRAGMA auto_vacuum").fetchone()[0]
+            if mode == 2:
+                self._db.execute("PRAGMA incremental_vacuum").fetchall()   # one page per step: step them all
+            elif deleted >= 100:
+                self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def file_sizes(self) -> dict[str, int]:
+        """Bytes on disk of the database file and its WAL (0 when absent or in memory)."""
+        if self.path == ":memory:":
+            return {"db": 0, "wal": 0}
+        sizes = {}
+        for key, name in (("db", self.path), ("wal", self.path + "-wal")):
+            try:
+                sizes[key] = os.path.getsize(name)
+            except OSError:
+                sizes[key] = 0
+        return sizes
+
     # ---- history & inbox -----------------------------------------------------------------
 
     def history(self, instance_id: str, *, all_executions: bool = False) -> list[dict[str, Any]]:
@@ -323,6 +357,8 @@ class SqliteStore:
         work: list[WorkItem] = []
         timers: list[TimerRow] = []
         with self._tx() as db:
+            if db.execute("SELECT 1 FROM instances WHERE instance_id = ?", (inst.instance_id,)).fetchone() is None:
+                return work, timers        # purged while its episode ran: nothing to write back
             if commit.consumed_inbox:
                 db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in commit.consumed_inbox])
             if commit.reset_history:

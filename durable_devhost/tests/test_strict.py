@@ -77,6 +77,27 @@ def make_app() -> df.DFApp:
         yield context.create_timer(context.current_utc_datetime)
         return [a, b]
 
+    @app.orchestration_trigger(context_name="context")
+    def calls_failing(context: df.DurableOrchestrationContext):
+        try:
+            yield context.call_activity("fails", 1)
+        except Exception as e:
+            return str(e)
+
+    @app.orchestration_trigger(context_name="context")
+    def calls_blob_writer(context: df.DurableOrchestrationContext):
+        return (yield context.call_activity("writes_blob", 1))
+
+    @app.activity_trigger(input_name="n")
+    @app.blob_output(arg_name="out", path="container/{rand-guid}.txt", connection="AzureWebJobsStorage")
+    def writes_blob(n: int, out) -> int:
+        out.set("x")
+        return n
+
+    @app.activity_trigger(input_name="n")
+    def fails(n: int) -> int:
+        raise ValueError(f"bad {n}")
+
     @app.activity_trigger(input_name="n")
     def work(n: int) -> int:
         return n
@@ -102,7 +123,7 @@ async def test_unknown_activity_fails_loudly_and_says_azure_would_stay_running(e
     assert status["runtimeStatus"] == "Failed"
     assert status["output"].startswith("The function 'old_name' doesn't exist, is disabled, or is not an activity "
                                        "function. Additional info: The following are the known activity "
-                                       "functions: 'work', 'echo_big'.")
+                                       "functions: 'writes_blob', 'fails', 'work', 'echo_big'.")
     assert STAYS_RUNNING in status["output"] and "stay Running forever" in status["output"]
 
 
@@ -293,3 +314,100 @@ async def test_show_history_is_the_extensions_summarised_form(engine):
     quiet = (await engine.get_status(iid, show_history=True, show_input=False))["historyEvents"]
     assert all("Result" not in r and "Input" not in r for r in quiet)
     assert raw == engine.history(iid)      # host.history() stays raw
+
+
+# ---- 9. smaller points ---------------------------------------------------------------------------------
+
+async def test_activity_failure_details_start_at_the_users_code(engine):
+    iid = await engine.start_orchestration("calls_failing")
+    status = await engine.wait_for_completion(iid, 5)
+    assert status["output"].startswith("Activity function 'fails' failed: bad 1")
+    failed = next(e for e in engine.history(iid) if e["EventType"] == 6)
+    assert failed["Details"].startswith("ValueError: bad 1\nTraceback (most recent call last):\n")
+    assert "invoke.py" not in failed["Details"] and "in fails" in failed["Details"]
+
+
+async def test_activity_output_binding_warns_at_start_and_fails_the_invocation_clearly(caplog):
+    caplog.set_level("WARNING", logger="durable_devhost")
+    async with running(make_app()) as engine:
+        assert any("function writes_blob: out binding 'out' (blob) cannot be honoured" in r.getMessage()
+                   for r in caplog.records)
+        iid = await engine.start_orchestration("calls_blob_writer")
+        status = await engine.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert ("Activity function 'writes_blob' failed: the local dev host cannot honour its binding(s) "
+            "'out' (blob, out)") in status["output"]
+    assert "TypeError" not in status["output"]
+
+
+async def test_purging_a_running_instance_deletes_it_like_azure_storage(engine):
+    iid = await engine.start_orchestration("two_waits")
+    await engine.wait_idle()
+    assert await engine.purge(iid) == 1
+    assert await engine.get_status(iid) is None and engine.history(iid) == []
+    with pytest.raises(Exception, match="No instance"):
+        await engine.raise_event(iid, "Approval", '"late"')
+
+
+async def test_purge_by_default_end_time_is_the_host_clock_under_time_skipping():
+    from datetime import timedelta
+
+    import aiohttp
+
+    from durable_devhost.testing import DevHost
+
+    async with DevHost(make_app()) as host:
+        wall_now = datetime.now(UTC)
+        await host.skip(timedelta(days=30))                # instances are now created 30 days "ahead"
+        iid = await host.start_orchestration("summarised", "x")
+        await host.wait(iid)
+        client = host.client()
+        result = await client.purge_instance_history_by(created_time_from=wall_now)
+        assert result.instances_deleted == 2               # the parent and its sub-orchestration
+        async with aiohttp.ClientSession() as http:
+            iid = await host.start_orchestration("summarised", "y")
+            await host.wait(iid)
+            url = f"{host.url}/runtime/webhooks/durabletask/instances?createdTimeFrom={wall_now.isoformat()}"
+            async with http.delete(url.replace("+00:00", "Z")) as r:
+                assert r.status == 200 and (await r.json()) == {"instancesDeleted": 2}
+
+
+def test_versioning_settings_in_host_json_are_warned_about(tmp_path, caplog):
+    from durable_devhost.settings import HostSettings
+
+    caplog.set_level("WARNING", logger="durable_devhost")
+    (tmp_path / "host.json").write_text(json.dumps(
+        {"version": "2.0", "extensions": {"durableTask": {"defaultVersion": "2.0", "versionMatchStrategy": "Strict"}}}))
+    settings = HostSettings.load(tmp_path, apply_env=False)
+    assert settings.warnings == ["host.json extensions.durableTask.defaultVersion, versionMatchStrategy set: "
+                                 "orchestration versioning is ignored by the dev host (no version is stamped on "
+                                 "instances and none is matched)"]
+    assert any("orchestration versioning is ignored" in r.getMessage() for r in caplog.records)
+    (tmp_path / "host.json").write_text("{}")
+    assert HostSettings.load(tmp_path, apply_env=False).warnings == []
+
+
+# ---- 10. SQLite: space is given back after purges ------------------------------------------------------
+
+def test_sqlite_gives_space_back_after_purges(tmp_path):
+    from durable_devhost.store import InstanceRow, SqliteStore
+
+    store = SqliteStore(str(tmp_path / "state.sqlite"))
+    assert store._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2          # incremental
+    assert store._db.execute("PRAGMA journal_size_limit").fetchone()[0] == 16 * 1024 * 1024
+    big = json.dumps("p" * 20_000)
+    ids = [f"i{n}" for n in range(300)]
+    for iid in ids:
+        row = InstanceRow(instance_id=iid, name="o", execution_id="e", status="Completed", input=big,
+                          created=T0, updated=T0)
+        store.create_instance(row, h.execution_started(T0, name="o", instance_id=iid, execution_id="e",
+                                                       input_json=big))
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    full = store.file_sizes()["db"]
+    assert full > 300 * 40_000
+    assert store.purge(ids) == 300
+    store.compact_after_purge(300)
+    sizes = store.file_sizes()
+    assert sizes["db"] < full / 10, sizes
+    assert sizes["wal"] == 0
+    store.close()
