@@ -304,7 +304,8 @@ class SqliteStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             mode = self._db.execute("PRAGMA auto_vacuum").fetchone()[0]
             if mode == 2:
-                self._db.execute("PRAGMA incremental_vacuum").fetchall()   # one page per step: step them all
+                # executescript steps the pragma to the end (one execute() step frees a single page)
+                self._db.executescript("PRAGMA incremental_vacuum;")
             elif deleted >= 100:
                 self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
