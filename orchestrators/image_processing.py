@@ -132,7 +132,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
     listing_error = plan.get("error")
     if listing_error:
         status = "failed"
-    elif cancel.is_completed:
+    elif cancel.is_completed or progress.not_started:
+        # Lanes also stop on the cancel marker alone (the event raise failed after it was written).
         status = "cancelled"
     else:
         status = batch_status(progress, request.tolerated_failure_percent)

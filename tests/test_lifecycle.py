@@ -19,7 +19,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from durable_devhost.testing import DevHost
-from imagebatch.naming import BATCHES_FOLDER
+from imagebatch.naming import BATCHES_FOLDER, cancel_blob_name
 from tests.batchkit import (
     batch_request,
     close_app_storage_clients,
@@ -277,3 +277,21 @@ async def test_finished_histories_are_purged_after_the_retention(monkeypatch, bl
         assert code == 404, "the history is gone"
     # The record of the batch is in storage, not in the task hub.
     assert read_manifest(blob_service, final["manifest"])["counts"]["done"] == 6
+
+
+async def test_the_cancel_marker_alone_stops_the_lanes(monkeypatch, blob_service, container_factory):
+    """If raising the event failed after the marker was written, the lanes still stop
+    and the run still ends cancelled (every later shard stops at its first image)."""
+    monkeypatch.setenv("SHARD_SIZE", "5")
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 40)
+    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+        started = await start_batch(http, host.api_url("batches"), batch_request(source, output, max_concurrency=2))
+        while (await get_json(http, started["statusQueryGetUri"]))[1]["progress"]["completed"] < 2:
+            await asyncio.sleep(0.05)
+        marker = cancel_blob_name("web/", started["id"], started["run"])
+        blob_service.get_blob_client(output, marker).upload_blob(b"{}")
+        final = await poll(http, started["statusQueryGetUri"], timeout=120)
+    manifest = read_manifest(blob_service, final["manifest"])
+    assert final["batchStatus"] == "Cancelled" and manifest["status"] == "cancelled"
+    assert manifest["counts"]["not_started"] > 0 and len(manifest["images"]) == 40
