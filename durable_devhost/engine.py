@@ -20,6 +20,7 @@ import heapq
 import json
 import logging
 import multiprocessing
+import os
 import time
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -200,7 +201,7 @@ class Engine:
     def _new_process_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             self.options.worker_processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_init, initargs=(self.index.app_path,))
+            initializer=worker_init, initargs=(self.index.app_path, os.getpid()))
 
     async def stop(self) -> None:
         if not self._started:

@@ -173,9 +173,34 @@ async def run_activity_async(fn: IndexedFunction, input_json: str | None, invoca
 _WORKER_INDEX: FunctionIndex | None = None
 
 
-def worker_init(app_path: str) -> None:
-    """ProcessPoolExecutor initializer: import the app once in this process."""
+def die_with_parent(parent_pid: int | None) -> None:
+    """Make the kernel SIGKILL this process when the host dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``).
+
+    Without it a ``kill -9`` of the host leaves its worker processes (and, through them, the
+    multiprocessing resource tracker, which waits for every holder of its pipe) running forever.
+    Linux only; elsewhere a no-op. The parent may already be gone when this runs: then exit at once.
+    """
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def worker_init(app_path: str, parent_pid: int | None = None) -> None:
+    """ProcessPoolExecutor initializer: die with the host, then import the app once in this process."""
     global _WORKER_INDEX
+    die_with_parent(parent_pid)
     _WORKER_INDEX = FunctionIndex.load(app_path)
 
 

@@ -99,3 +99,56 @@ async def test_cli_worker_processes(subprocess_devhost_factory):  # noqa: F811
                 break
             await asyncio.sleep(0.05)
     assert status["output"] == [0, 1, 4, 9]
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid`` (from /proc; zombies excluded)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_sigkill_of_a_multi_process_host_takes_its_workers_and_resource_tracker_along(
+        subprocess_devhost_factory):  # noqa: F811
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        import pytest
+
+        pytest.skip("prctl(PR_SET_PDEATHSIG) is Linux only")
+    host = subprocess_devhost_factory(APP, args=["--processes", "2"], env={"SLOW_SQUARE_SECONDS": "0"})
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{host.url}/api/orchestrators/fan_out", json=4) as r:
+            urls = await r.json()
+        for _ in range(400):
+            status = await _status(http, urls["statusQueryGetUri"])
+            if status["runtimeStatus"] != "Running":
+                break
+            await asyncio.sleep(0.05)
+    assert status["runtimeStatus"] == "Completed"
+    assert host.proc is not None
+    children = _children(host.proc.pid)
+    assert len(children) >= 3, children          # 2 workers + the resource tracker
+    await asyncio.to_thread(host.kill)
+    for _ in range(100):
+        if not any(_alive(pid) for pid in children):
+            break
+        await asyncio.sleep(0.05)
+    assert not [pid for pid in children if _alive(pid)], "orphaned worker / resource tracker processes"
