@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--function-key", action="append", default=None,
                    help="require this function key (repeatable; also env DEVHOST_FUNCTION_KEY)")
     p.add_argument("--master-key", default=None, help="master key when keys are on (also env DEVHOST_MASTER_KEY)")
+    p.add_argument("--fast-replay", action="store_true",
+                   help="cache the SDK's history timestamp parsing (faster replays than the real worker)")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -92,6 +94,7 @@ async def serve(args: argparse.Namespace) -> int:
         max_concurrent_orchestrations=settings.max_concurrent_orchestrations,
         worker_processes=args.processes,
         hub_name=settings.hub_name,
+        fast_replay=args.fast_replay or os.environ.get("DEVHOST_FAST_REPLAY", "") not in ("", "0"),
     )
     engine = Engine(index, store, clock, options)
     port = args.port if args.port is not None else (settings.local_http_port or 7071)

@@ -40,6 +40,7 @@ from .invoke import (
     orchestrator_payload,
     run_activity_async,
     run_activity_sync,
+    set_fast_replay,
     worker_init,
     worker_run_activity,
 )
@@ -97,6 +98,7 @@ class EngineOptions:
     hub_name: str = "TestHubName"
     long_timer_interval: str = "3.00:00:00"
     max_short_timer: str = "6.00:00:00"
+    fast_replay: bool = False            # cache the SDK's timestamp parsing (not what the worker does)
 
 
 class Engine:
@@ -171,6 +173,7 @@ class Engine:
         self._started = True
         self._loop = asyncio.get_running_loop()
         opts = self.options
+        set_fast_replay(opts.fast_replay)
         self._orch_sem = asyncio.Semaphore(max(1, opts.max_concurrent_orchestrations))
         self._orch_pool = ThreadPoolExecutor(max(1, opts.max_concurrent_orchestrations),
                                              thread_name_prefix="devhost-orchestrator")

@@ -28,24 +28,33 @@ NO_STATE_KEY = "$devhostNoState"   # the invocation failed without $OutOfProcDat
 _REGISTRY = func.get_binding_registry()
 
 
-def _install_timestamp_cache() -> None:
-    """Memoise the SDK's ``dateutil`` parse of history ``Timestamp`` strings.
+_HISTORY_EVENT_MODULE = "azure.durable_functions.models.history.HistoryEvent"
 
-    The SDK re-parses every event's timestamp on every episode with the (slow, generic)
-    ``dateutil.parser.parse``; for a 1,000-activity fan-out that is most of the host's CPU time.
-    The cache returns the very object dateutil produced for the same string (datetimes are
-    immutable), so orchestrator code cannot observe any difference.
+
+def set_fast_replay(enabled: bool) -> None:
+    """Memoise (or stop memoising) the SDK's ``dateutil`` parse of history ``Timestamp`` strings.
+
+    The real Python worker re-parses every event's timestamp with ``dateutil.parser.parse`` on every
+    episode (SDK 1.7.0 ``HistoryEvent.__init__``), so replay cost grows with the history exactly as on
+    Azure: that is the default. ``--fast-replay`` / ``DevHost(fast_replay=True)`` turn the cache on:
+    it returns the very object dateutil produced for the same string (datetimes are immutable), so
+    orchestrator code cannot observe a difference, only the time. Process-wide (the SDK module is).
     """
-    module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
+    module = importlib.import_module(_HISTORY_EVENT_MODULE)
     parse = module.dt_parse
-    if getattr(parse, "_devhost_cached", False):
-        return
-    cached = functools.lru_cache(maxsize=1 << 17)(parse)
-    cached._devhost_cached = True  # type: ignore[attr-defined]
-    module.dt_parse = cached
+    original = getattr(parse, "_devhost_original", parse)
+    if enabled:
+        if getattr(parse, "_devhost_original", None) is None:
+            cached = functools.lru_cache(maxsize=1 << 17)(original)
+            cached._devhost_original = original  # type: ignore[attr-defined]
+            module.dt_parse = cached
+    else:
+        module.dt_parse = original
 
 
-_install_timestamp_cache()
+def fast_replay_enabled() -> bool:
+    module = importlib.import_module(_HISTORY_EVENT_MODULE)
+    return getattr(module.dt_parse, "_devhost_original", None) is not None
 
 
 @dataclass

@@ -69,6 +69,7 @@ class DevHost:
         route_prefix: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        fast_replay: bool | None = None,
     ) -> None:
         self.app_or_path = app_or_path
         self.time_skipping = time_skipping
@@ -79,6 +80,9 @@ class DevHost:
         self.route_prefix = route_prefix
         self._host = host
         self._port = port
+        # None: the environment decides (DEVHOST_FAST_REPLAY=1), so a whole suite can opt in
+        self.fast_replay = (os.environ.get("DEVHOST_FAST_REPLAY", "") not in ("", "0")
+                            if fast_replay is None else fast_replay)
         self.engine: Any = None
         self.index: Any = None
         self.settings: Any = None
@@ -125,6 +129,7 @@ class DevHost:
             max_concurrent_orchestrations=self.settings.max_concurrent_orchestrations,
             worker_processes=self.processes,
             hub_name=self.settings.hub_name,
+            fast_replay=self.fast_replay,
         )
         self.engine = Engine(self.index, self.store, SkippableClock(auto_skip=self.time_skipping), options)
         self.app = create_app(
@@ -224,6 +229,10 @@ class DevHost:
         """Raise an event with ``data`` JSON-encoded once (what ``curl -d`` to
         ``sendEventPostUri`` does; the Python SDK's ``raise_event`` double-encodes)."""
         await self.engine.raise_event(instance_id, event_name, None if data is None else json.dumps(data))
+
+    def payload_stats(self) -> dict:
+        """The largest payload of each kind and the Azure Storage limits it crosses (``Engine.payload_stats``)."""
+        return self.engine.payload_stats()
 
     async def skip(self, delta: timedelta) -> None:
         """Move the host clock forward (fires the timers that become due)."""

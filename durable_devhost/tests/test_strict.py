@@ -411,3 +411,30 @@ def test_sqlite_gives_space_back_after_purges(tmp_path):
     assert sizes["db"] < full / 10, sizes
     assert sizes["wal"] == 0
     store.close()
+
+
+# ---- 1. replay cost as on Azure by default ---------------------------------------------------------------
+
+async def test_timestamp_parsing_is_uncached_by_default_and_cached_with_fast_replay():
+    import importlib
+
+    from durable_devhost.invoke import fast_replay_enabled
+    from durable_devhost.replay_cost import measure
+
+    module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
+    from dateutil.parser import parse as dateutil_parse
+
+    async with running(make_app()) as engine:
+        assert not fast_replay_enabled() and module.dt_parse is dateutil_parse     # like the worker
+        iid = await engine.start_orchestration("summarised", client_input("a"))
+        slow = await engine.wait_for_completion(iid, 5)
+    async with running(make_app(), fast_replay=True) as engine:
+        assert fast_replay_enabled() and module.dt_parse is not dateutil_parse
+        iid = await engine.start_orchestration("summarised", client_input("a"))
+        fast = await engine.wait_for_completion(iid, 5)
+    assert slow["output"] == fast["output"]
+    async with running(make_app()):
+        assert module.dt_parse is dateutil_parse                                 # switched back off
+    figures = measure(50, repeats=1)
+    assert figures["cached_us_per_event"] < figures["uncached_us_per_event"]
+    assert module.dt_parse is dateutil_parse
