@@ -94,6 +94,7 @@ async def serve(args: argparse.Namespace) -> int:
         max_concurrent_orchestrations=settings.max_concurrent_orchestrations,
         worker_processes=args.processes,
         hub_name=settings.hub_name,
+        function_timeout=settings.function_timeout,
         fast_replay=args.fast_replay or os.environ.get("DEVHOST_FAST_REPLAY", "") not in ("", "0"),
     )
     engine = Engine(index, store, clock, options)

@@ -99,6 +99,7 @@ class EngineOptions:
     long_timer_interval: str = "3.00:00:00"
     max_short_timer: str = "6.00:00:00"
     fast_replay: bool = False            # cache the SDK's timestamp parsing (not what the worker does)
+    function_timeout: str | None = None  # host.json functionTimeout, enforced for activities
 
 
 class Engine:
@@ -792,6 +793,40 @@ class Engine:
             if retry:
                 self._enqueue_work(item)
 
+    def _timeout_seconds(self) -> float | None:
+        from .settings import parse_timespan
+
+        return parse_timespan(self.options.function_timeout)
+
+    async def _invoke_activity(self, fn: Any, item: WorkItem, invocation_id: str) -> ActivityResult:
+        if fn.is_async:
+            return await run_activity_async(fn, item.input, invocation_id, self.index.app_path)
+        if self._process_pool is not None:
+            return await self._loop.run_in_executor(self._process_pool, worker_run_activity, fn.name, item.input,
+                                                    invocation_id)
+        return await self._loop.run_in_executor(self._thread_pool, run_activity_sync, fn, item.input, invocation_id,
+                                                self.index.app_path)
+
+    async def _run_with_timeout(self, fn: Any, item: WorkItem, invocation_id: str) -> ActivityResult:
+        """host.json ``functionTimeout``: the WebJobs ``FunctionExecutor`` (azure-webjobs-sdk
+        src/Microsoft.Azure.WebJobs.Host/Executors/FunctionExecutor.cs) logs "Timeout value of {t} exceeded by
+        function 'Functions.X' (Id: '...'). Initiating cancellation." and fails the invocation with
+        ``FunctionTimeoutException("Timeout value of {t} was exceeded by function: Functions.X")``; the host
+        then restarts the language worker. The dev host fails the invocation with the same text but cannot
+        stop a sync activity's thread (or process): it runs on in the background, its result discarded."""
+        timeout = self._timeout_seconds()
+        task = asyncio.ensure_future(self._invoke_activity(fn, item, invocation_id))
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if task in done:
+            return task.result()
+        task.cancel()
+        text = self.options.function_timeout
+        log.error("Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). Initiating cancellation.",
+                  text, fn.name, invocation_id)
+        message = f"Timeout value of {text} was exceeded by function: Functions.{fn.name}"
+        return ActivityResult(ok=False, reason=f"Activity function '{fn.name}' failed: {message}",
+                              details=f"Microsoft.Azure.WebJobs.Host.FunctionTimeoutException: {message}")
+
     def _replace_broken_pool(self) -> None:
         pool = self._process_pool
         if pool is not None and getattr(pool, "_broken", False):
@@ -818,6 +853,8 @@ class Engine:
                            f"{names}; only the activityTrigger is supplied. On Azure the Functions host would "
                            f"provide them.")
                 result = ActivityResult(ok=False, reason=message, details=message)
+            elif self._timeout_seconds() is not None:
+                result = await self._run_with_timeout(fn, item, invocation_id)
             elif fn.is_async:
                 # Like the Python worker: ``async def`` functions run on the event loop, not in a
                 # thread or a worker process, so I/O-bound activities never queue behind CPU work.

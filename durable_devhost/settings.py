@@ -21,6 +21,19 @@ log = logging.getLogger("durable_devhost")
 VERSIONING_SETTINGS = ("defaultVersion", "versionMatchStrategy", "versionFailureStrategy")
 
 
+def parse_timespan(text: str | None) -> float | None:
+    """host.json ``functionTimeout`` (``[d.]hh:mm:ss[.fff]``) in seconds; None when unset or ``-1`` (unbounded)."""
+    if text is None or str(text).strip() in ("", "-1"):
+        return None
+    value = str(text).strip()
+    days = 0
+    if "." in value.split(":")[0]:
+        day_text, value = value.split(".", 1)
+        days = int(day_text)
+    hours, minutes, seconds = value.split(":")
+    return days * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}

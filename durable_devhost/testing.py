@@ -130,6 +130,7 @@ class DevHost:
             worker_processes=self.processes,
             hub_name=self.settings.hub_name,
             fast_replay=self.fast_replay,
+            function_timeout=getattr(self.settings, "function_timeout", None),
         )
         self.engine = Engine(self.index, self.store, SkippableClock(auto_skip=self.time_skipping), options)
         self.app = create_app(

@@ -94,6 +94,17 @@ def make_app() -> df.DFApp:
         out.set("x")
         return n
 
+    @app.orchestration_trigger(context_name="context")
+    def calls_slow(context: df.DurableOrchestrationContext):
+        return (yield context.call_activity("slow", context.get_input()))
+
+    @app.activity_trigger(input_name="seconds")
+    async def slow(seconds: float) -> str:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+        return "finished"
+
     @app.activity_trigger(input_name="n")
     def fails(n: int) -> int:
         raise ValueError(f"bad {n}")
@@ -123,7 +134,7 @@ async def test_unknown_activity_fails_loudly_and_says_azure_would_stay_running(e
     assert status["runtimeStatus"] == "Failed"
     assert status["output"].startswith("The function 'old_name' doesn't exist, is disabled, or is not an activity "
                                        "function. Additional info: The following are the known activity "
-                                       "functions: 'writes_blob', 'fails', 'work', 'echo_big'.")
+                                       "functions: 'writes_blob', 'slow', 'fails', 'work', 'echo_big'.")
     assert STAYS_RUNNING in status["output"] and "stay Running forever" in status["output"]
 
 
@@ -438,3 +449,21 @@ async def test_timestamp_parsing_is_uncached_by_default_and_cached_with_fast_rep
     figures = measure(50, repeats=1)
     assert figures["cached_us_per_event"] < figures["uncached_us_per_event"]
     assert module.dt_parse is dateutil_parse
+
+
+# ---- 8. functionTimeout ----------------------------------------------------------------------------------
+
+async def test_function_timeout_fails_the_activity_with_the_hosts_text(caplog):
+    from durable_devhost.settings import parse_timespan
+
+    assert parse_timespan("00:30:00") == 1800 and parse_timespan("1.00:00:01") == 86401
+    assert parse_timespan("-1") is None and parse_timespan(None) is None
+    async with running(make_app(), function_timeout="00:00:00.3") as engine:
+        iid = await engine.start_orchestration("calls_slow", client_input(5))
+        status = await engine.wait_for_completion(iid, 5)
+        assert status["runtimeStatus"] == "Failed"
+        assert ("Activity function 'slow' failed: Timeout value of 00:00:00.3 was exceeded by function: "
+                "Functions.slow") in status["output"]
+        assert any("exceeded by function 'Functions.slow'" in r.getMessage() for r in caplog.records)
+        iid = await engine.start_orchestration("calls_slow", client_input(0.01))
+        assert (await engine.wait_for_completion(iid, 5))["output"] == "finished"
