@@ -21,12 +21,30 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
-from activities.shard_results import load_results
-from imagebatch.naming import latest_run_blob_name, manifest_blob_name, run_scratch_prefixes
+from activities.shard_results import load_results, permanent_error
+from imagebatch.naming import (
+    latest_run_blob_name,
+    manifest_blob_name,
+    output_blob_name,
+    run_scratch_prefixes,
+    shard_plan_blob,
+)
 from imagebatch.report import REPORT_CONTENT_TYPE, build_report, report_blob_name
-from imagebatch.results import Progress, build_manifest, compact_summary, failed_result, not_started_result
+from imagebatch.results import (
+    KIND_RECORD_LOST,
+    Progress,
+    build_manifest,
+    compact_summary,
+    failed_result,
+    image_result,
+    manifest_not_written,
+    not_started_result,
+    output_entry,
+)
 from imagebatch.settings import AppSettings
+from imagebatch.specs import RenderSpec, SourceBlob
 from storage import blobs, runs
+from storage.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +85,23 @@ def _results(payload: dict[str, Any], service: BlobServiceClient, container: str
     carries them); a shard that could not write it passes them inline; a shard
     that failed as a whole, or never started because the run was cancelled, is
     expanded from its plan blob, so each of its images is named and a
-    re-submission processes exactly those.
+    re-submission processes exactly those. A results blob that cannot be read
+    (deleted, container gone, storage refusing) costs only its own shard's
+    records: those images are re-checked against their outputs in storage.
     """
     results = list(payload.get("results") or [])
-    for outcome in payload.get("shard_outcomes") or []:
+    plan_folder = payload.get("plan_folder")
+    for shard, outcome in enumerate(payload.get("shard_outcomes") or []):
         if "results_blob" in outcome:
-            results += load_results(service, container, [outcome["results_blob"]])
+            try:
+                results += load_results(service, container, [outcome["results_blob"]])
+            except Exception as error:
+                if permanent_error(error) is None:
+                    raise  # transient: the activity's retry policy tries again
+                log.warning("Cannot read the results of shard %d (%s): %s", shard, outcome["results_blob"],
+                            describe(error))
+                plan_blob = shard_plan_blob(plan_folder, shard) if plan_folder else None
+                results += _recheck_shard(payload["request"], service, plan_blob, outcome, describe(error))
         elif "results" in outcome:
             results += outcome["results"]
         elif "failed" in outcome:
@@ -84,13 +113,65 @@ def _results(payload: dict[str, Any], service: BlobServiceClient, container: str
     return results
 
 
+def _recheck_shard(
+    request: dict[str, Any], service: BlobServiceClient, plan_blob: str | None, outcome: dict[str, Any], reason: str
+) -> list[dict[str, Any]]:
+    """The records of a shard whose results blob is lost, rebuilt from storage: an
+    image whose every rendition exists for its current source version and these
+    parameters is ``processed`` (``recovered``); any other is ``unknown`` (kind
+    ``record_lost``), which a re-submission checks again."""
+    output_container = request["output_container"]
+    spec = RenderSpec.from_dict(request["spec"])
+    try:
+        if plan_blob is None:
+            raise LookupError("no plan folder")
+        plan = json.loads(service.get_blob_client(output_container, plan_blob).download_blob().readall())
+        images = [SourceBlob.from_dict(image) for image in plan["images"]]
+    except Exception as error:
+        log.warning("Cannot re-check a shard without its plan (%s): %s", plan_blob, describe(error))
+        message = f"the shard's result record was lost ({reason}) and its plan too; re-submit to check them"
+        return [image_result(f"{outcome.get('size', '?')} image(s) of {plan_blob}", "unknown",
+                             kind=KIND_RECORD_LOST, message=message)]
+    rechecked = []
+    for source in images:
+        targets = {
+            r.name: output_blob_name(request.get("output_prefix") or "", source.name, r.name, spec.extension)
+            for r in spec.renditions
+        }
+        try:
+            etag = source.etag or blobs.source_etag(service, request["source_container"], source.name)
+            outputs = []
+            for rendition, name in targets.items():
+                match, size, width, height = blobs.output_matches(
+                    service, output_container, name, source_etag=etag, spec_fingerprint=spec.fingerprint()
+                )
+                if not match:
+                    raise LookupError(f"{name} is missing or out of date")
+                outputs.append(output_entry(rendition, name, width, height, size))
+            rechecked.append({**image_result(source.name, "processed", outputs=outputs), "recovered": True})
+        except Exception as error:
+            message = f"its result record was lost ({reason}); re-checked in storage: {describe(error)}"
+            rechecked.append(image_result(source.name, "unknown", kind=KIND_RECORD_LOST, message=message))
+    return rechecked
+
+
 def _plan_names(service: BlobServiceClient, container: str, shard: dict[str, Any]) -> list[str]:
     try:
         plan = json.loads(service.get_blob_client(container, shard["plan_blob"]).download_blob().readall())
         return [image["name"] for image in plan["images"]]
     except Exception as error:
-        log.warning("Cannot read the plan of a shard (%s): %s", shard["plan_blob"], error)
+        log.warning("Cannot read the plan of a shard (%s): %s", shard["plan_blob"], describe(error))
         return [f"{shard['size']} image(s) of {shard['plan_blob']}"]
+
+
+def _warnings(request: dict[str, Any], progress: Progress) -> list[str]:
+    """What a user should know even when nothing failed."""
+    if progress.total:
+        return []
+    where = f"{request.get('source_container')}/{request.get('source_prefix') or ''}"
+    if request.get("source_blobs") is not None:
+        return ["the batch listed no blobs"]
+    return [f"no images found under '{where}': check the container and prefix"]
 
 
 def notify_completion(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:
@@ -98,9 +179,10 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     remove the run's scratch blobs (plans, parts, cancel marker).
 
     Every step is idempotent, so Durable may run this activity again: the
-    scratch blobs are only removed after the manifest that replaces them exists,
-    and a re-run that finds them gone rebuilds nothing (it is never called
-    again once it has returned)."""
+    scratch blobs are only removed after the manifest that replaces them exists.
+    Transient storage errors are raised (retried); a refusal that retrying cannot
+    fix (403, a lease, ...) returns the summary with ``manifest_error`` instead, so
+    the batch still ends with its counts and a one-line reason."""
     instance_id = payload["instance_id"]
     run = payload["run"]
     request = payload["request"]
@@ -117,29 +199,36 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
         started=payload["started"],
         finished=payload["finished"],
         listing_error=payload.get("listing_error"),
+        warnings=_warnings(request, progress),
     )
     manifest_name = manifest_blob_name(output_prefix, instance_id, run)
-    blobs.upload_text(
-        service, output_container, manifest_name, json.dumps(manifest, indent=2), "application/json"
-    )
     report_name = report_blob_name(output_prefix, instance_id, run)
-    blobs.upload_text(
-        service,
-        output_container,
-        report_name,
-        build_report(manifest, output_container=output_container, output_prefix=output_prefix),
-        REPORT_CONTENT_TYPE,
-    )
     summary = compact_summary(manifest, f"{output_container}/{manifest_name}")
     summary["report"] = f"{output_container}/{report_name}"
-    runs.write_json(
-        service,
-        output_container,
-        latest_run_blob_name(output_prefix, instance_id),
-        {"batch_id": instance_id, "run": run, "status": manifest["status"], "finished": payload["finished"],
-         "manifest": manifest_name, "report": report_name},
-    )
-    runs.delete_prefixes(service, output_container, run_scratch_prefixes(output_prefix, instance_id, run))
+    try:
+        blobs.upload_text(
+            service, output_container, manifest_name, json.dumps(manifest, indent=2), "application/json"
+        )
+        blobs.upload_text(
+            service,
+            output_container,
+            report_name,
+            build_report(manifest, output_container=output_container, output_prefix=output_prefix),
+            REPORT_CONTENT_TYPE,
+        )
+        runs.write_json(
+            service,
+            output_container,
+            latest_run_blob_name(output_prefix, instance_id),
+            {"batch_id": instance_id, "run": run, "status": manifest["status"], "finished": payload["finished"],
+             "manifest": manifest_name, "report": report_name},
+        )
+        runs.delete_prefixes(service, output_container, run_scratch_prefixes(output_prefix, instance_id, run))
+    except Exception as error:
+        permanent = permanent_error(error)
+        if permanent is None:
+            raise
+        return {**summary, **manifest_not_written(summary["manifest"], permanent["message"])}
     if settings.notify_webhook_url:
         summary["webhook"] = post_webhook(
             settings.notify_webhook_url,

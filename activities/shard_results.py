@@ -14,28 +14,56 @@ import contextlib
 import json
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
+from storage.errors import describe, is_transient
+
+
+def permanent_error(error: BaseException) -> dict[str, str] | None:
+    """``{"kind", "message"}`` for a storage error that retrying cannot fix (404, 403,
+    409, 412, ...), else None: such errors are *returned*, so the Durable retry policy
+    never spends its attempts (and the user's minutes) on them; transient ones are raised."""
+    if isinstance(error, ResourceNotFoundError):
+        return {"kind": "blob_gone", "message": describe(error)}
+    if isinstance(error, HttpResponseError) and not is_transient(error):
+        return {"kind": "storage_error", "message": describe(error)}
+    return None
+
 
 async def load_shard(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:
-    """The shard's plan: ``{"request": ..., "images": [...]}``."""
-    downloader = await service.get_blob_client(payload["container"], payload["blob"]).download_blob()
-    return json.loads(await downloader.readall())
+    """The shard's plan: ``{"request": ..., "images": [...]}``, or ``{"error": ...}``
+    when it can never be read (its plan blob is gone, access is denied)."""
+    try:
+        downloader = await service.get_blob_client(payload["container"], payload["blob"]).download_blob()
+        return json.loads(await downloader.readall())
+    except Exception as error:
+        permanent = permanent_error(error)
+        if permanent is None:
+            raise
+        return {"error": permanent}
 
 
 async def record_shard_results(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:
-    """Write the shard's per-image results (idempotent: same name, same content)."""
+    """Write the shard's per-image results (idempotent: same name, same content);
+    ``{"error": ...}`` when storage refuses for good (the shard then hands them to
+    its parent instead)."""
     data = json.dumps(payload["results"]).encode("utf-8")
     blob = service.get_blob_client(payload["container"], payload["blob"])
     settings = ContentSettings(content_type="application/json", cache_control="no-cache")
     try:
-        await blob.upload_blob(data, overwrite=True, content_settings=settings)
-    except ResourceNotFoundError:
-        with contextlib.suppress(ResourceExistsError):
-            await service.create_container(payload["container"])
-        await blob.upload_blob(data, overwrite=True, content_settings=settings)
+        try:
+            await blob.upload_blob(data, overwrite=True, content_settings=settings)
+        except ResourceNotFoundError:
+            with contextlib.suppress(ResourceExistsError):
+                await service.create_container(payload["container"])
+            await blob.upload_blob(data, overwrite=True, content_settings=settings)
+    except Exception as error:
+        permanent = permanent_error(error)
+        if permanent is None:
+            raise
+        return {"blob": payload["blob"], "error": permanent}
     return {"blob": payload["blob"], "count": len(payload["results"])}
 
 

@@ -101,6 +101,9 @@ def outcome_lines(status: dict[str, Any]) -> list[str]:
     ]
     if status.get("error"):
         lines.append(f"error: {status['error']}")
+    lines += [f"warning: {warning}" for warning in summary.get("warnings") or []]
+    if status.get("manifest_error"):
+        lines.append(f"manifest: {status['manifest_error']} (re-submit the batch to write it)")
     manifest = status.get("manifest")
     if manifest:
         lines.append(f"manifest: {manifest}")

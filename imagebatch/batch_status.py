@@ -6,10 +6,15 @@ values, and so the answer reads the same whatever backend produced it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from imagebatch.batch_api import batch_state
+from imagebatch.results import one_line
+
+# The extension's preamble on a failed orchestration's output (OutOfProcOrchestrationShim).
+_FAILED_PREFIX = re.compile(r"^Orchestrator function '[^']*' failed: ")
 
 ACTIVE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 EMPTY_PROGRESS = {"total": 0, "done": 0, "skipped": 0, "failed": 0, "in_flight": 0, "not_started": 0, "completed": 0}
@@ -54,7 +59,10 @@ def friendly_status(
     if earlier_runs is not None:
         body["runs"] = earlier_runs
     if runtime_status in {"Failed", "Terminated"} and isinstance(output, str):
-        body["error"] = output
+        # One line for people: never a traceback or a server path.
+        body["error"] = one_line(_FAILED_PREFIX.sub("", output, count=1), limit=500)
+    if summary and summary.get("manifest_error"):
+        body["manifest_error"] = summary["manifest_error"]
     return body
 
 

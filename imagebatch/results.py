@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-ImageStatus = Literal["processed", "skipped", "failed", "not_started"]
+ImageStatus = Literal["processed", "skipped", "failed", "not_started", "unknown"]
 BatchStatus = Literal["succeeded", "failed", "cancelled"]
 
 # Failure kinds not produced by the image decoder.
@@ -22,6 +22,8 @@ KIND_TRANSIENT_EXHAUSTED = "transient_exhausted"
 KIND_STORAGE_ERROR = "storage_error"
 # Why an image was not started (status "not_started", not a failure).
 KIND_CANCELLED = "cancelled"
+# Status "unknown": its result record was lost and storage could not confirm its outputs.
+KIND_RECORD_LOST = "record_lost"
 
 MAX_MESSAGE_CHARS = 300
 
@@ -135,6 +137,7 @@ def build_manifest(
     started: str,
     finished: str,
     listing_error: str | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     failures = [
         {"name": r["name"], "kind": r.get("kind"), "message": r.get("message")}
@@ -162,6 +165,8 @@ def build_manifest(
     }
     if listing_error:
         manifest["listing_error"] = listing_error
+    if warnings:
+        manifest["warnings"] = list(warnings)
     return manifest
 
 
@@ -176,4 +181,22 @@ def compact_summary(manifest: Mapping[str, Any], manifest_location: str) -> dict
         "started": manifest["timings"]["started"],
         "finished": manifest["timings"]["finished"],
         "manifest": manifest_location,
+        **({"warnings": manifest["warnings"]} if manifest.get("warnings") else {}),
     }
+
+
+def manifest_not_written(location: str, reason: str) -> dict[str, Any]:
+    """What replaces the manifest location in a summary when it could not be
+    written: the summary itself (counts, status) is then the run's only record,
+    and re-submitting the batch writes the manifest where it was meant to go."""
+    return {
+        "manifest": None,
+        "report": None,
+        "manifest_error": one_line(f"the manifest could not be written to {location}: {reason}"),
+    }
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A reason for people: its first line, no traceback, at most ``limit`` characters."""
+    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    return first if len(first) <= limit else first[: limit - 1] + "…"

@@ -16,13 +16,19 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
-from imagebatch.naming import cancel_blob_name, shard_instance_id, shard_plan_blob, shard_results_blob
-from imagebatch.results import Progress, batch_status, custom_status, failure_percent
+from imagebatch.naming import (
+    cancel_blob_name,
+    manifest_blob_name,
+    shard_instance_id,
+    shard_plan_blob,
+    shard_results_blob,
+)
+from imagebatch.results import Progress, batch_status, custom_status, failure_percent, manifest_not_written
 from imagebatch.specs import BatchRequest
 from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.retry import retry_policy
-from orchestrators.shard import SHARD_ORCHESTRATOR_NAME, activity_error
+from orchestrators.shard import SHARD_ORCHESTRATOR_NAME, activity_error, activity_error_text
 
 ORCHESTRATOR_NAME = "ImageProcessing_Orchestrator"
 KIND_SHARD_FAILED = "shard_failed"
@@ -86,19 +92,23 @@ def orchestrate(context: df.DurableOrchestrationContext):
             shard_instance_id(context.instance_id, run, shard),
         )
 
+    def shard_failed(shard: int, kind: str, message: str) -> None:
+        progress.failed += sizes[shard]
+        outcomes[shard] = {
+            "failed": {"plan_blob": shard_plan_blob(plan["plan"], shard), "size": sizes[shard],
+                       "kind": kind, "message": message}
+        }
+
     def done(shard: int, task: Any, attempts: int) -> None:
         if task.state is TaskState.FAILED:
-            progress.failed += sizes[shard]
-            outcomes[shard] = {
-                "failed": {
-                    "plan_blob": shard_plan_blob(plan["plan"], shard),
-                    "size": sizes[shard],
-                    "kind": KIND_SHARD_FAILED,
-                    "message": f"not processed: its shard failed after {attempts} attempt(s): {activity_error(task)}",
-                }
-            }
+            message = f"not processed: its shard failed after {attempts} attempt(s): {activity_error(task)}"
+            shard_failed(shard, KIND_SHARD_FAILED, message)
             return
         outcome = task.result
+        if "shard_error" in outcome:  # a permanent problem, reported at once (no retries)
+            error = outcome["shard_error"]
+            shard_failed(shard, error["kind"], f"not processed: its shard plan cannot be read: {error['message']}")
+            return
         if "results" in outcome:  # the shard could not record them itself
             outcomes[shard] = {"results": outcome["results"]}
         else:
@@ -138,28 +148,42 @@ def orchestrate(context: df.DurableOrchestrationContext):
     else:
         status = batch_status(progress, request.tolerated_failure_percent)
     context.set_custom_status(custom_status("notifying", progress, run=run))
-    summary = yield context.call_activity_with_retry(
-        "NotifyCompletion",
-        sdk_retry,
-        {
-            "instance_id": context.instance_id,
-            "run": run,
-            "request": request.to_dict(),
-            "shard_outcomes": outcomes,
-            "progress": progress.to_dict(),
-            "status": status,
-            "started": started,
-            "finished": context.current_utc_datetime.isoformat(),
-            "listing_error": listing_error,
-        },
-    )
+    finished = context.current_utc_datetime.isoformat()
+    try:
+        summary = yield context.call_activity_with_retry(
+            "NotifyCompletion",
+            sdk_retry,
+            {
+                "instance_id": context.instance_id,
+                "run": run,
+                "request": request.to_dict(),
+                "plan_folder": plan["plan"],
+                "shard_outcomes": outcomes,
+                "progress": progress.to_dict(),
+                "status": status,
+                "started": started,
+                "finished": finished,
+                "listing_error": listing_error,
+            },
+        )
+    except Exception as error:
+        # Storage stayed down through every retry: the images are done, so the run still
+        # ends with its counts; the output says why there is no manifest (re-submitting the
+        # batch writes it, skipping every image that is already done).
+        location = f"{request.output_container}/{manifest_blob_name(request.output_prefix, context.instance_id, run)}"
+        summary = {
+            "batch_id": context.instance_id, "run": run, "status": status, "counts": progress.to_dict(),
+            "failure_percent": round(failure_percent(progress), 3), "started": started, "finished": finished,
+            **manifest_not_written(location, activity_error_text(error)),
+        }
     context.set_custom_status(custom_status("done", progress, summary["manifest"], run=run))
     if status == "failed":
         reason = listing_error or (
             f"{progress.failed} of {progress.total} images failed "
             f"({failure_percent(progress):.1f}% > {request.tolerated_failure_percent:g}% tolerated)"
         )
-        raise BatchFailedError(f"Batch failed: {reason}. Manifest: {summary['manifest']}")
+        where = f"Manifest: {summary['manifest']}" if summary["manifest"] else summary["manifest_error"]
+        raise BatchFailedError(f"Batch failed: {reason}. {where}")
     return summary
 
 

@@ -59,10 +59,13 @@ def process_shard(context: df.DurableOrchestrationContext):
     sdk_retry = retry_policy(payload.get("retry"))
     carried: dict[str, Any] | None = payload.get("carried")
     if carried is None:
-        carried = yield context.call_activity_with_retry(
+        loaded = yield context.call_activity_with_retry(
             "LoadShard", sdk_retry, {"container": payload["container"], "blob": payload["plan_blob"]}
         )
-        carried = {"request": carried["request"], "images": carried["images"], "results": []}
+        if "error" in loaded:
+            # The plan can never be read (gone, access denied): retrying the shard cannot help.
+            return {"shard": payload["shard"], "shard_error": loaded["error"]}
+        carried = {"request": loaded["request"], "images": loaded["images"], "results": []}
     request = BatchRequest.from_dict(carried["request"])
     images: list[dict[str, Any]] = carried["images"]
     finished: list[dict[str, Any]] = carried["results"]
@@ -118,17 +121,20 @@ def process_shard(context: df.DurableOrchestrationContext):
     progress = _progress(finished, len(images))
     context.set_custom_status({"progress": progress.to_dict()})
     try:
-        yield context.call_activity_with_retry(
+        recorded = yield context.call_activity_with_retry(
             "RecordShardResults",
             sdk_retry,
             {"container": request.output_container, "blob": payload["results_blob"], "results": finished},
         )
+        record_error = recorded["error"]["message"] if "error" in recorded else None
     except Exception as error:
+        record_error = activity_error_text(error)
+    if record_error:
         # The images are done and their renditions written; losing their records would
         # make the manifest call them failed. Hand them to the parent instead (rare, so
         # the parent's history only grows when storage misbehaves).
         return {"shard": payload["shard"], "progress": progress.to_dict(), "results": finished,
-                "record_error": activity_error_text(error)}
+                "record_error": record_error}
     return {"shard": payload["shard"], "progress": progress.to_dict()}
 
 

@@ -1,0 +1,175 @@
+"""Every run ends with a true manifest, whatever storage does to its bookkeeping.
+
+The real orchestrators and activity code on the local dev host against Azurite,
+with one activity wrapped to misbehave the way storage does: a results blob
+that vanishes, a plan blob that is gone, a manifest blob under someone else's
+lease, a storage outage that outlasts every retry. Attempts are counted from
+the instance histories.
+"""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+import pytest
+from azure.core.exceptions import ServiceResponseError
+
+import orchestrators
+from activities.list_images import plan_batch
+from activities.notify_completion import notify_completion
+from activities.process_image import process_image
+from activities.shard_results import load_shard, record_shard_results
+from durable_devhost.testing import DevHost
+from imagebatch.naming import manifest_blob_name, shard_plan_blob
+from imagebatch.settings import AppSettings
+from orchestrators.image_processing import ORCHESTRATOR_NAME
+from storage.clients import async_blob_service_client
+from tests.batchkit import close_app_storage_clients, read_manifest
+from tests.test_orchestrator import RUN, batch_input, seed_images
+
+pytestmark = pytest.mark.usefixtures(close_app_storage_clients.__name__)
+
+
+def hooked_app(service, *, after_list=None, after_record=None, notify=None) -> df.DFApp:
+    """The real app's orchestrators and activity code; ``after_*`` run after the real
+    activity (to damage what it wrote), ``notify`` replaces NotifyCompletion."""
+    bp = df.Blueprint()
+    settings = AppSettings()
+
+    @bp.activity_trigger(input_name="payload")
+    def ListImages(payload: dict) -> dict:
+        plan = plan_batch(payload, service, 5000)
+        if after_list:
+            after_list(payload, plan)
+        return plan
+
+    @bp.activity_trigger(input_name="payload")
+    async def LoadShard(payload: dict) -> dict:
+        return await load_shard(payload, async_blob_service_client("AzureWebJobsStorage"))
+
+    @bp.activity_trigger(input_name="payload")
+    async def RecordShardResults(payload: dict) -> dict:
+        result = await record_shard_results(payload, async_blob_service_client("AzureWebJobsStorage"))
+        if after_record:
+            after_record(payload)
+        return result
+
+    @bp.activity_trigger(input_name="payload")
+    def ProcessImage(payload: dict) -> dict:
+        return process_image(payload, service, settings)
+
+    @bp.activity_trigger(input_name="payload")
+    def NotifyCompletion(payload: dict) -> dict:
+        return (notify or notify_completion)(payload, service, settings)
+
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(orchestrators.bp)
+    app.register_functions(bp)
+    return app
+
+
+Histories = dict[str, tuple[str, list[dict]]]
+
+
+def attempts(histories: Histories, activity: str, instance_suffix: str = "") -> tuple[int, int]:
+    """(scheduled, failed) attempts of ``activity`` over every instance (whose id ends
+    with ``instance_suffix``) and every execution."""
+    scheduled = failed = 0
+    for instance_id, (_, history) in histories.items():
+        if not instance_id.endswith(instance_suffix):
+            continue
+        names = {e["EventId"]: e.get("Name") for e in history if e["EventType"] == 4}
+        scheduled += sum(1 for e in history if e["EventType"] == 4 and e.get("Name") == activity)
+        failed += sum(1 for e in history if e["EventType"] == 6 and names.get(e["TaskScheduledId"]) == activity)
+    return scheduled, failed
+
+
+async def run(app: df.DFApp, request: dict, instance_id: str | None = None) -> tuple[dict, Histories]:
+    async with DevHost(app) as host:
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request, instance_id)
+        status = await host.wait(instance_id, timeout=120)
+        histories = {
+            i["instanceId"]: (i["name"], host.history(i["instanceId"], all_executions=True))
+            for i in await host.engine.list_instances()
+        }
+    return status, histories
+
+
+async def test_a_vanished_results_blob_costs_no_record(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    names = seed_images(blob_service, source, 8)
+
+    def delete_results(payload: dict) -> None:  # "a results blob deleted as it appeared"
+        blob_service.get_blob_client(payload["container"], payload["blob"]).delete_blob()
+
+    status, _ = await run(hooked_app(blob_service, after_record=delete_results), batch_input(source, output, limit=2))
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    manifest = read_manifest(blob_service, status["output"]["manifest"])
+    images = {i["name"]: i for i in manifest["images"]}
+    assert sorted(images) == sorted(names), "every image has its record"
+    assert all(i["status"] == "processed" and i.get("recovered") for i in images.values()), images
+    assert all(len(i["outputs"]) == 2 for i in images.values()), "outputs re-checked in storage"
+
+
+async def test_a_gone_plan_fails_its_shard_once_without_retries(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 6)
+
+    def delete_first_plan(payload: dict, plan: dict) -> None:
+        blob_service.get_blob_client(payload["output_container"], shard_plan_blob(plan["plan"], 0)).delete_blob()
+
+    request = batch_input(source, output, limit=1, tolerated=100)
+    status, histories = await run(hooked_app(blob_service, after_list=delete_first_plan), request)
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    manifest = read_manifest(blob_service, status["output"]["manifest"])
+    failed = manifest["failures"]
+    assert failed and {f["kind"] for f in failed} == {"blob_gone"}, failed
+    assert "cannot be read" in failed[0]["message"] and "\n" not in failed[0]["message"]
+    shards = [i for i, (name, _) in histories.items() if name == "ImageProcessing_Shard"]
+    # A 404 can never succeed: one LoadShard attempt, one shard attempt (it was 4 x 4 = 16).
+    assert attempts(histories, "LoadShard", ":00000") == (1, 0)
+    (parent,) = [h for name, h in histories.values() if name == ORCHESTRATOR_NAME]
+    created = [e for e in parent if e["EventType"] == 7]
+    assert len(created) == len(shards), "no shard was started twice"
+
+
+async def test_a_storage_outage_through_every_retry_still_ends_with_the_counts(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 4)
+
+    def storage_down(payload: dict, service, settings) -> dict:
+        raise ServiceResponseError("Connection reset by peer")
+
+    status, histories = await run(hooked_app(blob_service, notify=storage_down), batch_input(source, output, limit=2))
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    summary = status["output"]
+    assert summary["counts"]["done"] == 4 and summary["status"] == "succeeded" and summary["manifest"] is None
+    expected = f"{output}/{manifest_blob_name('out/', status['instanceId'], RUN)}"
+    assert summary["manifest_error"].startswith(f"the manifest could not be written to {expected}: ")
+    assert "\n" not in summary["manifest_error"] and "Traceback" not in summary["manifest_error"]
+    assert attempts(histories, "NotifyCompletion") == (3, 3), "transient: every attempt of the policy"
+
+
+async def test_a_refused_manifest_write_is_not_retried(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 3)
+    instance_id = "leased-manifest"
+    manifest = blob_service.get_blob_client(output, manifest_blob_name("out/", instance_id, RUN))
+    manifest.upload_blob(b"{}")
+    manifest.acquire_lease(lease_duration=-1)  # someone else's infinite lease: 412 on every overwrite
+
+    status, histories = await run(hooked_app(blob_service), batch_input(source, output, limit=2), instance_id)
+    summary = status["output"]
+    assert status["runtimeStatus"] == "Completed" and summary["counts"]["done"] == 3
+    assert summary["manifest"] is None and "412" in summary["manifest_error"], summary
+    assert attempts(histories, "NotifyCompletion") == (1, 0), "a lease cannot clear by retrying"
+
+
+async def test_a_batch_with_no_images_says_so(blob_service, container_factory):
+    source, output = container_factory(), container_factory()
+    request = batch_input(source, output, limit=2, prefix="typo/")
+    status, _ = await run(hooked_app(blob_service), request)
+    summary = status["output"]
+    assert status["runtimeStatus"] == "Completed" and summary["counts"]["total"] == 0
+    assert summary["warnings"] == [f"no images found under '{source}/typo/': check the container and prefix"]
+    assert read_manifest(blob_service, summary["manifest"])["warnings"] == summary["warnings"]
