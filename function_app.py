@@ -162,7 +162,7 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
             output=status.output,
             created_time=status.created_time.isoformat() if status.created_time else None,
             last_updated_time=status.last_updated_time.isoformat() if status.last_updated_time else None,
-            live_progress=progress,
+            live=progress,
             links=batch_links(batches_root(req.url), instance_id),
             earlier_runs=earlier,
         ),

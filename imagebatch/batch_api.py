@@ -68,19 +68,25 @@ def accepted_body(root: str, instance_id: str, run: str) -> dict[str, Any]:
     return {"id": instance_id, "run": run, **batch_links(root, instance_id)}
 
 
-def live_progress(parent: Mapping[str, Any], running_shards: Iterable[Any]) -> dict[str, int]:
+def live_progress(parent: Mapping[str, Any], running_shards: Iterable[Any]) -> dict[str, Any]:
     """The parent's counts (finished shards) plus each running shard's counts
-    (finished segments), so progress lags the truth by at most one segment per lane.
+    (its finished images), and the retries in progress across the lanes.
 
     Read the parent *before* listing the shards: a shard listed as running has
     then not been counted by the parent yet, so nothing is counted twice.
+    Returns ``{"progress": {...}, "retrying": [...]}`` (latest retry first).
     """
     progress = Progress.from_dict(parent)
+    retrying: list[dict[str, Any]] = []
     for custom in running_shards:
-        counts = custom.get("progress") if isinstance(custom, Mapping) else None
+        if not isinstance(custom, Mapping):
+            continue
+        counts = custom.get("progress")
         if isinstance(counts, Mapping):
             progress.add({key: counts.get(key, 0) for key in _FINISHED_KEYS})
-    return progress.to_dict()
+        retrying += [r for r in custom.get("retrying") or [] if isinstance(r, Mapping)]
+    retrying.sort(key=lambda r: str(r.get("at", "")), reverse=True)
+    return {"progress": {**progress.to_dict(), "retrying": len(retrying)}, "retrying": retrying}
 
 
 def batch_state(runtime_status: str, stage: str | None, summary: Mapping[str, Any] | None) -> str:

@@ -17,7 +17,10 @@ from imagebatch.results import one_line
 _FAILED_PREFIX = re.compile(r"^Orchestrator function '[^']*' failed: ")
 
 ACTIVE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
-EMPTY_PROGRESS = {"total": 0, "done": 0, "skipped": 0, "failed": 0, "in_flight": 0, "not_started": 0, "completed": 0}
+MAX_RETRYING_SHOWN = 10
+EMPTY_PROGRESS = {
+    "total": 0, "done": 0, "skipped": 0, "failed": 0, "in_flight": 0, "not_started": 0, "retrying": 0, "completed": 0,
+}
 
 
 def friendly_status(
@@ -28,16 +31,16 @@ def friendly_status(
     output: Any,
     created_time: str | None,
     last_updated_time: str | None,
-    live_progress: Mapping[str, Any] | None = None,
+    live: Mapping[str, Any] | None = None,
     links: Mapping[str, str] | None = None,
     earlier_runs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """``live_progress`` replaces the parent's own counts while the batch runs
-    (see ``batch_api.live_progress``); ``links`` are the app's own URLs;
+    """``live`` (``batch_api.live_progress``) replaces the parent's own counts while
+    the batch runs and names the retries in progress; ``links`` are the app's own URLs;
     ``earlier_runs`` the batch's finished runs before this one."""
     custom = custom_status if isinstance(custom_status, Mapping) else {}
     progress = dict(EMPTY_PROGRESS)
-    progress.update(live_progress or custom.get("progress") or {})
+    progress.update((live or {}).get("progress") or custom.get("progress") or {})
     summary = output if isinstance(output, Mapping) else None
     body: dict[str, Any] = {
         "id": instance_id,
@@ -58,6 +61,9 @@ def friendly_status(
             body["cancelPostUri"] = links["cancelPostUri"]
     if earlier_runs is not None:
         body["runs"] = earlier_runs
+    if live and live.get("retrying"):
+        # Trouble is visible: which images are waiting to retry, after what error, since when.
+        body["retrying"] = list(live["retrying"])[:MAX_RETRYING_SHOWN]
     if runtime_status in {"Failed", "Terminated"} and isinstance(output, str):
         # One line for people: never a traceback or a server path.
         body["error"] = one_line(_FAILED_PREFIX.sub("", output, count=1), limit=500)

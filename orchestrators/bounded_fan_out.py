@@ -107,6 +107,7 @@ def bounded_fan_out(
     on_progress: Callable[[int], None] | None = None,
     stop_when: Any | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_retry: Callable[[int, Any, int], None] | None = None,
 ) -> Generator[Any, Any, list[int]]:
     """Run ``start_task(item)`` for every item, at most ``limit`` items at a time.
 
@@ -114,8 +115,9 @@ def bounded_fan_out(
     waits included, so a struggling store gets less traffic, not more.
     ``on_done(index, task, attempts)`` is called once per item with its final
     task (inspect ``task.state`` / ``task.result``); ``on_progress(in_flight)``
-    after each refill. ``stop_when`` / ``should_stop`` stop it early (see the
-    module docstring). Use with ``yield from``; returns the indices of the
+    after each refill; ``on_retry(index, failed_task, attempts)`` when a failed
+    attempt starts its backoff. ``stop_when`` / ``should_stop`` stop it early
+    (see the module docstring). Use with ``yield from``; returns the indices of the
     items that never started (empty unless stopped).
     """
     if limit < 1:
@@ -175,6 +177,8 @@ def bounded_fan_out(
                 timer = context.create_timer(context.current_utc_datetime + delay)
                 slots[timer] = _Slot(slot.index, slot.attempts, _BACKOFF, failed=task)
                 new_tasks.append(timer)
+                if on_retry is not None:
+                    on_retry(slot.index, task, slot.attempts)
                 continue
             on_done(slot.index, task, slot.attempts)
     return list(range(next_index, len(items)))

@@ -23,7 +23,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
-from imagebatch.results import KIND_TRANSIENT_EXHAUSTED, Progress, failed_result, not_started_result
+from imagebatch.results import KIND_TRANSIENT_EXHAUSTED, Progress, failed_result, not_started_result, one_line
 from imagebatch.specs import BatchRequest
 from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
@@ -69,12 +69,30 @@ def process_shard(context: df.DurableOrchestrationContext):
     request = BatchRequest.from_dict(carried["request"])
     images: list[dict[str, Any]] = carried["images"]
     finished: list[dict[str, Any]] = carried["results"]
-    # The shard's counts so far, for GET /api/batches/{id}: it lags by at most this segment.
-    context.set_custom_status({"progress": _progress(finished, len(images)).to_dict()})
     segment = images[len(finished) : len(finished) + int(payload.get("segment_size") or SEGMENT_SIZE)]
     results: list[dict[str, Any]] = [{} for _ in segment]  # bounded_fan_out calls done() once per image
     spec = request.spec.to_dict()
     cancelled = False
+    retrying: dict[int, dict[str, Any]] = {}
+
+    def publish() -> None:
+        # The shard's counts so far and its retries in progress, read by GET /api/batches/{id}
+        # (custom status is written once per episode, whatever the number of calls).
+        status: dict[str, Any] = {"progress": _progress(finished + [r for r in results if r], len(images)).to_dict()}
+        if retrying:
+            status["retrying"] = list(retrying.values())
+        context.set_custom_status(status)
+
+    def on_retry(index: int, task: Any, attempts: int) -> None:
+        retrying[index] = {
+            "image": segment[index]["name"],
+            "attempts": attempts,
+            "error": one_line(activity_error(task)),
+            "at": context.current_utc_datetime.isoformat(),
+        }
+        publish()
+
+    publish()
 
     def start(image: dict[str, Any]) -> Any:
         # Plain call_activity: bounded_fan_out retries it itself (see its docstring).
@@ -92,6 +110,7 @@ def process_shard(context: df.DurableOrchestrationContext):
 
     def done(index: int, task: Any, attempts: int) -> None:
         nonlocal cancelled
+        retrying.pop(index, None)
         if task.state is TaskState.FAILED:
             message = f"gave up after {attempts} attempt(s): {activity_error(task)}"
             results[index] = failed_result(segment[index]["name"], KIND_TRANSIENT_EXHAUSTED, message)
@@ -99,6 +118,7 @@ def process_shard(context: df.DurableOrchestrationContext):
             results[index] = task.result
             # ProcessImage found the run's cancel marker: this lane starts nothing more.
             cancelled = cancelled or task.result.get("status") == "not_started"
+        publish()
 
     never_started = yield from bounded_fan_out(
         context,
@@ -108,6 +128,7 @@ def process_shard(context: df.DurableOrchestrationContext):
         done,
         retry=RetryPolicy.from_dict(payload.get("retry")),
         should_stop=lambda: cancelled,
+        on_retry=on_retry,
     )
     for index in never_started:
         results[index] = not_started_result(segment[index]["name"])

@@ -7,6 +7,7 @@ The concurrency bound is measured from the instance history, not trusted.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
@@ -302,3 +303,33 @@ async def test_progress_and_replay_determinism(blob_service, container_factory):
         if iid == instance_id:
             assert replayed["output"] == status["output"]
     assert shard_executions > len(histories) - 1, "some shard continued as new"
+
+
+async def test_retries_in_progress_are_visible_in_the_shard_status(blob_service, container_factory):
+    """While an image waits on its backoff, its shard's custom status names it, the
+    attempt count and the error, which GET /api/batches/{id} aggregates."""
+    from imagebatch.batch_api import live_progress
+
+    source, output = container_factory(), container_factory()
+    names = seed_images(blob_service, source, 3)
+    flaky = FlakyStorage({names[1]: 2})
+    async with DevHost(flaky_app(flaky, blob_service)) as host:
+        request = batch_input(source, output, limit=1)
+        request["retry"] = {"first_interval_ms": 1500, "max_attempts": 3, "backoff": 1.0, "max_interval_ms": 1500}
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
+        seen: list[dict] = []
+        for _ in range(200):
+            shards = [i for i in await host.engine.list_instances() if i["name"] == "ImageProcessing_Shard"]
+            statuses = [(await host.status(s["instanceId"]))["customStatus"] for s in shards]
+            live = live_progress({"total": 3}, statuses)
+            if live["retrying"]:
+                seen.append(live)
+            if (await host.status(instance_id))["runtimeStatus"] == "Completed":
+                break
+            await asyncio.sleep(0.1)
+    assert seen, "a retry in progress was visible"
+    first = seen[0]
+    assert first["progress"]["retrying"] == 1
+    (retry,) = first["retrying"]
+    assert retry["image"] == names[1] and retry["attempts"] >= 1 and "connection reset" in retry["error"]
+    assert "\n" not in retry["error"] and retry["at"]
