@@ -16,48 +16,80 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from imagebatch.naming import is_image_name, is_own_output, plan_folder, shard_plan_blob
+from imagebatch.results import failed_result
 from imagebatch.sharding import shard_bounds, shard_sizes
-from imagebatch.specs import SourceBlob
+from imagebatch.source_check import KIND_INVALID_NAME, SNIFF_BYTES, output_name_error, sniff_image_format
+from imagebatch.specs import RenderSpec, SourceBlob
 from storage import blobs
+
+# Objects without an image extension whose first bytes are read per listing; past it
+# they are listed as not checked (a prefix of 100,000 sidecar files must not cost 100,000 reads).
+MAX_SNIFFS = 1000
+# Names of non-image objects kept in the manifest (all are counted).
+MAX_LISTED_NOT_IMAGES = 1000
 
 
 def list_images(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
-    """Every image under the prefix (all pages), sorted by name; never the
-    batch's own outputs when input and output share a container."""
+    """Every image under the prefix (all pages), sorted by name, and what was left
+    out and why (``not_images``); never the batch's own outputs when input and
+    output share a container (see ``imagebatch.source_check``)."""
     container = payload["container"]
     prefix = payload.get("prefix") or ""
     output_prefix = payload.get("output_prefix") or ""
     exclude_outputs = bool(payload.get("exclude_own_outputs"))
     page_size = int(payload.get("page_size") or default_page_size)
+    not_images: list[dict[str, str]] = []
+    sniffed = 0
 
     def keep(name: str) -> bool:
-        if not is_image_name(name):
+        nonlocal sniffed
+        if exclude_outputs and is_own_output(name, output_prefix):
             return False
-        return not (exclude_outputs and is_own_output(name, output_prefix))
+        if is_image_name(name):
+            return True
+        if sniffed >= MAX_SNIFFS:
+            not_images.append({"name": name, "reason": f"no image extension; not sniffed (over {MAX_SNIFFS} objects)"})
+            return False
+        sniffed += 1
+        if sniff_image_format(blobs.read_head(service, container, name, SNIFF_BYTES)):
+            return True
+        not_images.append({"name": name, "reason": "not an image: no image extension and no image signature"})
+        return False
 
     try:
         images, pages = blobs.list_blobs(service, container, prefix, page_size=page_size, keep=keep)
     except ResourceNotFoundError:
         return {"images": [], "pages": 0, "error": f"source container '{container}' does not exist"}
-    return {"images": [image.to_dict() for image in images], "pages": pages}
+    return {"images": [image.to_dict() for image in images], "pages": pages, "not_images": not_images}
 
 
 def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
     """List (or take the explicit list), then write one blob per shard.
 
     Each shard blob also carries the batch request, so a shard's input (and the
-    parent's history, which records it) holds only a few blob names."""
+    parent's history, which records it) holds only a few blob names. Images
+    whose outputs could not be named are refused here (``rejected``); they and
+    the objects that are not images are written to the plan's ``extra.json``
+    for the manifest, and only their counts reach the orchestration."""
     if payload.get("blobs") is not None:
         listing: dict[str, Any] = {"images": [SourceBlob(name).to_dict() for name in payload["blobs"]], "pages": 0}
     else:
         listing = list_images(payload, service, default_page_size)
-    images = listing["images"]
+    output_prefix = payload.get("output_prefix") or ""
+    spec = RenderSpec.from_dict((payload.get("request") or {}).get("spec") or RenderSpec().to_dict())
+    images, rejected = [], []
+    for image in listing["images"]:
+        error = output_name_error(output_prefix, image["name"], [r.name for r in spec.renditions], spec.extension)
+        if error:
+            rejected.append(failed_result(image["name"], KIND_INVALID_NAME, error))
+        else:
+            images.append(image)
     sizes = shard_sizes(
         len(images),
         int(payload.get("max_concurrency") or 1),
         int(payload["shard_size"]) if payload.get("shard_size") else None,  # None: sized for the batch
     )
-    folder = plan_folder(payload.get("output_prefix") or "", payload["instance_id"], payload["run"], uuid.uuid4().hex)
+    folder = plan_folder(output_prefix, payload["instance_id"], payload["run"], uuid.uuid4().hex)
     for shard, (start, stop) in enumerate(shard_bounds(sizes)):
         blobs.upload_text(
             service,
@@ -66,7 +98,23 @@ def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page
             json.dumps({"request": payload.get("request"), "images": images[start:stop]}),
             "application/json",
         )
-    plan: dict[str, Any] = {"total": len(images), "shards": sizes, "plan": folder, "pages": listing["pages"]}
+    not_images = listing.get("not_images") or []
+    plan: dict[str, Any] = {
+        "total": len(images) + len(rejected), "shards": sizes, "plan": folder, "pages": listing["pages"],
+    }
+    if rejected or not_images:
+        extra = {
+            "rejected": rejected,
+            "not_images": {"count": len(not_images), "items": not_images[:MAX_LISTED_NOT_IMAGES]},
+        }
+        blobs.upload_text(service, payload["output_container"], extra_blob(folder), json.dumps(extra),
+                          "application/json")
+        plan.update({"rejected": len(rejected), "not_images": len(not_images), "extra": extra_blob(folder)})
     if listing.get("error"):
         plan["error"] = listing["error"]
     return plan
+
+
+def extra_blob(folder: str) -> str:
+    """The plan's list of refused images and non-image objects (for the manifest)."""
+    return f"{folder}extra.json"

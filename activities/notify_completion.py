@@ -78,7 +78,9 @@ def post_webhook(url: str, body: dict[str, Any], *, timeout: float, attempts: in
     return f"failed: {reason}"
 
 
-def _results(payload: dict[str, Any], service: BlobServiceClient, container: str) -> list[dict[str, Any]]:
+def _results(
+    payload: dict[str, Any], service: BlobServiceClient, container: str, rejected: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Every image's result, in shard order.
 
     Shards normally leave their results in a blob (the orchestration never
@@ -89,7 +91,7 @@ def _results(payload: dict[str, Any], service: BlobServiceClient, container: str
     (deleted, container gone, storage refusing) costs only its own shard's
     records: those images are re-checked against their outputs in storage.
     """
-    results = list(payload.get("results") or [])
+    results = list(payload.get("results") or []) + list(rejected)
     plan_folder = payload.get("plan_folder")
     for shard, outcome in enumerate(payload.get("shard_outcomes") or []):
         if "results_blob" in outcome:
@@ -111,6 +113,20 @@ def _results(payload: dict[str, Any], service: BlobServiceClient, container: str
         elif "not_started" in outcome:
             results += [not_started_result(name) for name in _plan_names(service, container, outcome["not_started"])]
     return results
+
+
+def _extra(payload: dict[str, Any], service: BlobServiceClient, container: str) -> dict[str, Any]:
+    """The plan's refused images and non-image objects (``ListImages``' extra.json), if any."""
+    name = payload.get("extra_blob")
+    if not name:
+        return {}
+    try:
+        return dict(json.loads(service.get_blob_client(container, name).download_blob().readall()))
+    except Exception as error:
+        if permanent_error(error) is None:
+            raise
+        log.warning("Cannot read the plan's extra list (%s): %s", name, describe(error))
+        return {"not_images": {"count": None, "items": [], "error": describe(error)}}
 
 
 def _recheck_shard(
@@ -189,11 +205,12 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     output_container = request["output_container"]
     output_prefix = request.get("output_prefix") or ""
     progress = Progress.from_dict(payload["progress"])
+    extra = _extra(payload, service, output_container)
     manifest = build_manifest(
         instance_id=instance_id,
         run=run,
         request=request,
-        results=_results(payload, service, output_container),
+        results=_results(payload, service, output_container, extra.get("rejected") or []),
         progress=progress,
         status=payload["status"],
         started=payload["started"],
@@ -201,6 +218,9 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
         listing_error=payload.get("listing_error"),
         warnings=_warnings(request, progress),
     )
+    not_images = extra.get("not_images")
+    if not_images:
+        manifest["not_images"] = not_images
     manifest_name = manifest_blob_name(output_prefix, instance_id, run)
     report_name = report_blob_name(output_prefix, instance_id, run)
     summary = compact_summary(manifest, f"{output_container}/{manifest_name}")

@@ -70,6 +70,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
     )
     sizes: list[int] = plan["shards"]
     progress.total = plan["total"]
+    progress.failed = plan.get("rejected", 0)  # images whose outputs could not be named
     outcomes: list[dict[str, Any]] = [{} for _ in sizes]
 
     def results_blob(shard: int) -> str:
@@ -158,6 +159,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 "run": run,
                 "request": request.to_dict(),
                 "plan_folder": plan["plan"],
+                "extra_blob": plan.get("extra"),
                 "shard_outcomes": outcomes,
                 "progress": progress.to_dict(),
                 "status": status,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from imagebatch.specs import SourceBlob
@@ -79,6 +79,16 @@ def download(service: BlobServiceClient, container: str, name: str, *, max_bytes
 
 class BlobTooLargeError(Exception):
     """The source is larger than we are willing to hold in memory."""
+
+
+def read_head(service: BlobServiceClient, container: str, name: str, length: int) -> bytes:
+    """The first ``length`` bytes of a blob (one ranged GET), ``b""`` for an empty one."""
+    try:
+        return service.get_blob_client(container, name).download_blob(offset=0, length=length).readall()
+    except HttpResponseError as error:
+        if error.status_code == 416:  # an empty blob has no byte 0
+            return b""
+        raise
 
 
 def source_etag(service: BlobServiceClient, container: str, name: str) -> str:

@@ -173,3 +173,47 @@ async def test_a_batch_with_no_images_says_so(blob_service, container_factory):
     assert status["runtimeStatus"] == "Completed" and summary["counts"]["total"] == 0
     assert summary["warnings"] == [f"no images found under '{source}/typo/': check the container and prefix"]
     assert read_manifest(blob_service, summary["manifest"])["warnings"] == summary["warnings"]
+
+
+def test_sniffing_and_output_name_limits() -> None:
+    from imagebatch.source_check import output_name_error, sniff_image_format
+
+    assert sniff_image_format(b"\xff\xd8\xff\xe0\x00\x10JFIF") == "jpeg"
+    assert sniff_image_format(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "webp"
+    assert sniff_image_format(b"<x:xmpmeta xmlns") is None and sniff_image_format(b"") is None
+    assert output_name_error("web/", "a.jpg", ["thumb"], "jpg") is None
+    long_name = "d/" * 10 + "x" * 1000 + ".jpg"
+    assert "over Azure's 1024" in (output_name_error("web/", long_name, ["thumb"], "jpg") or "")
+    deep = "/".join(["d"] * 254) + ".jpg"  # a valid source name (254 segments); its outputs have 255
+    assert "path segments, over Azure's 254" in (output_name_error("", deep, ["t"], "jpg") or "")
+
+
+async def test_nothing_under_the_prefix_is_silently_ignored(blob_service, container_factory):
+    """Sidecars are listed as not images, an extensionless JPEG is processed, and an
+    image whose output name would exceed Azure's limits fails as invalid_name."""
+    from tests.batchkit import small_jpeg
+
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 2)
+    extra = {
+        "in/img000.xmp": b"<x:xmpmeta/>",
+        "in/notes": b"hello",
+        "in/empty": b"",
+        "in/EXPORT_0001": small_jpeg(5),  # a JPEG without an extension
+        "in/" + "x" * 1010 + ".jpg": small_jpeg(6),  # its outputs would be over 1,024 characters
+    }
+    for name, data in extra.items():
+        blob_service.get_blob_client(source, name).upload_blob(data)
+    status, _ = await run(hooked_app(blob_service), batch_input(source, output, limit=2, tolerated=50))
+    summary = status["output"]
+    assert status["runtimeStatus"] == "Completed", summary
+    manifest = read_manifest(blob_service, summary["manifest"])
+    images = {i["name"]: i for i in manifest["images"]}
+    assert images["in/EXPORT_0001"]["status"] == "processed"
+    too_long = images["in/" + "x" * 1010 + ".jpg"]
+    assert too_long["status"] == "failed" and too_long["kind"] == "invalid_name", too_long
+    assert manifest["counts"]["total"] == 4 and manifest["counts"]["failed"] == 1
+    not_images = manifest["not_images"]
+    assert not_images["count"] == 3
+    assert {i["name"] for i in not_images["items"]} == {"in/img000.xmp", "in/notes", "in/empty"}
+    assert all("not an image" in i["reason"] for i in not_images["items"])

@@ -1,0 +1,59 @@
+"""Which listed objects a batch processes, and why it leaves the others.
+
+A prefix holds more than photos: sidecars (``.xmp``, ``.json``), videos,
+exports without an extension. The batch must not silently ignore them, nor
+silently process what it cannot write. So every listed object is classified:
+
+* an image extension: a candidate (the decoder classifies bad content later,
+  as ``corrupt``, ``unsupported``...);
+* no image extension: its first bytes are sniffed for an image signature (a
+  JPEG exported as ``IMG_0001`` is an image); what is not one is listed in the
+  manifest under ``not_images`` with the reason;
+* an image whose output names would break Azure's blob-name limits (1,024
+  characters, 254 segments: the output prefix and ``/{rendition}.{ext}`` add
+  to the source name) is refused up front as ``invalid_name``.
+
+Pure functions: the listing and the byte reads are the activity's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from imagebatch.naming import MAX_BLOB_NAME_LENGTH, MAX_PATH_SEGMENTS, output_blob_name
+
+KIND_INVALID_NAME = "invalid_name"
+SNIFF_BYTES = 16
+
+# Signatures of the formats the app decodes (Pillow's plugins check the same bytes).
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "png"),
+    (b"GIF87a", 0, "gif"),
+    (b"GIF89a", 0, "gif"),
+    (b"II*\x00", 0, "tiff"),
+    (b"MM\x00*", 0, "tiff"),
+    (b"BM", 0, "bmp"),
+)
+
+
+def sniff_image_format(head: bytes) -> str | None:
+    """The image format whose signature ``head`` (the object's first bytes) starts with."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    for signature, offset, fmt in _SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            return fmt
+    return None
+
+
+def output_name_error(output_prefix: str, source_name: str, renditions: Iterable[str], extension: str) -> str | None:
+    """Why this source's outputs could not be written under Azure's blob-name limits, or None."""
+    for rendition in renditions:
+        name = output_blob_name(output_prefix, source_name, rendition, extension)
+        if len(name) > MAX_BLOB_NAME_LENGTH:
+            return f"output '{rendition}' would be {len(name)} characters long, over Azure's {MAX_BLOB_NAME_LENGTH}"
+        segments = name.count("/") + 1
+        if segments > MAX_PATH_SEGMENTS:
+            return f"output '{rendition}' would have {segments} path segments, over Azure's {MAX_PATH_SEGMENTS}"
+    return None
