@@ -98,34 +98,60 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
         with process_budget(settings.memory_budget_mb * 2**20).admit(cost):
             rendered = render_image(downloaded.data, spec, **limits)
         outputs = []
-        for rendition in rendered.renditions:
-            name = targets[rendition.name]
-            blobs.upload_rendition(
-                service,
-                output_container,
-                name,
-                rendition.data,
-                content_type=rendition.content_type,
-                cache_control=settings.cache_control,
-                metadata=blobs.rendition_metadata(
-                    source_name=source.name,
-                    etag=downloaded.etag,
-                    spec_fingerprint=fingerprint,
-                    rendition=rendition.name,
-                    width=rendition.width,
-                    height=rendition.height,
-                ),
-            )
-            outputs.append(output_entry(rendition.name, name, rendition.width, rendition.height, len(rendition.data)))
+        written: list[str] = []
+        try:
+            for rendition in rendered.renditions:
+                name = targets[rendition.name]
+                blobs.upload_rendition(
+                    service,
+                    output_container,
+                    name,
+                    rendition.data,
+                    content_type=rendition.content_type,
+                    cache_control=settings.cache_control,
+                    metadata=blobs.rendition_metadata(
+                        source_name=source.name,
+                        etag=downloaded.etag,
+                        spec_fingerprint=fingerprint,
+                        rendition=rendition.name,
+                        width=rendition.width,
+                        height=rendition.height,
+                    ),
+                )
+                written.append(name)
+                outputs.append(
+                    output_entry(rendition.name, name, rendition.width, rendition.height, len(rendition.data))
+                )
+        except BaseException:
+            # All or nothing: an image whose renditions are not all written leaves none of
+            # this attempt's behind (a retry writes them all again).
+            blobs.delete_quietly(service, output_container, written)
+            raise
         return image_result(source.name, "processed", outputs=outputs, duration_ms=_elapsed_ms(start))
     except ResourceNotFoundError:
-        return failed_result(source.name, KIND_BLOB_GONE, "the source blob no longer exists", _elapsed_ms(start))
+        return _failed(service, output_container, targets, source.name, KIND_BLOB_GONE,
+                       "the source blob no longer exists", start)
     except HttpResponseError as error:
         if is_transient(error):
             raise  # 5xx, 408, 429: the orchestration retries with backoff
-        # 400/403/409/412...: retrying cannot help; record it once, precisely.
+        # 400/403/409/412...: retrying cannot help; record it once, precisely. The source
+        # itself may be fine, so earlier renditions stay (only this attempt's were removed).
         return failed_result(source.name, KIND_STORAGE_ERROR, describe(error), _elapsed_ms(start))
     except blobs.BlobTooLargeError as error:
-        return failed_result(source.name, KIND_TOO_LARGE, str(error), _elapsed_ms(start))
+        return _failed(service, output_container, targets, source.name, KIND_TOO_LARGE, str(error), start)
     except ImageProcessingError as error:
-        return failed_result(source.name, error.kind, error.message, _elapsed_ms(start))
+        return _failed(service, output_container, targets, source.name, error.kind, error.message, start)
+
+
+def _failed(
+    service: BlobServiceClient, container: str, targets: dict[str, str], name: str, kind: str, message: str,
+    start: float,
+) -> dict[str, Any]:
+    """A permanent failure of the source itself (damaged, too large, gone), after
+    removing the image's renditions: an earlier run's renditions of it would
+    otherwise stay live beside a "failed" record (docs/design.md, section 6)."""
+    removed = blobs.delete_quietly(service, container, list(targets.values()))
+    result = failed_result(name, kind, message, _elapsed_ms(start))
+    if removed:
+        result["removed_outputs"] = removed
+    return result

@@ -81,6 +81,19 @@ class BlobTooLargeError(Exception):
     """The source is larger than we are willing to hold in memory."""
 
 
+def delete_quietly(service: BlobServiceClient, container: str, names: list[str]) -> int:
+    """Delete ``names`` as far as storage lets us (cleanup on a failure path must not
+    replace the failure with its own error); returns how many were deleted."""
+    deleted = 0
+    for name in names:
+        try:
+            service.get_blob_client(container, name).delete_blob()
+            deleted += 1
+        except Exception:  # gone already, leased, storage down: the failure itself is what matters
+            continue
+    return deleted
+
+
 def read_head(service: BlobServiceClient, container: str, name: str, length: int) -> bytes:
     """The first ``length`` bytes of a blob (one ranged GET), ``b""`` for an empty one."""
     try:

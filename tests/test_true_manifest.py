@@ -217,3 +217,39 @@ async def test_nothing_under_the_prefix_is_silently_ignored(blob_service, contai
     assert not_images["count"] == 3
     assert {i["name"] for i in not_images["items"]} == {"in/img000.xmp", "in/notes", "in/empty"}
     assert all("not an image" in i["reason"] for i in not_images["items"])
+
+
+def test_an_image_is_all_or_nothing(blob_service, container_factory):
+    """One rendition's blob under someone else's lease: the other rendition written in
+    the same attempt is removed again, and the image is recorded with no outputs."""
+    from activities.process_image import process_image
+    from tests.batchkit import small_jpeg
+    from tests.test_activities import SETTINGS, SPEC, payload
+
+    source, output = container_factory(), container_factory()
+    blob_service.get_blob_client(source, "cat.jpg").upload_blob(small_jpeg(1, (600, 400)))
+    leased = blob_service.get_blob_client(output, "web/cat.jpg/thumb.jpg")
+    leased.upload_blob(b"someone else's")
+    leased.acquire_lease(lease_duration=-1)
+
+    result = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
+    assert result["status"] == "failed" and result["kind"] == "storage_error" and result["outputs"] == []
+    names = {b.name for b in blob_service.get_container_client(output).list_blobs()}
+    assert names == {"web/cat.jpg/thumb.jpg"}, "large.jpg was written, then removed: nothing half-made"
+    assert leased.download_blob().readall() == b"someone else's"
+
+
+def test_a_source_that_turned_bad_loses_its_old_renditions(blob_service, container_factory):
+    from activities.process_image import process_image
+    from tests.batchkit import small_jpeg
+    from tests.test_activities import SETTINGS, SPEC, payload
+
+    source, output = container_factory(), container_factory()
+    blob = blob_service.get_blob_client(source, "cat.jpg")
+    blob.upload_blob(small_jpeg(1, (600, 400)))
+    assert process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)["status"] == "processed"
+    blob.upload_blob(b"\xff\xd8\xff\xe0 no longer a picture", overwrite=True)
+
+    result = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
+    assert result["status"] == "failed" and result["removed_outputs"] == 2, result
+    assert list(blob_service.get_container_client(output).list_blobs()) == [], "no stale picture beside 'failed'"
