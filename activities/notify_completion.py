@@ -26,6 +26,7 @@ from imagebatch.naming import (
     latest_run_blob_name,
     manifest_blob_name,
     output_blob_name,
+    output_version,
     run_scratch_prefixes,
     shard_plan_blob,
 )
@@ -150,12 +151,14 @@ def _recheck_shard(
                              kind=KIND_RECORD_LOST, message=message)]
     rechecked = []
     for source in images:
-        targets = {
-            r.name: output_blob_name(request.get("output_prefix") or "", source.name, r.name, spec.extension)
-            for r in spec.renditions
-        }
         try:
             etag = source.etag or blobs.source_etag(service, request["source_container"], source.name)
+            version = output_version(etag, spec.fingerprint())
+            targets = {
+                r.name: output_blob_name(request.get("output_prefix") or "", source.name, r.name, spec.extension,
+                                         version)
+                for r in spec.renditions
+            }
             outputs = []
             for rendition, name in targets.items():
                 match, size, width, height = blobs.output_matches(
@@ -205,6 +208,20 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     output_container = request["output_container"]
     output_prefix = request.get("output_prefix") or ""
     progress = Progress.from_dict(payload["progress"])
+    manifest_name = manifest_blob_name(output_prefix, instance_id, run)
+    try:
+        # At-least-once: an earlier attempt may have written the manifest and removed the
+        # scratch blobs it was built from before the host died. That manifest is complete;
+        # rebuilding it now would find the run's parts gone.
+        written = runs.read_json(service, output_container, manifest_name)
+    except ValueError:  # not JSON: not a manifest of ours, rebuild and overwrite it
+        written = None
+    except Exception as error:
+        if permanent_error(error) is None:
+            raise
+        written = None
+    if isinstance(written, dict) and written.get("run") == run and written.get("batch_id") == instance_id:
+        return _publish(payload, service, settings, written, manifest_name, already_written=True)
     extra = _extra(payload, service, output_container)
     manifest = build_manifest(
         instance_id=instance_id,
@@ -221,14 +238,31 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     not_images = extra.get("not_images")
     if not_images:
         manifest["not_images"] = not_images
-    manifest_name = manifest_blob_name(output_prefix, instance_id, run)
+    return _publish(payload, service, settings, manifest, manifest_name, already_written=False)
+
+
+def _publish(
+    payload: dict[str, Any],
+    service: BlobServiceClient,
+    settings: AppSettings,
+    manifest: dict[str, Any],
+    manifest_name: str,
+    *,
+    already_written: bool,
+) -> dict[str, Any]:
+    """Manifest (unless an earlier attempt wrote it), report, ``latest.json``, then the
+    scratch blobs go; each step idempotent. Then the webhook, if configured."""
+    instance_id, run, request = payload["instance_id"], payload["run"], payload["request"]
+    output_container = request["output_container"]
+    output_prefix = request.get("output_prefix") or ""
     report_name = report_blob_name(output_prefix, instance_id, run)
     summary = compact_summary(manifest, f"{output_container}/{manifest_name}")
     summary["report"] = f"{output_container}/{report_name}"
     try:
-        blobs.upload_text(
-            service, output_container, manifest_name, json.dumps(manifest, indent=2), "application/json"
-        )
+        if not already_written:
+            blobs.upload_text(
+                service, output_container, manifest_name, json.dumps(manifest, indent=2), "application/json"
+            )
         blobs.upload_text(
             service,
             output_container,
@@ -240,8 +274,8 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
             service,
             output_container,
             latest_run_blob_name(output_prefix, instance_id),
-            {"batch_id": instance_id, "run": run, "status": manifest["status"], "finished": payload["finished"],
-             "manifest": manifest_name, "report": report_name},
+            {"batch_id": instance_id, "run": run, "status": manifest["status"],
+             "finished": manifest["timings"]["finished"], "manifest": manifest_name, "report": report_name},
         )
         runs.delete_prefixes(service, output_container, run_scratch_prefixes(output_prefix, instance_id, run))
     except Exception as error:

@@ -22,6 +22,7 @@ threads of this worker; until then its thread waits (imagebatch.memory_budget).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -29,7 +30,7 @@ from azure.storage.blob import BlobServiceClient
 
 from imagebatch.imaging import ImageProcessingError, decode_estimate, render_image
 from imagebatch.memory_budget import process_budget
-from imagebatch.naming import output_blob_name
+from imagebatch.naming import output_blob_name, output_folder, output_version
 from imagebatch.results import (
     KIND_BLOB_GONE,
     KIND_STORAGE_ERROR,
@@ -74,7 +75,15 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
     output_container = payload["output_container"]
     output_prefix = payload.get("output_prefix") or ""
     fingerprint = spec.fingerprint()
-    targets = {r.name: output_blob_name(output_prefix, source.name, r.name, spec.extension) for r in spec.renditions}
+    folder = output_folder(output_prefix, source.name)
+    renditions = [r.name for r in spec.renditions]
+
+    def targets_for(etag: str) -> dict[str, str]:
+        version = output_version(etag, fingerprint)
+        return {r: output_blob_name(output_prefix, source.name, r, spec.extension, version) for r in renditions}
+
+    def remove_versions(keep: frozenset[str] = frozenset()) -> int:
+        return blobs.remove_rendition_versions(service, output_container, folder, renditions, spec.extension, keep)
 
     try:
         # Cancel is checked here, per image, so a lane stops after the image in hand
@@ -82,11 +91,12 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
         if payload.get("cancel_blob") and runs.marker_exists(service, output_container, payload["cancel_blob"]):
             return not_started_result(source.name)
         etag = source.etag or blobs.source_etag(service, source_container, source.name)
-        existing = _existing_outputs(service, output_container, targets, etag, fingerprint)
+        existing = _existing_outputs(service, output_container, targets_for(etag), etag, fingerprint)
         if existing is not None:
             return image_result(source.name, "skipped", outputs=existing, duration_ms=_elapsed_ms(start))
 
         downloaded = blobs.download(service, source_container, source.name, max_bytes=settings.max_source_bytes)
+        targets = targets_for(downloaded.etag)  # the version of the bytes actually rendered
         limits = {
             "max_pixels": settings.max_pixels,
             "backend": settings.image_backend,
@@ -127,10 +137,11 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
             # this attempt's behind (a retry writes them all again).
             blobs.delete_quietly(service, output_container, written)
             raise
+        # Older versions (a changed source or changed parameters) go once the new ones exist.
+        remove_versions(keep=frozenset(written))
         return image_result(source.name, "processed", outputs=outputs, duration_ms=_elapsed_ms(start))
     except ResourceNotFoundError:
-        return _failed(service, output_container, targets, source.name, KIND_BLOB_GONE,
-                       "the source blob no longer exists", start)
+        return _failed(remove_versions, source.name, KIND_BLOB_GONE, "the source blob no longer exists", start)
     except HttpResponseError as error:
         if is_transient(error):
             raise  # 5xx, 408, 429: the orchestration retries with backoff
@@ -138,19 +149,19 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
         # itself may be fine, so earlier renditions stay (only this attempt's were removed).
         return failed_result(source.name, KIND_STORAGE_ERROR, describe(error), _elapsed_ms(start))
     except blobs.BlobTooLargeError as error:
-        return _failed(service, output_container, targets, source.name, KIND_TOO_LARGE, str(error), start)
+        return _failed(remove_versions, source.name, KIND_TOO_LARGE, str(error), start)
     except ImageProcessingError as error:
-        return _failed(service, output_container, targets, source.name, error.kind, error.message, start)
+        return _failed(remove_versions, source.name, error.kind, error.message, start)
 
 
-def _failed(
-    service: BlobServiceClient, container: str, targets: dict[str, str], name: str, kind: str, message: str,
-    start: float,
-) -> dict[str, Any]:
+def _failed(remove_versions: Callable[[], int], name: str, kind: str, message: str, start: float) -> dict[str, Any]:
     """A permanent failure of the source itself (damaged, too large, gone), after
     removing the image's renditions: an earlier run's renditions of it would
     otherwise stay live beside a "failed" record (docs/design.md, section 6)."""
-    removed = blobs.delete_quietly(service, container, list(targets.values()))
+    try:
+        removed = remove_versions()
+    except Exception:  # cleanup must not replace the failure with its own error
+        removed = 0
     result = failed_result(name, kind, message, _elapsed_ms(start))
     if removed:
         result["removed_outputs"] = removed

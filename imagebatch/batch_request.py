@@ -571,6 +571,8 @@ def _check_output_names(
         return
     longest = max((r.name for r in renditions), key=len)
     for index, name in enumerate(source.blobs):
-        message = naming.blob_name_error(naming.output_blob_name(output.prefix, name, longest, extension))
+        message = naming.blob_name_error(
+            naming.output_blob_name(output.prefix, name, longest, extension, naming.VERSION_PLACEHOLDER)
+        )
         if message:
             errors.add(f"source.blobs[{index}]", f"gives an invalid output name: {message}")

@@ -20,6 +20,7 @@ Output layout (same container as the source or another one)::
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 
@@ -149,22 +150,55 @@ def is_image_name(name: str) -> bool:
 BATCHES_FOLDER = "_batches/"
 
 
-def output_blob_name(output_prefix: str, source_name: str, rendition: str, extension: str) -> str:
-    """Where rendition ``rendition`` of ``source_name`` is written.
+VERSION_LENGTH = 10
+_VERSION = re.compile(rf"[0-9a-f]{{{VERSION_LENGTH}}}")
+# Stands in for a real version where only the length of a name matters (validation).
+VERSION_PLACEHOLDER = "0" * VERSION_LENGTH
 
-    ``("web/", "2024/cat.jpg", "thumb", "webp") -> "web/2024/cat.jpg/thumb.webp"``
+
+def output_version(source_etag: str, spec_fingerprint: str) -> str:
+    """The content version of a rendition: a short hash of the source version (etag)
+    and the render parameters, so a changed source or changed parameters give a new
+    URL, and an unchanged pair gives the same one (docs/design.md, section 6)."""
+    return hashlib.sha256(f"{source_etag}\n{spec_fingerprint}".encode()).hexdigest()[:VERSION_LENGTH]
+
+
+def output_blob_name(output_prefix: str, source_name: str, rendition: str, extension: str, version: str) -> str:
+    """Where one version of rendition ``rendition`` of ``source_name`` is written.
+
+    ``("web/", "2024/cat.jpg", "thumb", "webp", "3f2a9c01d4") -> "web/2024/cat.jpg/thumb.3f2a9c01d4.webp"``
 
     The source's extension is *kept* in the folder name. Stripping it
     (``web/2024/cat/thumb.webp``) would make ``cat.jpg`` and ``cat.png``
     overwrite each other's renditions within one batch, and would make the
     output-to-source mapping ambiguous; keeping it costs only a slightly odd
     looking folder. It also guarantees outputs never collide with the batch
-    folder: instance ids cannot contain ``.``.
+    folder: instance ids cannot contain ``.``. The version (:func:`output_version`)
+    makes every name serve one content forever, so renditions can be cached as
+    ``immutable``; the manifest maps each source to its current names.
 
     ``extension`` is given without a dot (``specs.EXTENSIONS``); a leading dot
     is tolerated.
     """
-    return f"{output_prefix}{source_name}/{rendition}.{extension.removeprefix('.')}"
+    return f"{output_folder(output_prefix, source_name)}{rendition}.{version}.{extension.removeprefix('.')}"
+
+
+def output_folder(output_prefix: str, source_name: str) -> str:
+    """The folder of every rendition (and version) of one source."""
+    return f"{output_prefix}{source_name}/"
+
+
+def is_rendition_version(name: str, folder: str, rendition: str, extension: str) -> bool:
+    """Whether ``name`` is *some* version of ``rendition`` in ``folder`` (or its
+    unversioned name from before versions existed), for removing old versions."""
+    if not name.startswith(folder):
+        return False
+    base = name[len(folder) :]
+    ext = extension.removeprefix(".")
+    if base == f"{rendition}.{ext}":
+        return True
+    head, dot, version = base.removesuffix(f".{ext}").rpartition(".")
+    return base.endswith(f".{ext}") and bool(dot) and head == rendition and bool(_VERSION.fullmatch(version))
 
 
 def batch_folder(output_prefix: str, instance_id: str) -> str:

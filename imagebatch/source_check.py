@@ -11,7 +11,7 @@ silently process what it cannot write. So every listed object is classified:
   manifest under ``not_images`` with the reason;
 * an image whose output names would break Azure's blob-name limits (1,024
   characters, 254 segments: the output prefix and ``/{rendition}.{ext}`` add
-  to the source name) is refused up front as ``invalid_name``.
+  to the source name, with its version) is refused up front as ``invalid_name``.
 
 Pure functions: the listing and the byte reads are the activity's job.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from imagebatch.naming import MAX_BLOB_NAME_LENGTH, MAX_PATH_SEGMENTS, output_blob_name
+from imagebatch.naming import MAX_BLOB_NAME_LENGTH, MAX_PATH_SEGMENTS, VERSION_PLACEHOLDER, output_blob_name
 
 KIND_INVALID_NAME = "invalid_name"
 SNIFF_BYTES = 16
@@ -50,7 +50,7 @@ def sniff_image_format(head: bytes) -> str | None:
 def output_name_error(output_prefix: str, source_name: str, renditions: Iterable[str], extension: str) -> str | None:
     """Why this source's outputs could not be written under Azure's blob-name limits, or None."""
     for rendition in renditions:
-        name = output_blob_name(output_prefix, source_name, rendition, extension)
+        name = output_blob_name(output_prefix, source_name, rendition, extension, VERSION_PLACEHOLDER)
         if len(name) > MAX_BLOB_NAME_LENGTH:
             return f"output '{rendition}' would be {len(name)} characters long, over Azure's {MAX_BLOB_NAME_LENGTH}"
         segments = name.count("/") + 1

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from imagebatch.naming import is_rendition_version
 from imagebatch.specs import SourceBlob
 
 # Blob metadata must be ASCII; source names are percent-encoded into it.
@@ -92,6 +93,27 @@ def delete_quietly(service: BlobServiceClient, container: str, names: list[str])
         except Exception:  # gone already, leased, storage down: the failure itself is what matters
             continue
     return deleted
+
+
+def remove_rendition_versions(
+    service: BlobServiceClient,
+    container: str,
+    folder: str,
+    renditions: list[str],
+    extension: str,
+    keep: frozenset[str] = frozenset(),
+) -> int:
+    """Delete every version of these renditions in one source's output folder except
+    ``keep`` (one listing of the folder); returns how many were deleted."""
+    try:
+        names = [item.name for item in service.get_container_client(container).list_blobs(name_starts_with=folder)]
+    except ResourceNotFoundError:
+        return 0
+    stale = [
+        name for name in names
+        if name not in keep and any(is_rendition_version(name, folder, r, extension) for r in renditions)
+    ]
+    return delete_quietly(service, container, stale)
 
 
 def read_head(service: BlobServiceClient, container: str, name: str, length: int) -> bytes:

@@ -25,10 +25,13 @@ from azure.storage.blob import BlobServiceClient
 from PIL import Image
 
 import storage.clients
-from imagebatch.naming import BATCHES_FOLDER, output_blob_name
+from imagebatch.naming import BATCHES_FOLDER, output_blob_name, output_version
+from imagebatch.specs import RenderSpec
 
 TERMINAL = frozenset({"Completed", "Failed", "Terminated"})
 SMALL_RENDITIONS = ({"name": "small", "width": 32}, {"name": "tiny", "width": 16, "height": 16, "fit": "cover"})
+# What batch_request() asks for, as the app parses it (output names depend on it).
+SMALL_SPEC = RenderSpec.from_dict({"renditions": list(SMALL_RENDITIONS), "format": "jpeg", "quality": 80})
 
 
 def small_jpeg(index: int, size: tuple[int, int] = (64, 48)) -> bytes:
@@ -110,18 +113,22 @@ def check_outputs(
     container: str,
     prefix: str,
     sources: Mapping[str, str],
-    renditions: Iterable[str] = ("small", "tiny"),
-    extension: str = "jpg",
+    spec: RenderSpec = SMALL_SPEC,
 ) -> list[str]:
     """Everything wrong with the output container, as readable lines (empty = all good).
 
-    Exactly one blob per (source, rendition) and nothing else outside the
-    ``_batches/`` folder; each decodes completely with Pillow; its recorded
-    size matches the pixels; it was made from the current source version.
+    Exactly one blob per (source, rendition), named for the source's current
+    version (etag) and ``spec``, and nothing else outside the ``_batches/``
+    folder (no older version left behind); each decodes completely with
+    Pillow; its recorded size matches the pixels; it was made from the current
+    source version.
     """
     problems: list[str] = []
-    names = list(renditions)
-    expected = {output_blob_name(prefix, s, r, extension): (s, r) for s in sources for r in names}
+    expected = {
+        output_blob_name(prefix, s, r.name, spec.extension, output_version(etag, spec.fingerprint())): (s, r.name)
+        for s, etag in sources.items()
+        for r in spec.renditions
+    }
     blobs = list(service.get_container_client(container).list_blobs(name_starts_with=prefix, include=["metadata"]))
     seen = [b.name for b in blobs if not b.name.startswith(prefix + BATCHES_FOLDER)]
     if len(seen) != len(set(seen)):

@@ -157,7 +157,7 @@ def test_accepted_content_types(content_type: str | None) -> None:
 
 
 def test_output_name_of_exactly_1024_characters_is_accepted() -> None:
-    blob = "x" * 1010 + ".jpg"  # "web/" + blob + "/t.jpg" == 1024 characters
+    blob = "x" * 999 + ".jpg"  # "web/" + blob + "/t.<10-hex version>.jpg" == 1024 characters
     req = parse(body(source={"container": "photos", "blobs": [blob]}, renditions=[{"name": "t", "width": 99}]))
     assert req.source_blobs == (blob,)
 
@@ -361,7 +361,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "blob output name too long",
         body(source={"container": "photos", "blobs": ["x" * 1016 + ".jpg"]}, renditions=[{"name": "t", "width": 99}]),
         "source.blobs[0]",
-        "gives an invalid output name: must be at most 1024 characters long, got 1030",
+        "gives an invalid output name: must be at most 1024 characters long, got 1041",
     ),
     (
         "blob output too deep",

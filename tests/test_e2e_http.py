@@ -7,12 +7,13 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import aiohttp
 import pytest
 
 from durable_devhost.testing import DevHost
-from imagebatch.naming import output_blob_name
+from imagebatch.naming import output_blob_name, output_version
 from imagebatch.sample_images import sample_set
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,16 +71,22 @@ async def test_a_batch_of_photos_end_to_end(app_host, blob_service, container_fa
     assert friendly["runtimeStatus"] == "Completed" and friendly["manifest"] == summary["manifest"]
     assert friendly["progress"]["completed"] == len(samples) and friendly["progress"]["in_flight"] == 0
 
-    outputs = {b.name: b for b in blob_service.get_container_client(output).list_blobs(include=["metadata"])}
-    for name in good:
-        for rendition in ("medium", "thumb"):
-            blob = outputs[output_blob_name("web/", f"photos/{name}", rendition, "webp")]
-            assert blob.content_settings.content_type == "image/webp"
-            assert blob.metadata["rendition"] == rendition
-    thumb = outputs[output_blob_name("web/", f"photos/{good[0]}", "thumb", "webp")]
-    assert (thumb.metadata["width"], thumb.metadata["height"]) == ("120", "120")
     manifest_blob = summary["manifest"].split("/", 1)[1]
     manifest = json.loads(blob_service.get_blob_client(output, manifest_blob).download_blob().readall())
+    written = {o["blob"]: o for i in manifest["images"] for o in i["outputs"]}
+    outputs = {b.name: b for b in blob_service.get_container_client(output).list_blobs(include=["metadata"])}
+    assert set(written) == {n for n in outputs if "/_batches/" not in n}, "the manifest names exactly what exists"
+    for name in good:
+        props = blob_service.get_blob_client(source, f"photos/{name}").get_blob_properties()
+        for rendition in ("medium", "thumb"):
+            fingerprint = unquote(outputs[next(iter(written))].metadata["spec"])
+            version = output_version(str(props.etag).strip('"'), fingerprint)
+            blob = outputs[output_blob_name("web/", f"photos/{name}", rendition, "webp", version)]
+            assert blob.content_settings.content_type == "image/webp"
+            assert blob.content_settings.cache_control == "public, max-age=31536000, immutable"
+            assert blob.metadata["rendition"] == rendition
+    thumb = next(b for n, b in outputs.items() if n.startswith(f"web/photos/{good[0]}/thumb."))
+    assert (thumb.metadata["width"], thumb.metadata["height"]) == ("120", "120")
     assert {f["name"] for f in manifest["failures"]} == {f"photos/{n}" for n in broken}
     assert len(manifest["images"]) == len(samples)
 

@@ -156,28 +156,55 @@ def test_image_extensions_are_lowercase_with_dot() -> None:
 # --- output layout ---------------------------------------------------------------------
 
 
+V = "3f2a9c01d4"
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("web/", "2024/cat.jpg", "thumb", "webp"), "web/2024/cat.jpg/thumb.webp"),
-        (("", "cat.png", "large", "jpg"), "cat.png/large.jpg"),
-        (("out/x/", "a/b/c.tiff", "m", "png"), "out/x/a/b/c.tiff/m.png"),
-        (("web/", "cat.jpg", "thumb", ".webp"), "web/cat.jpg/thumb.webp"),  # leading dot tolerated
+        (("web/", "2024/cat.jpg", "thumb", "webp", V), f"web/2024/cat.jpg/thumb.{V}.webp"),
+        (("", "cat.png", "large", "jpg", V), f"cat.png/large.{V}.jpg"),
+        (("out/x/", "a/b/c.tiff", "m", "png", V), f"out/x/a/b/c.tiff/m.{V}.png"),
+        (("web/", "cat.jpg", "thumb", ".webp", V), f"web/cat.jpg/thumb.{V}.webp"),  # leading dot tolerated
     ],
 )
-def test_output_blob_name(args: tuple[str, str, str, str], expected: str) -> None:
+def test_output_blob_name(args: tuple[str, str, str, str, str], expected: str) -> None:
     assert naming.output_blob_name(*args) == expected
 
 
 def test_output_names_of_same_stem_sources_do_not_collide() -> None:
     # The documented choice: the source extension stays in the folder name.
-    jpg = naming.output_blob_name("web/", "2024/cat.jpg", "thumb", "webp")
-    png = naming.output_blob_name("web/", "2024/cat.png", "thumb", "webp")
+    jpg = naming.output_blob_name("web/", "2024/cat.jpg", "thumb", "webp", V)
+    png = naming.output_blob_name("web/", "2024/cat.png", "thumb", "webp", V)
     assert jpg != png
 
 
+def test_a_changed_source_or_spec_gets_a_new_url_and_the_same_pair_the_same_one() -> None:
+    v1 = naming.output_version("0x8DCAB1", "webp;80;thumb:320x0:contain")
+    assert v1 == naming.output_version("0x8DCAB1", "webp;80;thumb:320x0:contain"), "deterministic"
+    assert len(v1) == naming.VERSION_LENGTH
+    assert v1 != naming.output_version("0x8DCAB2", "webp;80;thumb:320x0:contain"), "new source bytes"
+    assert v1 != naming.output_version("0x8DCAB1", "webp;75;thumb:320x0:contain"), "new parameters"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (f"web/cat.jpg/thumb.{V}.webp", True),
+        ("web/cat.jpg/thumb.webp", True),  # the unversioned name of older releases
+        (f"web/cat.jpg/large.{V}.webp", False),  # another rendition
+        (f"web/cat.jpg/thumb.{V}.jpg", False),  # another format
+        ("web/cat.jpg/thumb.notahexvers.webp", False),
+        (f"web/cat.jpg/inner.jpg/thumb.{V}.webp", False),  # a source nested in the folder
+        (f"web/dog.jpg/thumb.{V}.webp", False),
+    ],
+)
+def test_is_rendition_version(name: str, expected: bool) -> None:
+    assert naming.is_rendition_version(name, "web/cat.jpg/", "thumb", "webp") is expected
+
+
 def test_output_names_are_valid_blob_names() -> None:
-    assert naming.blob_name_error(naming.output_blob_name("web/", "2024/cat.jpg", "thumb", "jpg")) is None
+    assert naming.blob_name_error(naming.output_blob_name("web/", "2024/cat.jpg", "thumb", "jpg", V)) is None
 
 
 @pytest.mark.parametrize(
@@ -218,7 +245,7 @@ def test_is_own_output(name: str, prefix: str, expected: bool) -> None:
 
 def test_outputs_never_land_in_a_batch_folder_manifest() -> None:
     # Instance ids cannot contain '.', source names keep theirs: no overlap with manifests.
-    out = naming.output_blob_name("web/", "_batches/b1/x.jpg", "manifest", "jpg")
+    out = naming.output_blob_name("web/", "_batches/b1/x.jpg", "manifest", "jpg", V)
     assert out != naming.manifest_blob_name("web/", "b1", "r1")
 
 

@@ -23,12 +23,13 @@ from imagebatch.results import Progress, build_manifest, failed_result, image_re
 from imagebatch.settings import AppSettings
 
 RUN = "20261126T100000Z-abc123"
+V = "3f2a9c01d4"
 
 RENDITIONS = (("large", 1600, 1067, 250_000), ("medium", 800, 533, 90_000), ("thumb", 320, 213, 20_000))
 
 
 def processed(name: str, prefix: str, status: str = "processed") -> dict:
-    outputs = [output_entry(r, output_blob_name(prefix, name, r, "webp"), w, h, b) for r, w, h, b in RENDITIONS]
+    outputs = [output_entry(r, output_blob_name(prefix, name, r, "webp", V), w, h, b) for r, w, h, b in RENDITIONS]
     return image_result(name, status, outputs=outputs, duration_ms=120)  # type: ignore[arg-type]
 
 
@@ -119,7 +120,7 @@ def resolve(report_blob: str, link: str) -> str:
 )
 def test_relative_links_resolve_to_the_exact_rendition_blob(prefix: str, source: str) -> None:
     report = report_blob_name(prefix, "b-1", RUN)
-    target = output_blob_name(prefix, source, "thumb", "webp")
+    target = output_blob_name(prefix, source, "thumb", "webp", V)
     link = relative_url(report, target)
     assert not re.match(r"^[a-z][a-z0-9+.-]*:|^/", link), f"{link!r} must stay a relative path"
     assert resolve(report, link) == target
@@ -139,12 +140,12 @@ def test_the_grid_shows_the_smallest_rendition_and_links_every_one() -> None:
     report = report_blob_name("web/", "b-1", RUN)
 
     assert [resolve(report, i["src"] or "") for i in links.imgs] == [
-        "web/2024/cat.jpg/thumb.webp",
-        "web/2024/dog.jpg/thumb.webp",
+        f"web/2024/cat.jpg/thumb.{V}.webp",
+        f"web/2024/dog.jpg/thumb.{V}.webp",
     ]
     assert all(i["loading"] == "lazy" for i in links.imgs)
     targets = {resolve(report, href) for href in links.hrefs if href != "manifest.json"}
-    assert targets == {output_blob_name("web/", n, r, "webp") for n in ("2024/cat.jpg", "2024/dog.jpg")
+    assert targets == {output_blob_name("web/", n, r, "webp", V) for n in ("2024/cat.jpg", "2024/dog.jpg")
                        for r, *_ in RENDITIONS}
     assert "1600&times;1067 · 244.1 KB" in html and "320&times;213 · 19.5 KB" in html
     assert "manifest.json" in links.hrefs
@@ -171,7 +172,7 @@ def test_user_supplied_names_and_messages_are_escaped() -> None:
     assert html.count("<script>") == 1, "only the report's own inline script"
     links = parse(html)
     assert resolve(report_blob_name("web/", "b-1", RUN), links.imgs[0]["src"] or "") == output_blob_name(
-        "web/", evil, "thumb", "webp"
+        "web/", evil, "thumb", "webp", V
     )
 
 
@@ -229,4 +230,4 @@ def test_notify_completion_uploads_the_report_beside_the_manifest(blob_service, 
     assert blob.get_blob_properties().content_settings.content_type == "text/html; charset=utf-8"
     html = blob.download_blob().readall().decode("utf-8")
     assert "&lt;b&gt;.jpg" in html and "Batch batch-7" in html
-    assert parse(html).imgs[0]["src"] == "../../../../2024/a.jpg/thumb.webp"
+    assert parse(html).imgs[0]["src"] == f"../../../../2024/a.jpg/thumb.{V}.webp"

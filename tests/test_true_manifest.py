@@ -228,14 +228,18 @@ def test_an_image_is_all_or_nothing(blob_service, container_factory):
 
     source, output = container_factory(), container_factory()
     blob_service.get_blob_client(source, "cat.jpg").upload_blob(small_jpeg(1, (600, 400)))
-    leased = blob_service.get_blob_client(output, "web/cat.jpg/thumb.jpg")
+    from imagebatch.naming import output_blob_name, output_version
+
+    etag = str(blob_service.get_blob_client(source, "cat.jpg").get_blob_properties().etag).strip('"')
+    thumb = output_blob_name("web/", "cat.jpg", "thumb", "jpg", output_version(etag, SPEC.fingerprint()))
+    leased = blob_service.get_blob_client(output, thumb)
     leased.upload_blob(b"someone else's")
     leased.acquire_lease(lease_duration=-1)
 
     result = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
     assert result["status"] == "failed" and result["kind"] == "storage_error" and result["outputs"] == []
     names = {b.name for b in blob_service.get_container_client(output).list_blobs()}
-    assert names == {"web/cat.jpg/thumb.jpg"}, "large.jpg was written, then removed: nothing half-made"
+    assert names == {thumb}, "large was written, then removed: nothing half-made"
     assert leased.download_blob().readall() == b"someone else's"
 
 
@@ -253,3 +257,59 @@ def test_a_source_that_turned_bad_loses_its_old_renditions(blob_service, contain
     result = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
     assert result["status"] == "failed" and result["removed_outputs"] == 2, result
     assert list(blob_service.get_container_client(output).list_blobs()) == [], "no stale picture beside 'failed'"
+
+
+def test_notify_completion_run_again_after_its_cleanup_keeps_the_manifest(blob_service, container_factory):
+    """At-least-once: the host died after NotifyCompletion wrote the manifest and removed
+    the run's parts. The re-run must not rebuild the manifest from parts that are gone."""
+    import json
+
+    from imagebatch.results import Progress
+
+    output = container_factory()
+    part = "web/_batches/b-again/runs/r1/parts/00000.json"
+    records = [
+        {"name": "a.jpg", "status": "processed", "outputs": [], "duration_ms": 5},
+        {"name": "b.jpg", "status": "processed", "outputs": [], "duration_ms": 6},
+    ]
+    blob_service.get_blob_client(output, part).upload_blob(json.dumps(records))
+    payload = {
+        "instance_id": "b-again", "run": "r1",
+        "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/",
+                    "spec": {"renditions": [{"name": "t", "width": 16}], "format": "jpeg", "quality": 80}},
+        "plan_folder": "web/_batches/b-again/runs/r1/plans/p/",
+        "shard_outcomes": [{"results_blob": part}],
+        "progress": Progress(total=2, done=2).to_dict(), "status": "succeeded",
+        "started": "2026-12-01T10:00:00+00:00", "finished": "2026-12-01T10:00:05+00:00",
+    }
+    first = notify_completion(payload, blob_service, AppSettings())
+    assert not blob_service.get_blob_client(output, part).exists(), "the parts are gone after the first attempt"
+    again = notify_completion(payload, blob_service, AppSettings())
+    assert again == first
+    manifest = read_manifest(blob_service, again["manifest"])
+    assert [i["status"] for i in manifest["images"]] == ["processed", "processed"]
+
+
+def test_a_changed_source_gets_new_urls_and_its_old_versions_go(blob_service, container_factory):
+    from activities.process_image import process_image
+    from tests.batchkit import small_jpeg
+    from tests.test_activities import SETTINGS, SPEC, payload
+
+    source, output = container_factory(), container_factory()
+    blob = blob_service.get_blob_client(source, "cat.jpg")
+    blob.upload_blob(small_jpeg(1, (600, 400)))
+    legacy = blob_service.get_blob_client(output, "web/cat.jpg/thumb.jpg")  # an older release's name
+    legacy.upload_blob(b"old")
+    first = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
+    blob.upload_blob(small_jpeg(2, (600, 400)), overwrite=True)
+    second = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
+
+    old_urls = {o["blob"] for o in first["outputs"]}
+    new_urls = {o["blob"] for o in second["outputs"]}
+    assert first["status"] == second["status"] == "processed" and not old_urls & new_urls
+    stored = {b.name: b for b in blob_service.get_container_client(output).list_blobs()}
+    assert set(stored) == new_urls, "only the current version is left (and no unversioned legacy name)"
+    assert all(b.content_settings.cache_control == SETTINGS.cache_control for b in stored.values())
+    assert "immutable" in SETTINGS.cache_control
+    again = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
+    assert again["status"] == "skipped" and {o["blob"] for o in again["outputs"]} == new_urls
