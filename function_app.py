@@ -36,6 +36,7 @@ from imagebatch.naming import (
     manifest_blob_name,
     new_run_id,
     shard_instance_prefix,
+    source_list_blob,
 )
 from imagebatch.report import report_blob_name
 from imagebatch.retention import HistoryRetention
@@ -107,9 +108,24 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
             return _json(conflict.status, conflict.to_json())
 
     run = new_run_id(datetime.now(UTC), uuid.uuid4().hex)
+    instance_id = request.batch_id or uuid.uuid4().hex
+    if request.source_blobs is not None:
+        # Stored once: up to 10,000 names must not travel through every Durable message.
+        listed = source_list_blob(request.output_prefix, instance_id, run)
+        try:
+            service, container = _interactive_storage(), request.output_container
+            await asyncio.wait_for(
+                asyncio.to_thread(runs.write_json, service, container, listed, list(request.source_blobs)), 30
+            )
+        except Exception as error:
+            message = f"cannot store the source list, nothing was started; try again: {describe(error)}"
+            response = _error(503, "storage_unavailable", "source.blobs", message)
+            response.headers["Retry-After"] = "10"
+            return response
+        request = request.with_stored_list(listed)
     orchestration = orchestration_input(request.to_dict(), AppSettings.from_env(), run)
     try:
-        instance_id = await client.start_new(ORCHESTRATOR_NAME, request.batch_id, orchestration)
+        instance_id = await client.start_new(ORCHESTRATOR_NAME, instance_id, orchestration)
     except Exception:
         if request.batch_id:
             existing = await client.get_status(request.batch_id)

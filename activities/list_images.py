@@ -20,7 +20,7 @@ from imagebatch.results import failed_result
 from imagebatch.sharding import shard_bounds, shard_sizes
 from imagebatch.source_check import KIND_INVALID_NAME, SNIFF_BYTES, output_name_error, sniff_image_format
 from imagebatch.specs import RenderSpec, SourceBlob
-from storage import blobs
+from storage import blobs, runs
 
 # Objects without an image extension whose first bytes are read per listing; past it
 # they are listed as not checked (a prefix of 100,000 sidecar files must not cost 100,000 reads).
@@ -71,8 +71,13 @@ def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page
     whose outputs could not be named are refused here (``rejected``); they and
     the objects that are not images are written to the plan's ``extra.json``
     for the manifest, and only their counts reach the orchestration."""
-    if payload.get("blobs") is not None:
-        listing: dict[str, Any] = {"images": [SourceBlob(name).to_dict() for name in payload["blobs"]], "pages": 0}
+    explicit = payload.get("blobs")  # tests may pass the list itself
+    if explicit is None and payload.get("source_list_blob"):
+        explicit = runs.read_json(service, payload["output_container"], payload["source_list_blob"])
+        if explicit is None:
+            raise LookupError(f"the batch's source list {payload['source_list_blob']} is gone")
+    if explicit is not None:
+        listing: dict[str, Any] = {"images": [SourceBlob(name).to_dict() for name in explicit], "pages": 0}
     else:
         listing = list_images(payload, service, default_page_size)
     output_prefix = payload.get("output_prefix") or ""

@@ -28,6 +28,8 @@ from imagebatch.naming import (
     output_blob_name,
     output_version,
     run_scratch_prefixes,
+    segment_part_blob,
+    shard_parts_prefix,
     shard_plan_blob,
 )
 from imagebatch.report import REPORT_CONTENT_TYPE, build_report, report_blob_name
@@ -84,29 +86,40 @@ def _results(
 ) -> list[dict[str, Any]]:
     """Every image's result, in shard order.
 
-    Shards normally leave their results in a blob (the orchestration never
-    carries them); a shard that could not write it passes them inline; a shard
-    that failed as a whole, or never started because the run was cancelled, is
-    expanded from its plan blob, so each of its images is named and a
-    re-submission processes exactly those. A results blob that cannot be read
-    (deleted, container gone, storage refusing) costs only its own shard's
+    Shards leave their results in one blob per segment (the orchestration never
+    carries them); a segment that could not be written was carried inline; a
+    shard that failed as a whole, never started (cancel) or stopped early
+    (cancel) is expanded from its plan blob, so each of its images is named and
+    a re-submission processes exactly those. A segment's results blob that cannot
+    be read (deleted, container gone, storage refusing) costs only its own
     records: those images are re-checked against their outputs in storage.
     """
+    request = payload["request"]
+    prefix = request.get("output_prefix") or ""
     results = list(payload.get("results") or []) + list(rejected)
     plan_folder = payload.get("plan_folder")
     for shard, outcome in enumerate(payload.get("shard_outcomes") or []):
-        if "results_blob" in outcome:
-            try:
-                results += load_results(service, container, [outcome["results_blob"]])
-            except Exception as error:
-                if permanent_error(error) is None:
-                    raise  # transient: the activity's retry policy tries again
-                log.warning("Cannot read the results of shard %d (%s): %s", shard, outcome["results_blob"],
-                            describe(error))
-                plan_blob = shard_plan_blob(plan_folder, shard) if plan_folder else None
-                results += _recheck_shard(payload["request"], service, plan_blob, outcome, describe(error))
-        elif "results" in outcome:
-            results += outcome["results"]
+        plan_blob = shard_plan_blob(plan_folder, shard) if plan_folder else None
+        if "parts" in outcome:
+            parts = shard_parts_prefix(prefix, payload["instance_id"], payload["run"], shard)
+            size = int(outcome["segment_size"])
+            inline = outcome.get("inline") or {}
+            for segment in range(int(outcome["parts"])):
+                if str(segment) in inline:
+                    results += inline[str(segment)]
+                    continue
+                name = segment_part_blob(parts, segment)
+                try:
+                    results += load_results(service, container, [name])
+                except Exception as error:
+                    if permanent_error(error) is None:
+                        raise  # transient: the activity's retry policy tries again
+                    log.warning("Cannot read the results of shard %d (%s): %s", shard, name, describe(error))
+                    window = (segment * size, (segment + 1) * size)
+                    results += _recheck_shard(request, service, plan_blob, window, describe(error))
+            if "not_started_from" in outcome and plan_blob:
+                names = _plan_names(service, container, {"plan_blob": plan_blob, "size": "the rest"})
+                results += [not_started_result(name) for name in names[int(outcome["not_started_from"]) :]]
         elif "failed" in outcome:
             failed = outcome["failed"]
             names = _plan_names(service, container, failed)
@@ -131,23 +144,24 @@ def _extra(payload: dict[str, Any], service: BlobServiceClient, container: str) 
 
 
 def _recheck_shard(
-    request: dict[str, Any], service: BlobServiceClient, plan_blob: str | None, outcome: dict[str, Any], reason: str
+    request: dict[str, Any], service: BlobServiceClient, plan_blob: str | None, window: tuple[int, int], reason: str
 ) -> list[dict[str, Any]]:
-    """The records of a shard whose results blob is lost, rebuilt from storage: an
-    image whose every rendition exists for its current source version and these
-    parameters is ``processed`` (``recovered``); any other is ``unknown`` (kind
-    ``record_lost``), which a re-submission checks again."""
+    """The records of a shard segment whose results blob is lost (its plan's images
+    ``window[0]:window[1]``), rebuilt from storage: an image whose every rendition
+    exists for its current source version and these parameters is ``processed``
+    (``recovered``); any other is ``unknown`` (kind ``record_lost``), which a
+    re-submission checks again."""
     output_container = request["output_container"]
     spec = RenderSpec.from_dict(request["spec"])
     try:
         if plan_blob is None:
             raise LookupError("no plan folder")
         plan = json.loads(service.get_blob_client(output_container, plan_blob).download_blob().readall())
-        images = [SourceBlob.from_dict(image) for image in plan["images"]]
+        images = [SourceBlob.from_dict(image) for image in plan["images"][window[0] : window[1]]]
     except Exception as error:
         log.warning("Cannot re-check a shard without its plan (%s): %s", plan_blob, describe(error))
         message = f"the shard's result record was lost ({reason}) and its plan too; re-submit to check them"
-        return [image_result(f"{outcome.get('size', '?')} image(s) of {plan_blob}", "unknown",
+        return [image_result(f"images {window[0]}-{window[1] - 1} of {plan_blob}", "unknown",
                              kind=KIND_RECORD_LOST, message=message)]
     rechecked = []
     for source in images:
@@ -188,7 +202,7 @@ def _warnings(request: dict[str, Any], progress: Progress) -> list[str]:
     if progress.total:
         return []
     where = f"{request.get('source_container')}/{request.get('source_prefix') or ''}"
-    if request.get("source_blobs") is not None:
+    if request.get("source_blobs") is not None or request.get("source_list"):
         return ["the batch listed no blobs"]
     return [f"no images found under '{where}': check the container and prefix"]
 

@@ -33,11 +33,16 @@ def permanent_error(error: BaseException) -> dict[str, str] | None:
 
 
 async def load_shard(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:
-    """The shard's plan: ``{"request": ..., "images": [...]}``, or ``{"error": ...}``
-    when it can never be read (its plan blob is gone, access is denied)."""
+    """One segment of the shard's plan: ``{"request", "images", "total"}`` with the
+    ``count`` images from ``start`` (all without them), or ``{"error": ...}`` when
+    the plan can never be read (its blob is gone, access is denied)."""
     try:
         downloader = await service.get_blob_client(payload["container"], payload["blob"]).download_blob()
-        return json.loads(await downloader.readall())
+        plan = json.loads(await downloader.readall())
+        start = int(payload.get("start") or 0)
+        count = payload.get("count")
+        images = plan["images"][start:] if count is None else plan["images"][start : start + int(count)]
+        return {"request": plan["request"], "images": images, "total": len(plan["images"])}
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:

@@ -91,7 +91,9 @@ def bench_app(total: int, shard_size: int | None) -> df.DFApp:
     def LoadShard(payload: dict) -> dict:
         shard = int(payload["blob"].rsplit("/", 1)[1].split(".")[0])
         images = [{"name": f"img{starts[shard] + i:06d}.jpg", "etag": "0x1", "size": 1} for i in range(sizes[shard])]
-        return {"request": batch_input(total, shard_size)["request"], "images": images}
+        start, count = int(payload.get("start") or 0), int(payload.get("count") or len(images))
+        return {"request": batch_input(total, shard_size)["request"], "images": images[start : start + count],
+                "total": len(images)}
 
     @app.activity_trigger(input_name="payload")
     def ProcessImage(payload: dict) -> dict:

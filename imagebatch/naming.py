@@ -262,15 +262,26 @@ def shard_plan_blob(folder: str, shard: int) -> str:
     return f"{folder}{shard:05d}.json"
 
 
-def shard_results_blob(output_prefix: str, instance_id: str, run: str, shard: int) -> str:
-    """Per-image results of one shard of one run, merged into the manifest at the end."""
-    return f"{run_folder(output_prefix, instance_id, run)}parts/{shard:05d}.json"
+def shard_parts_prefix(output_prefix: str, instance_id: str, run: str, shard: int) -> str:
+    """Where one shard of one run writes the per-image results of its segments."""
+    return f"{run_folder(output_prefix, instance_id, run)}parts/{shard:05d}-"
+
+
+def segment_part_blob(parts_prefix: str, segment: int) -> str:
+    """The per-image results of one segment (``SEGMENT_SIZE`` images) of a shard."""
+    return f"{parts_prefix}{segment:04d}.json"
+
+
+def source_list_blob(output_prefix: str, instance_id: str, run: str) -> str:
+    """An explicit ``source.blobs`` list, stored once by the HTTP starter so it never
+    travels through Durable messages (inputs, plans, continue-as-new)."""
+    return run_folder(output_prefix, instance_id, run) + "source-list.json"
 
 
 def run_scratch_prefixes(output_prefix: str, instance_id: str, run: str) -> tuple[str, ...]:
     """What a run writes only for itself while it runs; removed once its manifest is written."""
     folder = run_folder(output_prefix, instance_id, run)
-    return (f"{folder}plans/", f"{folder}parts/", f"{folder}cancel.json")
+    return (f"{folder}plans/", f"{folder}parts/", f"{folder}cancel.json", f"{folder}source-list.json")
 
 
 def shard_instance_id(instance_id: str, run: str, shard: int) -> str:

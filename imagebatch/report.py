@@ -230,6 +230,8 @@ def build_report(manifest: Mapping[str, Any], *, output_container: str, output_p
     source = f"{params.get('source_container', '?')}/{source_prefix}"
     if params.get("source_blobs") is not None:
         source += f" ({len(params['source_blobs'])} listed blobs)"
+    elif params.get("source_list"):
+        source += f" ({params['source_list'].get('count')} listed blobs)"
     renditions = ", ".join(_rendition_label(r) for r in spec.get("renditions") or [])
     tolerated = float(params.get("tolerated_failure_percent") or 0)
     meta = (

@@ -8,7 +8,7 @@ orchestrator decodes identically.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 OutputFormat = Literal["jpeg", "webp", "png"]
@@ -128,6 +128,9 @@ class BatchRequest:
 
     Exactly one of ``source_prefix`` (list the container under a prefix; ``""``
     lists the whole container) and ``source_blobs`` (an explicit list) is set.
+    Once a run starts, an explicit list is stored once in a blob
+    (``source_list_blob``, with ``source_count`` names) and ``source_blobs`` is
+    dropped, so up to 10,000 names never travel through Durable messages.
     """
 
     source_container: str
@@ -139,9 +142,16 @@ class BatchRequest:
     max_concurrency: int = 10
     tolerated_failure_percent: float = 0.0
     batch_id: str | None = None
+    source_list_blob: str | None = None
+    source_count: int | None = None
+
+    def with_stored_list(self, blob: str) -> BatchRequest:
+        """This request with its explicit list replaced by the blob that holds it."""
+        count = len(self.source_blobs or ())
+        return replace(self, source_blobs=None, source_list_blob=blob, source_count=count)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "source_container": self.source_container,
             "source_prefix": self.source_prefix,
             "source_blobs": None if self.source_blobs is None else list(self.source_blobs),
@@ -152,6 +162,9 @@ class BatchRequest:
             "tolerated_failure_percent": self.tolerated_failure_percent,
             "batch_id": self.batch_id,
         }
+        if self.source_list_blob:
+            data["source_list"] = {"blob": self.source_list_blob, "count": self.source_count}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchRequest:
@@ -166,4 +179,6 @@ class BatchRequest:
             max_concurrency=int(data.get("max_concurrency", 10)),
             tolerated_failure_percent=float(data.get("tolerated_failure_percent", 0.0)),
             batch_id=data.get("batch_id"),
+            source_list_blob=(data.get("source_list") or {}).get("blob"),
+            source_count=(data.get("source_list") or {}).get("count"),
         )

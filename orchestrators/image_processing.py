@@ -20,8 +20,8 @@ from imagebatch.naming import (
     cancel_blob_name,
     manifest_blob_name,
     shard_instance_id,
+    shard_parts_prefix,
     shard_plan_blob,
-    shard_results_blob,
 )
 from imagebatch.results import Progress, batch_status, custom_status, failure_percent, manifest_not_written
 from imagebatch.specs import BatchRequest
@@ -59,7 +59,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             "request": payload["request"],
             "container": request.source_container,
             "prefix": request.source_prefix or "",
-            "blobs": None if request.source_blobs is None else list(request.source_blobs),
+            "source_list_blob": request.source_list_blob,  # an explicit list, stored once by the starter
             "output_container": request.output_container,
             "output_prefix": request.output_prefix,
             "exclude_own_outputs": request.source_container == request.output_container,
@@ -73,8 +73,6 @@ def orchestrate(context: df.DurableOrchestrationContext):
     progress.failed = plan.get("rejected", 0)  # images whose outputs could not be named
     outcomes: list[dict[str, Any]] = [{} for _ in sizes]
 
-    def results_blob(shard: int) -> str:
-        return shard_results_blob(request.output_prefix, context.instance_id, run, shard)
 
     def start(shard: int) -> Any:
         # A few names only: the shard reads its images and the request from its plan blob.
@@ -84,7 +82,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 "shard": shard,
                 "container": request.output_container,
                 "plan_blob": shard_plan_blob(plan["plan"], shard),
-                "results_blob": results_blob(shard),
+                "parts_prefix": shard_parts_prefix(request.output_prefix, context.instance_id, run, shard),
                 "cancel_blob": cancel_blob_name(request.output_prefix, context.instance_id, run),
                 "retry": payload.get("retry"),
                 # Images per shard execution (tests shrink it; the shard's default otherwise).
@@ -110,10 +108,10 @@ def orchestrate(context: df.DurableOrchestrationContext):
             error = outcome["shard_error"]
             shard_failed(shard, error["kind"], f"not processed: its shard plan cannot be read: {error['message']}")
             return
-        if "results" in outcome:  # the shard could not record them itself
-            outcomes[shard] = {"results": outcome["results"]}
-        else:
-            outcomes[shard] = {"results_blob": results_blob(shard)}
+        # Where NotifyCompletion finds the shard's results: counts and names, never the results.
+        outcomes[shard] = {
+            key: outcome[key] for key in ("parts", "segment_size", "inline", "not_started_from") if key in outcome
+        }
         progress.add(outcome["progress"])
 
     # Cancel (POST /api/batches/{id}/cancel) writes the run's cancel marker, which stops

@@ -6,14 +6,18 @@ finished lane at once -- nobody waits for a shard's slowest image.
 
 Every image completion is an episode that replays the whole execution's
 history, so a lane's cost per image grows with the images already in that
-history. The lane therefore *continues as new* every
-:data:`SEGMENT_SIZE` images, carrying its plan and the results so far in its
-input: an execution's history never holds more than ``SEGMENT_SIZE`` images
-(about four events each), whatever the shard size. DTFx keeps the parent link
-across ContinueAsNew and tells the parent only when the last execution ends.
+history. The lane therefore works in *segments* of :data:`SEGMENT_SIZE`
+images and continues as new after each: an execution loads only its
+segment's images (``LoadShard`` with a start and a count), writes the
+segment's results to their own blob (``RecordShardResults``) and carries
+only counts into the next execution. No message of a shard grows with the
+shard: on the Azure Storage provider, messages over 45 KB and table
+properties over 60 KB are moved to blobs at extra cost per episode. DTFx
+keeps the parent link across ContinueAsNew and tells the parent only when the
+last execution ends.
 
 Deterministic like every orchestrator: inputs arrive in the orchestration
-input (request, retry policy, blob names of its plan and results).
+input (retry policy, blob names of its plan and of its results' folder).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
+from imagebatch.naming import segment_part_blob
 from imagebatch.results import KIND_TRANSIENT_EXHAUSTED, Progress, failed_result, not_started_result, one_line
 from imagebatch.specs import BatchRequest
 from orchestrators.blueprint import bp
@@ -57,28 +62,38 @@ def _progress(results: list[dict[str, Any]], total: int) -> Progress:
 def process_shard(context: df.DurableOrchestrationContext):
     payload: dict[str, Any] = context.get_input()
     sdk_retry = retry_policy(payload.get("retry"))
-    carried: dict[str, Any] | None = payload.get("carried")
-    if carried is None:
-        loaded = yield context.call_activity_with_retry(
-            "LoadShard", sdk_retry, {"container": payload["container"], "blob": payload["plan_blob"]}
-        )
-        if "error" in loaded:
-            # The plan can never be read (gone, access denied): retrying the shard cannot help.
-            return {"shard": payload["shard"], "shard_error": loaded["error"]}
-        carried = {"request": loaded["request"], "images": loaded["images"], "results": []}
-    request = BatchRequest.from_dict(carried["request"])
-    images: list[dict[str, Any]] = carried["images"]
-    finished: list[dict[str, Any]] = carried["results"]
-    segment = images[len(finished) : len(finished) + int(payload.get("segment_size") or SEGMENT_SIZE)]
+    segment_size = int(payload.get("segment_size") or SEGMENT_SIZE)
+    # What earlier executions of this lane did: counts and blob names only.
+    state: dict[str, Any] = payload.get("state") or {"next": 0, "segment": 0, "counts": {}, "inline": {}}
+    loaded = yield context.call_activity_with_retry(
+        "LoadShard",
+        sdk_retry,
+        {"container": payload["container"], "blob": payload["plan_blob"], "start": state["next"],
+         "count": segment_size},
+    )
+    if "error" in loaded:
+        # The plan can never be read (gone, access denied): retrying the shard cannot help.
+        return {"shard": payload["shard"], "shard_error": loaded["error"]}
+    request = BatchRequest.from_dict(loaded["request"])
+    segment: list[dict[str, Any]] = loaded["images"]
+    total = int(loaded["total"])
+    done_before = Progress.from_dict({**state["counts"], "total": total})
     results: list[dict[str, Any]] = [{} for _ in segment]  # bounded_fan_out calls done() once per image
     spec = request.spec.to_dict()
     cancelled = False
     retrying: dict[int, dict[str, Any]] = {}
 
+    def counts_so_far() -> Progress:
+        progress = Progress.from_dict(done_before.to_dict())
+        for result in results:
+            if result:
+                progress.record(result)
+        return progress
+
     def publish() -> None:
         # The shard's counts so far and its retries in progress, read by GET /api/batches/{id}
         # (custom status is written once per episode, whatever the number of calls).
-        status: dict[str, Any] = {"progress": _progress(finished + [r for r in results if r], len(images)).to_dict()}
+        status: dict[str, Any] = {"progress": counts_so_far().to_dict()}
         if retrying:
             status["retrying"] = list(retrying.values())
         context.set_custom_status(status)
@@ -132,31 +147,45 @@ def process_shard(context: df.DurableOrchestrationContext):
     )
     for index in never_started:
         results[index] = not_started_result(segment[index]["name"])
-    finished = finished + results
-    if cancelled:
-        finished += [not_started_result(image["name"]) for image in images[len(finished) :]]
-    if len(finished) < len(images):
-        context.continue_as_new({**payload, "carried": {**carried, "results": finished}})
-        return None
 
-    progress = _progress(finished, len(images))
-    context.set_custom_status({"progress": progress.to_dict()})
+    inline: dict[str, Any] = dict(state["inline"])
+    record_error = None
     try:
         recorded = yield context.call_activity_with_retry(
             "RecordShardResults",
             sdk_retry,
-            {"container": request.output_container, "blob": payload["results_blob"], "results": finished},
+            {"container": request.output_container,
+             "blob": segment_part_blob(payload["parts_prefix"], state["segment"]), "results": results},
         )
         record_error = recorded["error"]["message"] if "error" in recorded else None
     except Exception as error:
         record_error = activity_error_text(error)
     if record_error:
         # The images are done and their renditions written; losing their records would
-        # make the manifest call them failed. Hand them to the parent instead (rare, so
-        # the parent's history only grows when storage misbehaves).
-        return {"shard": payload["shard"], "progress": progress.to_dict(), "results": finished,
-                "record_error": record_error}
-    return {"shard": payload["shard"], "progress": progress.to_dict()}
+        # make the manifest call them failed. Carry them instead (rare, so the messages
+        # only grow when storage misbehaves).
+        inline[str(state["segment"])] = results
+
+    progress = counts_so_far()
+    after = state["next"] + len(segment)
+    if cancelled and after < total:
+        progress.not_started += total - after  # NotifyCompletion names them from the plan
+    if not cancelled and after < total:
+        counts = {k: getattr(progress, k) for k in ("done", "skipped", "failed", "not_started")}
+        context.continue_as_new(
+            {**payload, "state": {"next": after, "segment": state["segment"] + 1, "counts": counts, "inline": inline}}
+        )
+        return None
+    context.set_custom_status({"progress": progress.to_dict()})
+    outcome: dict[str, Any] = {
+        "shard": payload["shard"], "progress": progress.to_dict(), "parts": state["segment"] + 1,
+        "segment_size": segment_size,
+    }
+    if inline:
+        outcome["inline"] = inline
+    if cancelled and after < total:
+        outcome["not_started_from"] = after
+    return outcome
 
 
 @bp.orchestration_trigger(context_name="context")

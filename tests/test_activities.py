@@ -17,7 +17,7 @@ from activities.list_images import list_images, plan_batch
 from activities.notify_completion import notify_completion
 from activities.process_image import process_image
 from activities.shard_results import load_shard, record_shard_results
-from imagebatch.naming import shard_plan_blob
+from imagebatch.naming import segment_part_blob, shard_parts_prefix, shard_plan_blob
 from imagebatch.results import Progress
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, Rendition
@@ -279,28 +279,33 @@ def test_explicit_blob_lists_are_planned_without_listing(blob_service, container
     assert first == {
         "request": None,
         "images": [{"name": "b.jpg", "etag": None, "size": None}, {"name": "a.jpg", "etag": None, "size": None}],
+        "total": 2,
     }
+    segment = run_async(load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], 0), "start": 1,
+                                     "count": 10})
+    assert segment["images"] == [{"name": "a.jpg", "etag": None, "size": None}] and segment["total"] == 2
 
 
 def test_shard_results_round_trip_into_the_manifest(blob_service, container_factory):
     output = container_factory()
-    parts = []
-    for shard in range(3):
-        blob = f"web/_batches/b3/parts/{shard:05d}.json"
-        run_async(
-            record_shard_results,
-            {"container": output, "blob": blob,
-             "results": [{"name": f"{shard}.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]},
-        )
-        parts.append(blob)
     payload = _notify_payload(output)
+    for shard in (0, 2):
+        for segment in range(2):
+            blob = segment_part_blob(shard_parts_prefix("web/", payload["instance_id"], payload["run"], shard), segment)
+            run_async(
+                record_shard_results,
+                {"container": output, "blob": blob,
+                 "results": [{"name": f"{shard}-{segment}.jpg", "status": "processed", "outputs": [],
+                              "duration_ms": 1}]},
+            )
     upload(blob_service, output, "plan/00003.json", json.dumps({"request": None, "images": [{"name": "x.jpg"},
                                                                                         {"name": "y.jpg"}]}).encode())
     payload["results"] = []
     payload["shard_outcomes"] = [
-        {"results_blob": parts[0]},
-        {"results": [{"name": "inline.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]},
-        {"results_blob": parts[2]},
+        {"parts": 2, "segment_size": 1},
+        {"parts": 1, "segment_size": 1,
+         "inline": {"0": [{"name": "inline.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]}},
+        {"parts": 2, "segment_size": 1},
         {"failed": {"plan_blob": "plan/00003.json", "size": 2, "kind": "shard_failed", "message": "boom"}},
         {"failed": {"plan_blob": "plan/missing.json", "size": 5, "kind": "shard_failed", "message": "boom"}},
     ]
@@ -308,8 +313,9 @@ def test_shard_results_round_trip_into_the_manifest(blob_service, container_fact
     manifest_blob = summary["manifest"].split("/", 1)[1]
     manifest = json.loads(blob_service.get_blob_client(output, manifest_blob).download_blob().readall())
     names = [i["name"] for i in manifest["images"]]
-    assert names == ["0.jpg", "inline.jpg", "2.jpg", "x.jpg", "y.jpg", "5 image(s) of plan/missing.json"]
-    assert [f["name"] for f in manifest["failures"]] == names[3:]
+    assert names == ["0-0.jpg", "0-1.jpg", "inline.jpg", "2-0.jpg", "2-1.jpg", "x.jpg", "y.jpg",
+                     "5 image(s) of plan/missing.json"]
+    assert [f["name"] for f in manifest["failures"]] == names[5:]
     assert {f["kind"] for f in manifest["failures"]} == {"shard_failed"}
 
 

@@ -29,6 +29,7 @@ from tests.batchkit import (
     small_jpeg,
     start_batch,
 )
+from tests.history_checks import executions
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures(close_app_storage_clients.__name__)
@@ -57,9 +58,12 @@ def processed_images(host: DevHost, instances: Iterable[dict[str, Any]]) -> int:
     """ProcessImage calls that have completed, counted in the shards' histories (the truth)."""
     done = 0
     for instance in instances:
-        history = host.history(instance["instanceId"], all_executions=True)
-        names = {e["EventId"]: e.get("Name") for e in history if e["EventType"] == 4}
-        done += sum(1 for e in history if e["EventType"] == 5 and names.get(e["TaskScheduledId"]) == "ProcessImage")
+        # Sequence ids restart in every execution (continue-as-new): match them per execution.
+        for history in executions(host.history(instance["instanceId"], all_executions=True)):
+            names = {e["EventId"]: e.get("Name") for e in history if e["EventType"] == 4}
+            done += sum(
+                1 for e in history if e["EventType"] == 5 and names.get(e["TaskScheduledId"]) == "ProcessImage"
+            )
     return done
 
 

@@ -221,7 +221,8 @@ def test_batch_folder_and_manifest(prefix: str, instance_id: str, folder: str) -
     # Everything a run writes for itself is under its own folder.
     run_folder = naming.run_folder(prefix, instance_id, run)
     assert naming.cancel_blob_name(prefix, instance_id, run).startswith(run_folder)
-    assert naming.shard_results_blob(prefix, instance_id, run, 3).startswith(run_folder)
+    assert naming.shard_parts_prefix(prefix, instance_id, run, 3).startswith(run_folder)
+    assert naming.source_list_blob(prefix, instance_id, run).startswith(run_folder)
     assert naming.plan_folder(prefix, instance_id, run, "p").startswith(run_folder)
     assert all(p.startswith(run_folder) for p in naming.run_scratch_prefixes(prefix, instance_id, run))
 

@@ -25,6 +25,7 @@ from imagebatch.settings import AppSettings
 from orchestrators.image_processing import ORCHESTRATOR_NAME
 from storage.clients import async_blob_service_client
 from tests.batchkit import close_app_storage_clients, read_manifest
+from tests.history_checks import executions
 from tests.test_orchestrator import RUN, batch_input, seed_images
 
 pytestmark = pytest.mark.usefixtures(close_app_storage_clients.__name__)
@@ -75,12 +76,13 @@ def attempts(histories: Histories, activity: str, instance_suffix: str = "") -> 
     """(scheduled, failed) attempts of ``activity`` over every instance (whose id ends
     with ``instance_suffix``) and every execution."""
     scheduled = failed = 0
-    for instance_id, (_, history) in histories.items():
+    for instance_id, (_, all_runs) in histories.items():
         if not instance_id.endswith(instance_suffix):
             continue
-        names = {e["EventId"]: e.get("Name") for e in history if e["EventType"] == 4}
-        scheduled += sum(1 for e in history if e["EventType"] == 4 and e.get("Name") == activity)
-        failed += sum(1 for e in history if e["EventType"] == 6 and names.get(e["TaskScheduledId"]) == activity)
+        for history in executions(all_runs):  # sequence ids restart in every execution
+            names = {e["EventId"]: e.get("Name") for e in history if e["EventType"] == 4}
+            scheduled += sum(1 for e in history if e["EventType"] == 4 and e.get("Name") == activity)
+            failed += sum(1 for e in history if e["EventType"] == 6 and names.get(e["TaskScheduledId"]) == activity)
     return scheduled, failed
 
 
@@ -267,7 +269,9 @@ def test_notify_completion_run_again_after_its_cleanup_keeps_the_manifest(blob_s
     from imagebatch.results import Progress
 
     output = container_factory()
-    part = "web/_batches/b-again/runs/r1/parts/00000.json"
+    from imagebatch.naming import segment_part_blob, shard_parts_prefix
+
+    part = segment_part_blob(shard_parts_prefix("web/", "b-again", "r1", 0), 0)
     records = [
         {"name": "a.jpg", "status": "processed", "outputs": [], "duration_ms": 5},
         {"name": "b.jpg", "status": "processed", "outputs": [], "duration_ms": 6},
@@ -278,7 +282,7 @@ def test_notify_completion_run_again_after_its_cleanup_keeps_the_manifest(blob_s
         "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/",
                     "spec": {"renditions": [{"name": "t", "width": 16}], "format": "jpeg", "quality": 80}},
         "plan_folder": "web/_batches/b-again/runs/r1/plans/p/",
-        "shard_outcomes": [{"results_blob": part}],
+        "shard_outcomes": [{"parts": 1, "segment_size": 10}],
         "progress": Progress(total=2, done=2).to_dict(), "status": "succeeded",
         "started": "2026-12-01T10:00:00+00:00", "finished": "2026-12-01T10:00:05+00:00",
     }

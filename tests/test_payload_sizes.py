@@ -1,0 +1,89 @@
+"""No Durable message of the app crosses the Azure Storage provider's lines for a
+10,000-image batch, given as a prefix or as an explicit list.
+
+On Azure Storage, queue messages over 45 KB and table properties over 60 KB
+are moved to compressed blobs (an extra blob write and read per episode), and
+a custom status over 16 KB fails the orchestration. The dev host records the
+largest payload of each kind (``DevHost.payload_stats``); this test runs the
+real HTTP starter, orchestrators and bookkeeping activities (ListImages,
+LoadShard, RecordShardResults, NotifyCompletion) against Azurite. Only
+``ProcessImage`` is a stand-in: it returns a result of the real shape and size
+(three renditions with versioned names) without decoding anything, because
+10,000 real renders would take minutes and change no message size.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from durable_devhost.functions import FunctionIndex
+from durable_devhost.testing import DevHost
+from imagebatch.naming import output_blob_name, output_version
+from imagebatch.results import image_result, output_entry
+from tests.batchkit import close_app_storage_clients, poll, read_manifest, start_batch
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGES = int(os.environ.get("PAYLOAD_TEST_IMAGES", "10000"))
+QUEUE_LIMIT = 45 * 1024
+pytestmark = [pytest.mark.usefixtures(close_app_storage_clients.__name__), pytest.mark.timeout(900)]
+
+
+def app_with_instant_renders() -> FunctionIndex:
+    index = FunctionIndex.load(str(REPO / "function_app.py"))
+    process = index.activity("ProcessImage")
+    assert process is not None
+
+    def ProcessImage(payload: dict) -> dict:
+        name = payload["source"]["name"]
+        version = output_version("0x8DCFFFFFFFFFFFF", "jpeg;82;large:1600x0:contain")
+        sizes = (("large", 1600, 1067, 301_234), ("medium", 800, 533, 90_123), ("thumb", 320, 213, 17_456))
+        outputs = [
+            output_entry(r, output_blob_name(payload["output_prefix"], name, r, "jpg", version), w, h, b)
+            for r, w, h, b in sizes
+        ]
+        return image_result(name, "processed", outputs=outputs, duration_ms=412)
+
+    process.user_function = ProcessImage
+    process.is_async = False
+    return index
+
+
+def seed_names(blob_service, container: str, count: int) -> list[str]:
+    names = [f"2024/summer/holiday-photos/IMG_{i:06d}.jpg" for i in range(count)]
+    client = blob_service.get_container_client(container)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda name: client.upload_blob(name, b"x"), names))
+    return names
+
+
+@pytest.mark.parametrize("given_as", ["prefix", "list"])
+async def test_no_message_crosses_the_azure_storage_lines(given_as, monkeypatch, blob_service, container_factory):
+    monkeypatch.setenv("ACTIVITY_RETRY_FIRST_INTERVAL_MS", "100")
+    source, output = container_factory(), container_factory()
+    request: dict = {
+        "output": {"container": output, "prefix": "web/"},
+        "max_concurrency": 50,
+        "batch_id": f"sizes-{given_as}",
+    }
+    if given_as == "prefix":
+        seed_names(blob_service, source, IMAGES)
+        request["source"] = {"container": source, "prefix": "2024/"}
+    else:
+        names = [f"2024/summer/holiday-photos/IMG_{i:06d}.jpg" for i in range(IMAGES)]
+        request["source"] = {"container": source, "blobs": names}
+    async with DevHost(app_with_instant_renders(), fast_replay=True) as host, aiohttp.ClientSession() as http:
+        started = await start_batch(http, host.api_url("batches"), request)
+        final = await poll(http, started["statusQueryGetUri"], timeout=850)
+        stats = host.payload_stats()
+    assert final["batchStatus"] == "Succeeded", final
+    assert read_manifest(blob_service, final["manifest"])["counts"]["done"] == IMAGES
+    largest = {kind: (s["utf8_bytes"], s["function"]) for kind, s in stats.items()}
+    print(f"\n[{given_as}, {IMAGES} images] largest payloads: {largest}")
+    for kind, s in stats.items():
+        assert not s["exceeds"], (kind, s)
+        assert s["utf8_bytes"] <= QUEUE_LIMIT, (kind, s)
