@@ -353,6 +353,8 @@ def render_image(
             return _render(im, data, spec, _LibvipsResampler(vips), route)
         except vips.Error as error:
             libvips.raise_if_out_of_memory(error)  # transient: Pillow would need more memory, not less
+            if route.stream == "jpeg":
+                _raise_jpeg_damage(libvips.jpeg_damage(error))  # Pillow would render it, grey where data is missing
             try:
                 route = _route(im, data, spec, None, max_decode_bytes)
             except ImageProcessingError:  # Pillow cannot take over within the bound: libvips's verdict stands
@@ -407,7 +409,11 @@ class _Route:
 def _route(im: Image.Image, data: bytes, spec: RenderSpec, vips: ModuleType | None, limit: int) -> _Route:
     """Pick the way of decoding whose estimated memory fits ``limit``, from the header.
 
-    * Plain 8-bit PNGs stream through libvips whenever it is in use (faster).
+    * Plain 8-bit PNGs stream through libvips whenever it is in use (faster),
+      and so do RGB/grey JPEGs that fit: libvips decodes them once at full
+      scale with ``fail_on="warning"``, which is at the same time the check
+      for damaged scans (:func:`_check_jpeg_scan`) and the decode the
+      renditions are resampled from.
     * Otherwise the cheaper of Pillow and libvips streaming, if it fits.
       Pillow: JPEG draft-decodes at 1/2-1/8; other frames above
       :data:`STRIP_MIN_BYTES` are box-reduced strip by strip, so only the
@@ -419,13 +425,17 @@ def _route(im: Image.Image, data: bytes, spec: RenderSpec, vips: ModuleType | No
     * Nothing fits: ``too_large``, saying what it would take.
     """
     orientation = _stream_orientation(im, data)  # from the header: nothing is decoded yet
-    scale = max(plan.scale for plan in _plans(_upright_size(im.size, orientation), spec))
+    plans = _plans(_upright_size(im.size, orientation), spec)
+    largest = max(plans, key=lambda plan: plan.scale)
+    scale = largest.scale
     stream = libvips.stream_kind(im, data) if vips is not None else None
     plain_png = stream == "png" and libvips.png_mode(im, data) is not None
     if stream is not None:
-        webp_scale = min(1.0, scale * REDUCING_GAP) if stream == "webp" else 1.0
-        streamed = _Route(stream, 1, webp_scale, libvips.stream_bytes(im, stream, scale))
-        if plain_png:
+        pre_scale = 1.0
+        if stream == "webp" or (stream == "jpeg" and not largest.full_frame):
+            pre_scale = min(1.0, scale * REDUCING_GAP)
+        streamed = _Route(stream, 1, pre_scale, libvips.stream_bytes(im, stream, scale))
+        if plain_png or (stream == "jpeg" and streamed.cost <= limit):
             return streamed
     pillow = _pillow_route(im, scale, spec.format, adopt=vips is not None)
     cheapest = pillow if stream is None or pillow.cost <= streamed.cost else streamed
@@ -664,8 +674,11 @@ def _reduce_in_strips(im: Image.Image, factor: int, fmt: str) -> tuple[Image.Ima
 def _check_jpeg_scan(data: bytes) -> None:
     """Refuse a JPEG whose scan libjpeg only *warned* about (see :func:`libvips.jpeg_scan_damage`).
 
-    Pillow gives no hook for libjpeg warnings, so libvips (``fail_on="warning"``)
-    decodes the scan once more whatever the backend; without pyvips (or in a
+    Pillow gives no hook for libjpeg warnings, so when Pillow decodes a JPEG
+    (the Pillow backend, CMYK, images under :data:`LIBVIPS_MIN_PIXELS`, the
+    fallback after a libvips error), libvips (``fail_on="warning"``) decodes
+    the scan once more; the libvips backend's own JPEG decode
+    (route ``"jpeg"``) is the check itself and skips this. Without pyvips (or in a
     forked child, where libvips may not run) the check is skipped and such a
     file renders as Pillow decodes it, grey where its data is missing.
     Runs after Pillow's own decode so Pillow's classification of what it does
@@ -674,7 +687,10 @@ def _check_jpeg_scan(data: bytes) -> None:
     vips = libvips.resolve("auto")
     if vips is None:
         return
-    damage = libvips.jpeg_scan_damage(vips, data)
+    _raise_jpeg_damage(libvips.jpeg_scan_damage(vips, data))
+
+
+def _raise_jpeg_damage(damage: tuple[str, str] | None) -> None:
     if damage is None:
         return
     kind, detail = damage

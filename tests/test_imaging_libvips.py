@@ -298,3 +298,69 @@ def test_a_forked_child_renders_with_pillow_instead_of_hanging_in_libvips() -> N
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert "CHILD 0" in done.stdout, done.stdout + done.stderr
+
+
+# ------------------------------------------------- JPEGs: one decode, also the scan check
+
+_GEOMETRIES = {
+    "contain": (Rendition("a", 400), Rendition("b", 100)),
+    "contain-odd": (Rendition("a", 333), Rendition("sq", 50, 50, "cover")),
+    "largest-is-a-crop": (Rendition("wide", 300, 100, "cover"),),
+    "square-crop": (Rendition("sq", 200, 200, "cover"), Rendition("t", 90)),
+}
+_SIZES = ((1001, 757), (1203, 901), (640, 1281), (1600, 1200))
+
+
+@pytest.mark.parametrize("geometry", sorted(_GEOMETRIES))
+@pytest.mark.parametrize("size", _SIZES, ids=[f"{w}x{h}" for w, h in _SIZES])
+def test_libvips_jpeg_renders_decode_every_row(size: tuple[int, int], geometry: str) -> None:
+    """libjpeg can only warn about data it reads, and libvips decodes JPEGs
+    sequentially, reading only the rows the pipeline asks for. Every libvips JPEG
+    render starts with a full-frame resample, which must reach the last row:
+    after it the sequential loader refuses to go back to the last row."""
+    data = encode(make_photo(*size, 5), "JPEG", quality=85)
+    spec = RenderSpec(renditions=_GEOMETRIES[geometry])
+    loaded = []
+    original = VIPS.Image.new_from_source
+
+    def spy(*args: object, **kwargs: object) -> object:
+        image = original(*args, **kwargs)
+        loaded.append(image)
+        return image
+
+    im = imaging._open(data, imaging.MAX_PIXELS_DEFAULT)
+    route = imaging._route(im, data, spec, VIPS, imaging.MAX_DECODE_BYTES_DEFAULT)
+    assert route.stream == "jpeg"
+    VIPS.Image.new_from_source = spy
+    try:
+        imaging._render(im, data, spec, imaging._LibvipsResampler(VIPS), route)
+    finally:
+        VIPS.Image.new_from_source = original
+    assert len(loaded) == 1  # one decode: no second pass for the check
+    with pytest.raises(VIPS.Error, match="out of order read"):
+        VIPS.Region.new(loaded[0]).fetch(0, loaded[0].height - 1, loaded[0].width, 1)
+
+
+@pytest.mark.parametrize("geometry", sorted(_GEOMETRIES))
+@pytest.mark.parametrize("backend", ["libvips", "pillow"])
+def test_a_jpeg_cut_in_its_last_rows_is_refused(geometry: str, backend: str) -> None:
+    data = encode(make_photo(1203, 901, 5), "JPEG", quality=85)
+    spec = RenderSpec(renditions=_GEOMETRIES[geometry])
+    for cut in (data[:-2] + b"\0" * 0, data[:-40], data[:-40] + b"\xff\xd9"):
+        with pytest.raises(ImageProcessingError) as caught:
+            render_image(cut, spec, backend=backend)
+        assert caught.value.kind in ("truncated", "corrupt"), caught.value.message
+
+
+def test_libvips_jpeg_damage_is_classified_without_a_pillow_redo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged scan found by the render's own decode is refused at once."""
+    from tests.test_hostile_images import DAMAGED
+
+    redone = []
+    monkeypatch.setattr(imaging, "_check_jpeg_scan", lambda data: redone.append(data))
+    for name in ("marker-in-scan.jpg", "zeroed-scan.jpg", "scan-cut.jpg"):
+        data, kind = DAMAGED[name]
+        with pytest.raises(ImageProcessingError) as caught:
+            render_image(data, SPEC, backend="libvips")
+        assert caught.value.kind == kind, (name, caught.value.message)
+    assert redone == []
