@@ -1043,7 +1043,11 @@ def main(argv: list[str] | None = None) -> int:
         problem = make_chart(results, chart)
         print(problem or f"chart: {chart}")
     print(f"imaging benchmark took {time.perf_counter() - started:.1f}s")
-    return 0
+    # The same comparison on the realistic corpus (bench/corpus.py), with the speed goals of issue 12.
+    from bench import photos
+
+    print("\n===== realistic corpus (bench.photos)", flush=True)
+    return photos.main(["--quick"] if args.quick else [])
 
 
 if __name__ == "__main__":

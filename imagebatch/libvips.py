@@ -130,7 +130,8 @@ def from_pillow(vips: ModuleType, im: Image.Image) -> Any:
 
 
 def to_pillow(image: Any) -> Image.Image:
-    return Image.frombytes(_MODE_BY_BANDS[image.bands], (image.width, image.height), image.write_to_memory())
+    data = image.data if isinstance(image, Pixels) else image.write_to_memory()
+    return Image.frombytes(_MODE_BY_BANDS[image.bands], (image.width, image.height), data)
 
 
 def mode_of(image: Any) -> str:
@@ -198,13 +199,47 @@ def flatten_on_white(image: Any) -> Any:
 # ---------------------------------------------------------------------- resize
 
 
-def resize(image: Any, box: tuple[float, float, float, float], out: tuple[int, int]) -> Any:
+class Pixels:
+    """A rendition computed by libvips, held once: the bytes ``write_to_memory``
+    filled, and a libvips image reading those same bytes (``new_from_memory``
+    copies nothing). Pillow gets the bytes for encoding, later renditions
+    cascade from the image: one buffer instead of a libvips copy
+    (``copy_memory``) plus the bytes handed to Pillow."""
+
+    __slots__ = ("data", "image")
+
+    def __init__(self, image: Any, data: bytes) -> None:
+        self.image, self.data = image, data
+
+    @property
+    def width(self) -> int:
+        return int(self.image.width)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.height)
+
+    @property
+    def bands(self) -> int:
+        return int(self.image.bands)
+
+
+def materialise(image: Any) -> Pixels:
+    """Compute ``image`` once into memory (see :class:`Pixels`)."""
+    data = image.write_to_memory()
+    held = type(image).new_from_memory(data, image.width, image.height, image.bands, "uchar")
+    return Pixels(held.copy(interpretation=image.interpretation), data)
+
+
+def resize(image: Any, box: tuple[float, float, float, float], out: tuple[int, int]) -> Pixels:
     """Resample the ``box`` (left, top, right, bottom) of ``image`` to exactly ``out``.
 
     libvips crops on whole pixels, so a fractional box (a JPEG draft's partial
     last pixel, a centred ``cover`` crop) moves by at most half a source pixel.
     The result is materialised because later renditions cascade from it.
     """
+    if isinstance(image, Pixels):
+        image = image.image
     left, top, right, bottom = box
     x, y = max(0, round(left)), max(0, round(top))
     width = max(1, min(image.width - x, round(right - left)))
@@ -213,7 +248,7 @@ def resize(image: Any, box: tuple[float, float, float, float], out: tuple[int, i
         image = image.crop(x, y, width, height)
     if (width, height) != out:
         image = image.thumbnail_image(out[0], height=out[1], size="force", no_rotate=True)
-    return image.copy_memory()
+    return materialise(image)
 
 
 # ------------------------------------------------------------ JPEG scan check
