@@ -40,6 +40,7 @@ from imagebatch.specs import RenderSpec
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 
 CONCURRENCY = 10
+SEGMENT_OVERRIDE: int | None = None  # --segment-size: images per shard execution (default: the shard's own)
 RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 
 
@@ -134,6 +135,7 @@ def batch_input(total: int, shard_size: int | None) -> dict[str, Any]:
         },
         "run": "20261201T000000Z-000000",
         "shard_size": shard_size,
+        **({"segment_size": SEGMENT_OVERRIDE} if SEGMENT_OVERRIDE else {}),
         "total": total,
     }
 
@@ -241,10 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flat-max", type=int, default=1000, help="largest flat run; larger ones are extrapolated")
     parser.add_argument("--shard-size", type=int, default=None,
                         help="explicit SHARD_SIZE (default: sized for the batch, like the app)")
+    parser.add_argument("--segment-size", type=int, default=None, help="images per shard execution (tuning)")
     parser.add_argument("--out", type=Path, default=RESULTS / "replay.json")
     parser.add_argument("--chart", type=Path, default=None, help="write a PNG chart (default: docs/bench/replay.png)")
     parser.add_argument("--chart-from", type=Path, default=None, help="only redraw the chart from a results JSON")
     args = parser.parse_args(argv)
+    global SEGMENT_OVERRIDE
+    SEGMENT_OVERRIDE = args.segment_size
     chart = args.chart or Path(__file__).resolve().parent.parent / "docs" / "bench" / "replay.png"
     if args.chart_from:
         saved = json.loads(args.chart_from.read_text())
