@@ -107,6 +107,11 @@ async def run(args: argparse.Namespace, conn: str) -> dict:
             worker_peaks = [vm_hwm_kib(pid) for pid in worker_pids]
         instances = await host.engine.list_instances()
         largest = max(len(host.history(i["instanceId"])) for i in instances)
+        # The largest message of each kind, and the Azure Storage lines it crosses (none expected).
+        payloads = {}
+        for kind, stat in host.payload_stats().items():
+            crossed = f" EXCEEDS {', '.join(stat['exceeds'])}" if stat["exceeds"] else ""
+            payloads[kind] = f"{stat['utf8_bytes']} B ({stat['function']}){crossed}"
         await close_async_clients()
     assert status["runtimeStatus"] == "Completed", status
     manifest_blob = status["manifest"].split("/", 1)[1]
@@ -115,7 +120,7 @@ async def run(args: argparse.Namespace, conn: str) -> dict:
         "images": args.images, "concurrency": args.concurrency, "workers": args.workers,
         "wall_s": round(wall, 1), "images_per_s": round(args.images / wall, 1),
         "counts": status["progress"], "manifest_images": len(manifest["images"]),
-        "instances": len(instances), "largest_history_events": largest,
+        "instances": len(instances), "largest_history_events": largest, "largest_payloads": payloads,
         "host_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "worker_peak_rss_mib": [round(k / 1024, 1) for k in worker_peaks if k],
     }
