@@ -15,6 +15,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
+from activities.shard_results import permanent_error
 from imagebatch.naming import is_image_name, is_own_output, plan_folder, shard_plan_blob
 from imagebatch.results import failed_result
 from imagebatch.sharding import shard_bounds, shard_sizes
@@ -64,6 +65,20 @@ def list_images(payload: dict[str, Any], service: BlobServiceClient, default_pag
 
 
 def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
+    """:func:`write_plan`, with storage refusals that retrying cannot fix (403 on the
+    source or the output, a lease...) ending the batch at once with a one-line reason
+    instead of being retried as if transient."""
+    try:
+        return write_plan(payload, service, default_page_size)
+    except Exception as error:
+        permanent = permanent_error(error)
+        if permanent is None:
+            raise
+        return {"total": 0, "shards": [], "plan": "", "pages": 0,
+                "error": f"cannot list the source or write the batch plan: {permanent['message']}"}
+
+
+def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
     """List (or take the explicit list), then write one blob per shard.
 
     Each shard blob also carries the batch request, so a shard's input (and the

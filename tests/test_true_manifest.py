@@ -317,3 +317,61 @@ def test_a_changed_source_gets_new_urls_and_its_old_versions_go(blob_service, co
     assert "immutable" in SETTINGS.cache_control
     again = process_image(payload(source, "cat.jpg", output, SPEC), blob_service, SETTINGS)
     assert again["status"] == "skipped" and {o["blob"] for o in again["outputs"]} == new_urls
+
+
+async def test_a_read_only_credential_ends_at_once_with_a_clear_reason(
+    blob_service, container_factory, azurite_connection_string
+):
+    """The app's storage credential can read and list but not write (a read-only SAS):
+    nothing can ever succeed, so the batch ends Failed at once, each bookkeeping
+    activity tried once, with one line saying why (before: retried as transient)."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import AccountSasPermissions, BlobServiceClient, ResourceTypes, generate_account_sas
+
+    from tests.azurite import ACCOUNT, ACCOUNT_KEY
+
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 3)
+    sas = generate_account_sas(
+        ACCOUNT, ACCOUNT_KEY, ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, list=True), expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    read_only = BlobServiceClient(blob_service.url, credential=sas, retry_total=0)
+    status, histories = await run(hooked_app(read_only), batch_input(source, output, limit=2))
+    assert status["runtimeStatus"] == "Failed", status
+    error = status["output"]
+    assert "cannot list the source or write the batch plan: storage returned 403" in error, error
+    assert "the manifest could not be written" in error and "Traceback" not in error
+    assert attempts(histories, "ListImages") == (1, 0) and attempts(histories, "NotifyCompletion") == (1, 0)
+
+
+async def test_the_output_container_deleted_mid_batch(blob_service, container_factory):
+    """Someone deletes the output container while the batch runs (renditions, plans and
+    results with it). The run still ends with a manifest that says what it lost, and a
+    re-submission leaves every rendition in place."""
+    from imagebatch.specs import RenderSpec
+    from tests.batchkit import check_outputs
+
+    source, output = container_factory(), container_factory()
+    names = seed_images(blob_service, source, 12)
+    etags = {n: str(blob_service.get_blob_client(source, n).get_blob_properties().etag).strip('"') for n in names}
+    deleted: list[str] = []
+
+    def delete_container_once(payload: dict) -> None:
+        if not deleted:
+            deleted.append(payload["blob"])
+            blob_service.delete_container(output)
+
+    request = batch_input(source, output, limit=2, tolerated=100)
+    status, _ = await run(hooked_app(blob_service, after_record=delete_container_once), request, "deleted-1")
+    assert deleted and status["runtimeStatus"] == "Completed", status
+    manifest = read_manifest(blob_service, status["output"]["manifest"])
+    assert manifest["counts"]["total"] == 12 and manifest["images"], "a manifest, whatever was lost"
+    assert {i["status"] for i in manifest["images"]} <= {"processed", "unknown", "failed"}
+
+    again = {**request, "run": "20261201T000001Z-000001"}
+    second, _ = await run(hooked_app(blob_service), again, "deleted-2")
+    assert second["runtimeStatus"] == "Completed" and second["output"]["counts"]["failed"] == 0, second
+    spec = RenderSpec.from_dict(request["request"]["spec"])
+    assert check_outputs(blob_service, output, "out/", etags, spec) == []
