@@ -375,3 +375,68 @@ async def test_the_output_container_deleted_mid_batch(blob_service, container_fa
     assert second["runtimeStatus"] == "Completed" and second["output"]["counts"]["failed"] == 0, second
     spec = RenderSpec.from_dict(request["request"]["spec"])
     assert check_outputs(blob_service, output, "out/", etags, spec) == []
+
+
+async def test_azurite_restarted_mid_batch(tmp_path, monkeypatch, azurite_connection_string):
+    """The storage service itself goes away mid-batch and comes back 3 s later with its
+    data (a persistent Azurite restarted on the same port). Transient errors are retried:
+    the batch ends with a manifest naming every image once, and every rendition exists.
+    (Stopped with SIGTERM: a SIGKILLed Azurite loses its last writes from its metadata
+    store, which Azure Storage never does to an acknowledged write.)"""
+    import asyncio
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    import aiohttp
+    from azure.storage.blob import BlobServiceClient
+
+    import storage.clients
+    from tests.azurite import _free_port, _wait_for_port, azurite_command, connection_string
+    from tests.batchkit import batch_request, check_outputs, poll, seed_images, start_batch
+
+    port = _free_port()
+    command = [a if a != "--inMemoryPersistence" else "--location" for a in azurite_command(port)]
+    command.insert(command.index("--location") + 1, str(tmp_path / "azurite"))
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_port(port, 30)
+        return process
+
+    azurite = start()
+    try:
+        conn = connection_string(f"http://127.0.0.1:{port}/devstoreaccount1")
+        monkeypatch.setenv("AzureWebJobsStorage", conn)
+        monkeypatch.setenv("ACTIVITY_RETRY_FIRST_INTERVAL_MS", "500")
+        monkeypatch.setenv("ACTIVITY_RETRY_MAX_ATTEMPTS", "6")
+        storage.clients.reset_clients()
+        service = BlobServiceClient.from_connection_string(conn)
+        service.create_container("src")
+        sources = seed_images(service, "src", 40)
+        async with DevHost(Path(__file__).resolve().parent.parent) as host, aiohttp.ClientSession() as http:
+            started = await start_batch(http, host.api_url("batches"), batch_request("src", "out", max_concurrency=4))
+            while True:
+                async with http.get(started["statusQueryGetUri"]) as response:
+                    progress = (await response.json())["progress"]
+                if progress["completed"] >= 8:
+                    break
+                await asyncio.sleep(0.05)
+            azurite.send_signal(signal.SIGTERM)  # it saves its metadata, then waits on open connections
+            try:
+                azurite.wait(5)
+            except subprocess.TimeoutExpired:
+                azurite.kill()
+                azurite.wait()
+            await asyncio.sleep(3)
+            azurite = start()
+            final = await poll(http, started["statusQueryGetUri"], timeout=180)
+        manifest = read_manifest(service, final["manifest"])
+        names = [i["name"] for i in manifest["images"]]
+        assert final["batchStatus"] == "Succeeded", final
+        assert sorted(names) == sorted(sources) and manifest["counts"]["done"] == 40
+        assert check_outputs(service, "out", "web/", sources) == []
+    finally:
+        azurite.kill()
+        azurite.wait()
+        storage.clients.reset_clients()
