@@ -23,11 +23,12 @@ from imagebatch.batch_api import (
     accepted_body,
     batch_links,
     batches_root,
+    control_links,
     live_progress,
     orchestration_input,
     stored_input,
 )
-from imagebatch.batch_request import RequestValidationError, parse_batch_request
+from imagebatch.batch_request import RequestValidationError, parse_batch_request, parse_control_update
 from imagebatch.batch_status import friendly_status, is_active
 from imagebatch.naming import (
     batch_folder,
@@ -42,7 +43,9 @@ from imagebatch.report import report_blob_name
 from imagebatch.retention import HistoryRetention
 from imagebatch.settings import AppSettings
 from orchestrators import bp as orchestrators_bp
+from orchestrators.controls import control_event_name
 from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
+from orchestrators.run_hold import ControlConflict, controls_blob_name, update_controls
 from storage import runs
 from storage.clients import create_blob_service_client
 from storage.errors import describe
@@ -124,6 +127,9 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
             return response
         request = request.with_stored_list(listed)
     orchestration = orchestration_input(request.to_dict(), AppSettings.from_env(), run)
+    hold_poll = os.environ.get("HOLD_POLL_MS", "").strip()  # "first,cap": how often a paused lane looks again
+    if hold_poll:
+        orchestration["hold_poll_ms"] = [int(v) for v in hold_poll.split(",")][:2]
     try:
         instance_id = await client.start_new(ORCHESTRATOR_NAME, instance_id, orchestration)
     except Exception:
@@ -254,6 +260,99 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     return func.HttpResponse(
         json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
     )
+
+
+# Stages in which a live control no longer means anything: the run is stopping or done.
+_FINAL_STAGES = frozenset({"cancelling", "deadline_exceeded", "notifying", "done"})
+
+
+async def _change_controls(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, action: str, change: Any
+) -> func.HttpResponse:
+    """Pause, resume or re-bound a running run: update its control document (and its
+    hold marker), then raise ``control-{version}`` with the whole new state on the parent
+    (orchestrators/controls.py explains the versioned names)."""
+    instance_id = req.route_params.get("id", "")
+    status = await _status(client, instance_id)
+    if not status:
+        return _not_found(instance_id)
+    runtime = _runtime_status(status)
+    orchestration = stored_input(status.input_)
+    request, run = orchestration.get("request") or {}, orchestration.get("run")
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    stage = custom.get("stage")
+    if not is_active(runtime) or not run or not request.get("output_container") or stage in _FINAL_STAGES:
+        state = runtime if stage not in _FINAL_STAGES or not is_active(runtime) else f"{runtime}, {stage}"
+        message = f"batch '{instance_id}' is not running (it is {state}); only a running batch can be {action}"
+        return _error(409, "conflict", "id", message)
+    prefix = request.get("output_prefix") or ""
+    initial = {"version": 0, "paused": False, "max_concurrency": int(request.get("max_concurrency") or 10)}
+    stamp = {"batch_id": instance_id, "run": run, "requested": datetime.now(UTC).isoformat()}
+    try:
+        service, container = _interactive_storage(), request["output_container"]
+        new = await asyncio.wait_for(
+            asyncio.to_thread(
+                update_controls, service, container,
+                controls_blob=controls_blob_name(prefix, instance_id, run),
+                marker_blob=cancel_blob_name(prefix, instance_id, run),
+                initial=initial, change=change, stamp=stamp,
+            ),
+            15,
+        )
+    except ControlConflict as conflict:
+        return _error(409, "conflict", "id", f"batch '{instance_id}' cannot be {action}: {conflict}")
+    except Exception as error:
+        message = f"cannot write the run's controls, nothing was {action}; try again: {describe(error)}"
+        response = _error(503, "storage_unavailable", "id", message)
+        response.headers["Retry-After"] = "10"
+        return response
+    applied = custom.get("controls") or {}
+    versions = [new["version"]]
+    try:
+        applied_version = int(applied.get("version", 0))
+    except (TypeError, ValueError):
+        applied_version = 0
+    if applied_version < new["version"] - 1:
+        # An earlier raise may have been lost: the version the run waits for gets the newest state.
+        versions.insert(0, applied_version + 1)
+    try:
+        for version in versions:
+            await client.raise_event(instance_id, control_event_name(version), new)
+    except Exception:
+        log.info("Control of %s: the instance ended before the event was raised", instance_id)
+    root = batches_root(req.url)
+    body = {
+        "id": instance_id, "run": run, "batchStatus": "Paused" if new["paused"] else "Running",
+        "controls": new, **batch_links(root, instance_id), **control_links(root, instance_id),
+    }
+    return func.HttpResponse(
+        json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
+    )
+
+
+@app.route(route="batches/{id}/pause", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.durable_client_input(client_name="client")
+async def pause_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Pause a running run: no new image starts (lanes finish the image in hand), until resumed."""
+    return await _change_controls(req, client, "paused", lambda state: {**state, "paused": True})
+
+
+@app.route(route="batches/{id}/resume", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.durable_client_input(client_name="client")
+async def resume_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Resume a paused run (a running one stays running)."""
+    return await _change_controls(req, client, "resumed", lambda state: {**state, "paused": False})
+
+
+@app.route(route="batches/{id}", methods=["PATCH"], auth_level=func.AuthLevel.FUNCTION)
+@app.durable_client_input(client_name="client")
+async def update_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``{"max_concurrency": M}``: a new bound for the running run, applied at once."""
+    try:
+        value = parse_control_update(req.get_body(), req.headers.get("content-type"))
+    except RequestValidationError as error:
+        return _json(error.status, error.to_json())
+    return await _change_controls(req, client, "updated", lambda state: {**state, "max_concurrency": value})
 
 
 @app.timer_trigger(schedule="0 7 * * * *", arg_name="timer", run_on_startup=False)

@@ -89,12 +89,25 @@ def live_progress(parent: Mapping[str, Any], running_shards: Iterable[Any]) -> d
     return {"progress": {**progress.to_dict(), "retrying": len(retrying)}, "retrying": retrying}
 
 
+_RUNNING_STAGES = {"cancelling": "Cancelling", "paused": "Paused", "deadline_exceeded": "Stopping"}
+
+
 def batch_state(runtime_status: str, stage: str | None, summary: Mapping[str, Any] | None) -> str:
-    """One word for where the batch is: Pending, Running, Cancelling, Succeeded,
-    Cancelled, Failed or Terminated (the Durable runtime status says Completed
+    """One word for where the batch is: Pending, Running, Paused, Cancelling, Stopping
+    (its deadline passed, lanes finish their images), Succeeded, Cancelled,
+    DeadlineExceeded, Failed or Terminated (the Durable runtime status says Completed
     for a cancelled batch: the orchestration itself ended normally)."""
     if runtime_status == "Completed":
-        return str((summary or {}).get("status") or "succeeded").capitalize()
+        status = str((summary or {}).get("status") or "succeeded")
+        return "".join(part.capitalize() for part in status.split("_"))
     if runtime_status in ("Running", "ContinuedAsNew"):
-        return "Cancelling" if stage == "cancelling" else "Running"
+        return _RUNNING_STAGES.get(stage or "", "Running")
     return runtime_status
+
+
+def control_links(root: str, instance_id: str) -> dict[str, str]:
+    """The live-control routes of a running batch (``PATCH`` the status URL for a new bound)."""
+    return {
+        "pausePostUri": f"{root}/{instance_id}/pause",
+        "resumePostUri": f"{root}/{instance_id}/resume",
+    }

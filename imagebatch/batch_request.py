@@ -80,6 +80,8 @@ MAX_QUALITY = 100
 MIN_CONCURRENCY = 1
 MAX_CONCURRENCY = 1000
 DEFAULT_MAX_CONCURRENCY = 10
+MIN_DEADLINE_MINUTES = 1
+MAX_DEADLINE_MINUTES = 525600  # one year
 MIN_TOLERATED_FAILURE_PERCENT = 0
 MAX_TOLERATED_FAILURE_PERCENT = 100
 DEFAULT_FORMAT = "jpeg"
@@ -102,6 +104,7 @@ TOP_LEVEL_FIELDS = (
     "max_concurrency",
     "tolerated_failure_percent",
     "batch_id",
+    "deadline_minutes",
 )
 SOURCE_FIELDS = ("container", "prefix", "blobs")
 OUTPUT_FIELDS = ("container", "prefix")
@@ -190,6 +193,33 @@ def parse_batch_request(body: bytes, content_type: str | None = None) -> BatchRe
     if errors.items or request is None:
         raise RequestValidationError(errors.items)
     return request
+
+
+CONTROL_UPDATE_FIELDS = ("max_concurrency",)
+
+
+def parse_control_update(body: bytes, content_type: str | None = None) -> int:
+    """Validate a ``PATCH /api/batches/{id}`` body (``{"max_concurrency": M}``);
+    returns M or raises :class:`RequestValidationError` (same shapes as a start)."""
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestValidationError(
+            [FieldError(_BODY, f"must be at most {MAX_BODY_BYTES} bytes, got {len(body)}")],
+            status=413,
+            message=f"request body is larger than {MAX_BODY_BYTES} bytes",
+        )
+    ct_error = _content_type_error(content_type)
+    if ct_error:
+        raise RequestValidationError([FieldError(_CONTENT_TYPE, ct_error)])
+    data = _decode_json(body)
+    errors = _Errors()
+    _unknown_keys(data, CONTROL_UPDATE_FIELDS, "", errors)
+    value = _required(data, "max_concurrency", "", errors)
+    concurrency = (
+        None if value is None else _integer(value, "max_concurrency", MIN_CONCURRENCY, MAX_CONCURRENCY, errors)
+    )
+    if errors.items or concurrency is None:
+        raise RequestValidationError(errors.items)
+    return concurrency
 
 
 # --- body decoding -----------------------------------------------------------
@@ -503,6 +533,9 @@ def _build_request(data: dict[str, Any], errors: _Errors) -> BatchRequest | None
         0.0,
         errors,
     )
+    deadline = data.get("deadline_minutes")
+    if deadline is not None:
+        deadline = _integer(deadline, "deadline_minutes", MIN_DEADLINE_MINUTES, MAX_DEADLINE_MINUTES, errors)
     batch_id = data.get("batch_id")
     if batch_id is not None:
         batch_id = _named(batch_id, "batch_id", naming.instance_id_error, errors)
@@ -522,6 +555,7 @@ def _build_request(data: dict[str, Any], errors: _Errors) -> BatchRequest | None
         max_concurrency=concurrency,  # type: ignore[arg-type]
         tolerated_failure_percent=tolerated,  # type: ignore[arg-type]
         batch_id=batch_id,
+        deadline_minutes=deadline,
     )
 
 

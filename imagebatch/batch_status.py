@@ -55,6 +55,9 @@ def friendly_status(
         "report": (summary or {}).get("report"),
         "summary": summary,
     }
+    if isinstance(custom.get("controls"), Mapping) and is_active(runtime_status):
+        # Live controls as the run applied them: version, paused, max_concurrency, deadline.
+        body["controls"] = dict(custom["controls"])
     if links:
         body["statusQueryGetUri"] = links["statusQueryGetUri"]
         if is_active(runtime_status):

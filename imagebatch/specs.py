@@ -144,6 +144,8 @@ class BatchRequest:
     batch_id: str | None = None
     source_list_blob: str | None = None
     source_count: int | None = None
+    # Optional: minutes after the run's start when no new image starts any more.
+    deadline_minutes: int | None = None
 
     def with_stored_list(self, blob: str) -> BatchRequest:
         """This request with its explicit list replaced by the blob that holds it."""
@@ -162,6 +164,8 @@ class BatchRequest:
             "tolerated_failure_percent": self.tolerated_failure_percent,
             "batch_id": self.batch_id,
         }
+        if self.deadline_minutes:
+            data["deadline_minutes"] = self.deadline_minutes
         if self.source_list_blob:
             data["source_list"] = {"blob": self.source_list_blob, "count": self.source_count}
         return data
@@ -181,4 +185,5 @@ class BatchRequest:
             batch_id=data.get("batch_id"),
             source_list_blob=(data.get("source_list") or {}).get("blob"),
             source_count=(data.get("source_list") or {}).get("count"),
+            deadline_minutes=int(data["deadline_minutes"]) if data.get("deadline_minutes") else None,
         )

@@ -44,6 +44,18 @@ What this module does instead:
   flight finish and are reported as usual; the generator returns the indices
   of the items that never started.
 
+* Live controls (pause, resume, a new bound, a deadline): ``controls`` is an
+  object (``FanOutControls``, e.g. ``orchestrators.controls.RunControls``)
+  whose armed waits -- event waits, timers -- join the wait set exactly like
+  ``stop_when``: every newly armed wait is yielded once inside
+  ``task_any(new + [zero-delay timer])`` and afterwards waited on with the
+  slots (no action). After every wait ``controls.observe()`` applies what
+  arrived and re-arms; the loop then reads ``controls.limit(limit)``,
+  ``controls.paused`` and ``controls.stopped``. While paused no item starts
+  and a retry whose backoff ends is held until resume (it then goes first); a
+  smaller bound starts nothing until fewer than the bound are in flight, a
+  larger one starts items at once. ``stopped`` acts like ``stop_when``.
+
 Everything is deterministic: no clock but ``current_utc_datetime``, no I/O.
 """
 
@@ -52,7 +64,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from azure.durable_functions.models.Task import TaskState
 
@@ -88,6 +100,30 @@ class RetryPolicy:
         )
 
 
+class FanOutControls(Protocol):
+    """What ``bounded_fan_out`` asks of live controls (see the module docstring)."""
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def limit(self, default: int) -> int: ...
+
+    def take_new(self) -> list[Any]:
+        """Waits armed since the last call: yielded once beside a zero-delay timer."""
+        ...
+
+    def pending(self) -> list[Any]:
+        """Every armed wait not yet completed (waited on with the slots)."""
+        ...
+
+    def observe(self) -> None:
+        """After each wait: apply the waits that completed, re-arm them."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Slot:
     index: int
@@ -108,6 +144,7 @@ def bounded_fan_out(
     stop_when: Any | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_retry: Callable[[int, Any, int], None] | None = None,
+    controls: FanOutControls | None = None,
 ) -> Generator[Any, Any, list[int]]:
     """Run ``start_task(item)`` for every item, at most ``limit`` items at a time.
 
@@ -117,8 +154,9 @@ def bounded_fan_out(
     task (inspect ``task.state`` / ``task.result``); ``on_progress(in_flight)``
     after each refill; ``on_retry(index, failed_task, attempts)`` when a failed
     attempt starts its backoff. ``stop_when`` / ``should_stop`` stop it early
-    (see the module docstring). Use with ``yield from``; returns the indices of the
-    items that never started (empty unless stopped).
+    (see the module docstring); ``controls`` pause it, change its bound or stop it
+    while it runs. Use with ``yield from``; returns the indices of the items that
+    never started (empty unless stopped).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -130,21 +168,47 @@ def bounded_fan_out(
     # zero-delay timer (one timer per fan-out): the shim moves on when the timer fires,
     # and a stop that arrived earlier (cancel during listing) starts nothing at all.
     stop: Any | None = stop_when
-    if stop is not None:
-        yield context.task_any([stop, context.create_timer(context.current_utc_datetime)])
-        if stop.is_completed:
+    first = [*([stop] if stop is not None else []), *(controls.take_new() if controls is not None else [])]
+    if first:
+        yield context.task_any([*first, context.create_timer(context.current_utc_datetime)])
+        if stop is not None and stop.is_completed:
             stop = None
+        if controls is not None:
+            controls.observe()
+    held: list[_Slot] = []  # retries whose backoff ended while paused: restarted first on resume
 
     def stopped() -> bool:
-        return (stop_when is not None and stop is None) or (should_stop is not None and should_stop())
+        return (
+            (stop_when is not None and stop is None)
+            or (should_stop is not None and should_stop())
+            or (controls is not None and controls.stopped)
+        )
 
-    while (next_index < len(items) and not stopped()) or slots:
-        while next_index < len(items) and len(slots) < limit and not stopped():
+    def paused() -> bool:
+        return controls is not None and controls.paused
+
+    def bound() -> int:
+        return max(1, controls.limit(limit)) if controls is not None else limit
+
+    while ((next_index < len(items) or held) and not stopped()) or slots:
+        if stopped() and held:
+            for slot in held:  # no new attempt once stopped: the last failure stands
+                on_done(slot.index, slot.failed, slot.attempts)
+            held = []
+        while held and len(slots) < bound() and not paused() and not stopped():
+            slot = held.pop(0)
+            again = start_task(items[slot.index])
+            slots[again] = _Slot(slot.index, slot.attempts + 1, _ACTIVITY)
+            new_tasks.append(again)
+        while next_index < len(items) and len(slots) < bound() and not paused() and not stopped():
             task = start_task(items[next_index])
             slots[task] = _Slot(next_index, 1, _ACTIVITY)
             new_tasks.append(task)
             next_index += 1
-        waiting = [*slots, *([stop] if stop is not None else [])]
+        if controls is not None:
+            new_tasks += controls.take_new()
+        watch = [*([stop] if stop is not None else []), *(controls.pending() if controls is not None else [])]
+        waiting = [*slots, *[t for t in watch if t not in slots]]
         if new_tasks and len(new_tasks) == len(waiting):
             # Nothing older is in flight: this yield is exactly what the SDK waits
             # for, so the extension stays in step without a kick timer.
@@ -156,17 +220,23 @@ def bounded_fan_out(
             new_tasks = []
         if on_progress is not None:
             on_progress(len(slots))
-        if not slots:
+        if not slots and (stopped() or not paused() or not watch):
             break  # stopped with nothing in flight
+        # Paused with nothing in flight: only the controls can move it on.
         yield context.task_any(waiting)
         if stop is not None and stop.is_completed:
             stop = None
+        if controls is not None:
+            controls.observe()
         for task in [t for t in slots if t.is_completed]:
             slot = slots.pop(task)
             if slot.kind == _BACKOFF:
                 if stopped():
                     # No new attempt once stopped: the last failure is the item's outcome.
                     on_done(slot.index, slot.failed, slot.attempts)
+                    continue
+                if paused() or len(slots) >= bound():
+                    held.append(slot)  # restarted when resumed / when a slot is free
                     continue
                 again = start_task(items[slot.index])
                 slots[again] = _Slot(slot.index, slot.attempts + 1, _ACTIVITY)
@@ -181,4 +251,6 @@ def bounded_fan_out(
                     on_retry(slot.index, task, slot.attempts)
                 continue
             on_done(slot.index, task, slot.attempts)
+    for slot in held:  # stopped while a retry was held
+        on_done(slot.index, slot.failed, slot.attempts)
     return list(range(next_index, len(items)))

@@ -11,6 +11,7 @@ so the parent stays small and cheap to replay for 10,000 images or more.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -27,6 +28,7 @@ from imagebatch.results import Progress, batch_status, custom_status, failure_pe
 from imagebatch.specs import BatchRequest
 from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
+from orchestrators.controls import RunControls
 from orchestrators.retry import retry_policy
 from orchestrators.shard import SHARD_ORCHESTRATOR_NAME, activity_error, activity_error_text
 
@@ -46,7 +48,10 @@ def orchestrate(context: df.DurableOrchestrationContext):
     request = BatchRequest.from_dict(payload["request"])
     run: str = payload["run"]
     sdk_retry = retry_policy(payload.get("retry"))
-    started = context.current_utc_datetime.isoformat()
+    started_at: datetime = context.current_utc_datetime
+    started = started_at.isoformat()
+    # The deadline counts from the run's start (its first episode), listing included.
+    deadline = started_at + timedelta(minutes=request.deadline_minutes) if request.deadline_minutes else None
     progress = Progress()
     context.set_custom_status(custom_status("listing", progress, run=run))
 
@@ -85,6 +90,10 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 "parts_prefix": shard_parts_prefix(request.output_prefix, context.instance_id, run, shard),
                 "cancel_blob": cancel_blob_name(request.output_prefix, context.instance_id, run),
                 "retry": payload.get("retry"),
+                # Lanes stop starting images once it has passed (checked before each image).
+                **({"deadline": deadline.isoformat()} if deadline else {}),
+                # How often a lane held by a pause looks again (tests shrink it).
+                **({"hold_poll_ms": payload["hold_poll_ms"]} if payload.get("hold_poll_ms") else {}),
                 # Images per shard execution (tests shrink it; the shard's default otherwise).
                 **({"segment_size": payload["segment_size"]} if payload.get("segment_size") else {}),
             },
@@ -117,11 +126,20 @@ def orchestrate(context: df.DurableOrchestrationContext):
     # Cancel (POST /api/batches/{id}/cancel) writes the run's cancel marker, which stops
     # every lane after the image in hand, then raises this event, which stops new lanes.
     cancel = context.wait_for_external_event(CANCEL_EVENT)
+    # Pause / resume / a new bound (control-{version} events) and the deadline timer.
+    controls = RunControls(context, request.max_concurrency, deadline)
 
     def publish(lanes_running: int) -> None:
         progress.in_flight = lanes_running
-        stage = "cancelling" if cancel.is_completed else "processing"
-        context.set_custom_status(custom_status(stage, progress, run=run))
+        if cancel.is_completed:
+            stage = "cancelling"
+        elif controls.deadline_passed:
+            stage = "deadline_exceeded"
+        elif controls.paused:
+            stage = "paused"
+        else:
+            stage = "processing"
+        context.set_custom_status({**custom_status(stage, progress, run=run), "controls": controls.to_status()})
 
     never_started = yield from bounded_fan_out(
         context,
@@ -132,6 +150,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
         retry=RetryPolicy.from_dict(payload.get("retry")),
         on_progress=publish,
         stop_when=cancel,
+        controls=controls,
     )
     for shard in never_started:
         progress.not_started += sizes[shard]
@@ -141,7 +160,11 @@ def orchestrate(context: df.DurableOrchestrationContext):
     listing_error = plan.get("error")
     if listing_error:
         status = "failed"
-    elif cancel.is_completed or progress.not_started:
+    elif cancel.is_completed:
+        status = "cancelled"
+    elif progress.not_started and controls.deadline_passed:
+        status = "deadline_exceeded"
+    elif progress.not_started:
         # Lanes also stop on the cancel marker alone (the event raise failed after it was written).
         status = "cancelled"
     else:

@@ -16,12 +16,22 @@ properties over 60 KB are moved to blobs at extra cost per episode. DTFx
 keeps the parent link across ContinueAsNew and tells the parent only when the
 last execution ends.
 
+**Pause, cancel, deadline.** Before each image the lane checks the run's
+deadline (``current_utc_datetime``, deterministic); ``ProcessImage`` checks
+the run's hold marker and answers ``not_started`` without work. The lane then
+asks ``ReadRunHold`` why: cancelled -> it starts nothing more; paused -> it
+waits on a durable timer (``hold_poll_ms``: 5 s doubling to 60 s) and continues
+as new carrying the segment's finished results, so a paused lane's history
+never grows (each look is one small execution: ``ReadRunHold`` + one timer,
+no ``ProcessImage``); resumed -> it goes on with the image it did not start.
+
 Deterministic like every orchestrator: inputs arrive in the orchestration
 input (retry policy, blob names of its plan and of its results' folder).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -39,6 +49,14 @@ SHARD_ORCHESTRATOR_NAME = "ImageProcessing_Shard"
 # bench/replay.py: lane replay CPU per image is about linear in this number,
 # while each new execution costs a couple of episodes more.
 SEGMENT_SIZE = 10
+# A lane held by a pause looks again after this long, doubling up to the cap (ms).
+HOLD_POLL_MS = (5000, 60000)
+DEADLINE_MESSAGE = "the run's deadline passed before this image started"
+
+
+def hold_delay(polls: int, setting: Any = None) -> timedelta:
+    first, cap = (int(v) for v in (setting or HOLD_POLL_MS))
+    return timedelta(milliseconds=min(cap, first * 2 ** min(polls, 20)))
 
 
 def activity_error_text(error: BaseException) -> str:
@@ -65,6 +83,30 @@ def process_shard(context: df.DurableOrchestrationContext):
     segment_size = int(payload.get("segment_size") or SEGMENT_SIZE)
     # What earlier executions of this lane did: counts and blob names only.
     state: dict[str, Any] = payload.get("state") or {"next": 0, "segment": 0, "counts": {}, "inline": {}}
+    deadline = datetime.fromisoformat(payload["deadline"]) if payload.get("deadline") else None
+
+    def expired() -> bool:
+        return deadline is not None and context.current_utc_datetime >= deadline
+
+    def continue_held(polls: int | None, carried: list[dict[str, Any]]) -> None:
+        """Continue as new at the same segment, its finished results carried; ``polls``
+        set: still held by a pause (the next execution looks before it loads anything)."""
+        held = {"polls": polls} if polls is not None else None
+        context.continue_as_new({**payload, "state": {**state, "carried": carried, "held": held}})
+
+    hold = None
+    if state.get("held") and not expired():
+        # Held by a pause: look again before loading or starting anything.
+        looked = yield context.call_activity_with_retry(
+            "ReadRunHold", sdk_retry, {"container": payload["container"], "blob": payload["cancel_blob"]}
+        )
+        hold = looked.get("hold")
+        if hold == "paused":
+            polls = int(state["held"].get("polls", 0))
+            context.set_custom_status({"progress": state.get("held_progress") or {}, "paused": True})
+            yield context.create_timer(context.current_utc_datetime + hold_delay(polls, payload.get("hold_poll_ms")))
+            continue_held(polls + 1, state.get("carried") or [])
+            return None
     loaded = yield context.call_activity_with_retry(
         "LoadShard",
         sdk_retry,
@@ -78,9 +120,14 @@ def process_shard(context: df.DurableOrchestrationContext):
     segment: list[dict[str, Any]] = loaded["images"]
     total = int(loaded["total"])
     done_before = Progress.from_dict({**state["counts"], "total": total})
-    results: list[dict[str, Any]] = [{} for _ in segment]  # bounded_fan_out calls done() once per image
+    # bounded_fan_out calls done() once per image; a pause carries finished ones across executions.
+    carried = state.get("carried") or []
+    results: list[dict[str, Any]] = [dict(carried[i]) if i < len(carried) else {} for i in range(len(segment))]
+    todo = [i for i, result in enumerate(results) if not result]
     spec = request.spec.to_dict()
-    cancelled = False
+    cancelled = hold == "cancelled"  # seen by the look above
+    hit_marker: int | None = None  # the image ProcessImage did not start (the hold marker)
+    reason = "cancelled"
     retrying: dict[int, dict[str, Any]] = {}
 
     def counts_so_far() -> Progress:
@@ -123,30 +170,58 @@ def process_shard(context: df.DurableOrchestrationContext):
             },
         )
 
-    def done(index: int, task: Any, attempts: int) -> None:
-        nonlocal cancelled
+    def done(position: int, task: Any, attempts: int) -> None:
+        nonlocal hit_marker
+        index = todo[position]
         retrying.pop(index, None)
+        if task.state is not TaskState.FAILED and task.result.get("status") == "not_started":
+            # ProcessImage found the run's hold marker: this lane starts nothing more for
+            # now; ReadRunHold says below whether that is a pause or a cancel.
+            hit_marker = index
+            return
         if task.state is TaskState.FAILED:
             message = f"gave up after {attempts} attempt(s): {activity_error(task)}"
             results[index] = failed_result(segment[index]["name"], KIND_TRANSIENT_EXHAUSTED, message)
         else:
             results[index] = task.result
-            # ProcessImage found the run's cancel marker: this lane starts nothing more.
-            cancelled = cancelled or task.result.get("status") == "not_started"
         publish()
+
+    def retried(position: int, task: Any, attempts: int) -> None:
+        on_retry(todo[position], task, attempts)
 
     never_started = yield from bounded_fan_out(
         context,
-        segment,
+        [segment[i] for i in todo],
         start,
         int(payload.get("window", 1)),
         done,
         retry=RetryPolicy.from_dict(payload.get("retry")),
-        should_stop=lambda: cancelled,
-        on_retry=on_retry,
+        should_stop=lambda: cancelled or hit_marker is not None or expired(),
+        on_retry=retried,
     )
-    for index in never_started:
-        results[index] = not_started_result(segment[index]["name"])
+    if hit_marker is not None and not cancelled:
+        looked = yield context.call_activity_with_retry(
+            "ReadRunHold", sdk_retry, {"container": payload["container"], "blob": payload["cancel_blob"]}
+        )
+        hold = looked.get("hold")
+        if hold != "cancelled" and not expired():
+            # Paused (or resumed already): nothing of this segment is recorded yet; the
+            # next execution starts again at the first image without a result.
+            if hold == "paused":
+                state["held_progress"] = counts_so_far().to_dict()
+                context.set_custom_status({"progress": state["held_progress"], "paused": True})
+                yield context.create_timer(context.current_utc_datetime + hold_delay(0, payload.get("hold_poll_ms")))
+            continue_held(1 if hold == "paused" else None, results)
+            return None
+        cancelled = hold == "cancelled"
+    if not cancelled and expired():
+        reason = "deadline"
+    stopped = cancelled or reason == "deadline"
+    message = DEADLINE_MESSAGE if reason == "deadline" else None
+    for index in [*([hit_marker] if hit_marker is not None else []), *(todo[p] for p in never_started)]:
+        name = segment[index]["name"]
+        results[index] = not_started_result(name, message) if message else not_started_result(name)
+    cancelled = stopped
 
     inline: dict[str, Any] = dict(state["inline"])
     record_error = None
