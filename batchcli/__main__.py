@@ -118,6 +118,20 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0 if status.get("batchStatus") == "Cancelled" else exit_code(status)
 
 
+def cmd_control(args: argparse.Namespace) -> int:
+    client = _client(args)
+    body = {"max_concurrency": args.max_concurrency} if args.command == "set-concurrency" else None
+    answer = client.control_batch(args.id, args.command, body)
+    controls = answer.get("controls") or {}
+    what = {
+        "pause": "pause requested; images in hand finish, nothing new starts until resumed",
+        "resume": "resume requested; images start again",
+        "set-concurrency": f"at most {controls.get('max_concurrency')} images at once from now on",
+    }[args.command]
+    print(f"batch {args.id}: {what}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path.cwd() / args.id
     downloaded = download_report(_client(args), blob_service(args.connection_string), args.id, out)
@@ -180,6 +194,7 @@ def build_parser() -> Parser:
     sub.add_argument("--max-concurrency", type=int)
     sub.add_argument("--tolerated-failure-percent", type=float)
     sub.add_argument("--batch-id")
+    sub.add_argument("--deadline-minutes", type=int, help="no new image starts after this many minutes")
     sub.add_argument("--watch", action="store_true", help="then follow it like `watch`")
     sub.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     sub.set_defaults(func=cmd_submit)
@@ -199,6 +214,17 @@ def build_parser() -> Parser:
     can.add_argument("--wait", action="store_true", help="then follow it until it has stopped")
     can.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     can.set_defaults(func=cmd_cancel)
+
+    for name, text in (("pause", "pause a running batch (images in hand finish)"), ("resume", "resume a paused batch")):
+        ctl = commands.add_parser(name, parents=[common], help=text)
+        ctl.add_argument("id")
+        ctl.set_defaults(func=cmd_control)
+    bound = commands.add_parser(
+        "set-concurrency", parents=[common], help="change how many images a running batch processes at once"
+    )
+    bound.add_argument("id")
+    bound.add_argument("max_concurrency", type=int, metavar="M", help="1-1000")
+    bound.set_defaults(func=cmd_control)
 
     rep = commands.add_parser("report", parents=[common, connection], help="download manifest.json and index.html")
     rep.add_argument("id")

@@ -91,6 +91,23 @@ class ApiClient:
         raise _api_error(f"cannot cancel batch '{batch_id}'", response)
 
 
+    def control_batch(self, batch_id: str, action: str, body: Any = None) -> dict[str, Any]:
+        """``pause`` / ``resume`` (POST) or ``set-concurrency`` (PATCH with ``body``)."""
+        path = f"/api/batches/{quote(batch_id, safe='')}"
+        if action == "set-concurrency":
+            response = self.request("PATCH", path, body)
+        else:
+            response = self.request("POST", f"{path}/{action}")
+        if response.status == 202 and isinstance(response.body, dict):
+            return response.body
+        if response.status == 404:
+            raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
+        if response.status == 409:
+            message = (response.body or {}).get("message") if isinstance(response.body, dict) else None
+            raise CliError(message or f"batch '{batch_id}' is not running")
+        raise _api_error(f"cannot {action} batch '{batch_id}'", response)
+
+
 def _json(raw: bytes) -> Any:
     if not raw:
         return None

@@ -48,6 +48,7 @@ def batch_request(args: argparse.Namespace) -> dict[str, Any]:
         "max_concurrency": args.max_concurrency,
         "tolerated_failure_percent": args.tolerated_failure_percent,
         "batch_id": args.batch_id,
+        "deadline_minutes": getattr(args, "deadline_minutes", None),
     }
     body.update({key: value for key, value in optional.items() if value is not None})
     return body

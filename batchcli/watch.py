@@ -75,11 +75,14 @@ def watch(
             if completed is None:
                 completed = sum(int(progress.get(k, 0)) for k in ("done", "skipped", "failed"))
             runtime = status.get("runtimeStatus", "Unknown")
+            state = status.get("batchStatus")
+            # Paused (and awaiting approval) say so in the bar: no progress is expected.
+            stage = state.lower() if state in ("Paused", "AwaitingApproval") else status.get("stage") or runtime
             bar.update(
                 task,
                 total=progress.get("total") or None,
                 completed=completed,
-                description=f"{batch_id} [dim]{status.get('stage') or runtime}[/]",
+                description=f"{batch_id} [dim]{stage}[/]",
                 counts=_counts(progress),
             )
             if runtime in TERMINAL:

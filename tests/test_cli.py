@@ -187,12 +187,37 @@ async def test_the_key_is_sent_as_x_functions_key(cli: Cli, azurite_connection_s
         assert code == 2 and "no batch with id 'nope'" in err, "the key was accepted"
 
 
+async def test_pause_resume_and_set_concurrency(cli: Cli, app_host, blob_service, container_factory, monkeypatch):
+    monkeypatch.setenv("SHARD_SIZE", "2")
+    monkeypatch.setenv("HOLD_POLL_MS", "100,400")
+    source = container_factory()
+    tiny = io.BytesIO()
+    Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
+    for i in range(30):
+        blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
+    code, out, err = await cli("submit", "--url", app_host.url, "--source-container", source, "--prefix", "",
+                               "--output-container", source, "--output-prefix", "web/", "--batch-id", "cli-ctl",
+                               "--max-concurrency", "1", "--rendition", "t:16")
+    assert code == 0, err
+    code, out, err = await cli("pause", "cli-ctl", "--url", app_host.url)
+    assert code == 0 and "pause requested" in out, err
+    code, out, err = await cli("set-concurrency", "cli-ctl", "3", "--url", app_host.url)
+    assert code == 0 and "at most 3 images at once" in out, err
+    code, out, err = await cli("resume", "cli-ctl", "--url", app_host.url)
+    assert code == 0 and "resume requested" in out, err
+    code, out, err = await cli("watch", "cli-ctl", "--url", app_host.url, "--interval", "0.1")
+    assert code == 0 and "cli-ctl: Succeeded" in out, (out, err)
+    code, _, err = await cli("pause", "cli-ctl", "--url", app_host.url)
+    assert code == 2 and "is not running" in err, err
+
+
 def test_submit_options_map_to_every_field_of_the_api() -> None:
     args = build_parser().parse_args([
         "submit", "--source-container", "photos", "--blob", "a.jpg", "--blob", "b/c.png",
         "--output-container", "out", "--output-prefix", "web/", "--rendition", "large:1600",
         "--rendition", "thumb:320x320:cover", "--rendition", "box:200x100:contain", "--format", "png",
         "--quality", "90", "--max-concurrency", "7", "--tolerated-failure-percent", "2.5", "--batch-id", "b-1",
+        "--deadline-minutes", "90",
     ])
     assert batch_request(args) == {
         "source": {"container": "photos", "blobs": ["a.jpg", "b/c.png"]},
@@ -207,6 +232,7 @@ def test_submit_options_map_to_every_field_of_the_api() -> None:
         "max_concurrency": 7,
         "tolerated_failure_percent": 2.5,
         "batch_id": "b-1",
+        "deadline_minutes": 90,
     }
     minimal = build_parser().parse_args(
         ["submit", "--source-container", "p", "--prefix", "", "--output-container", "o"]

@@ -34,6 +34,7 @@ from tests.history_checks import (
     TASK_SCHEDULED,
     executions,
     peak_in_flight,
+    timer_delays_ms,
 )
 from tests.test_lifecycle import batch_instances, get_json, post_json
 
@@ -303,23 +304,26 @@ async def test_deadline_stops_new_images_then_a_resubmit_does_exactly_the_rest(
     monkeypatch.setenv("HOLD_POLL_MS", "100,400")
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, 24)
-    request = batch_request(source, output, max_concurrency=2, batch_id="ctl-deadline", deadline_minutes=2880)
+    request = batch_request(source, output, max_concurrency=2, batch_id="ctl-deadline", deadline_minutes=14400)
     async with DevHost(REPO, time_skipping=False) as host, aiohttp.ClientSession() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         await wait_for(http, url, lambda s: s["progress"]["completed"] >= 3)
-        # Pause, so the lanes hold, then let two days pass (beyond no short-timer limit here,
-        # but the parent's deadline is a chain of <= 3-day timers either way).
+        # Pause, so the lanes hold, then let ten days pass: beyond Azure Storage's 6-day
+        # short-timer limit, so the parent's deadline is a chain of <= 3-day timers.
         code, _ = await post_json(http, url + "/pause")
         assert code == 202
         await wait_for(http, url, lambda s: s["batchStatus"] == "Paused")
         await asyncio.sleep(0.5)
-        await host.skip(timedelta(days=2, minutes=1))
+        await host.skip(timedelta(days=10, minutes=1))
         final = await poll(http, url, timeout=120)
         instances = await batch_instances(host, "ctl-deadline")
+        parent = host.history("ctl-deadline")
         code, late = await post_json(http, url + "/resume")
 
     assert code == 409 and late["error"] == "conflict"
+    delays = timer_delays_ms(parent)
+    assert max(delays) == 3 * 24 * 3600 * 1000, delays  # the first 3-day link of the chain
     assert final["batchStatus"] == "DeadlineExceeded" and final["runtimeStatus"] == "Completed", final
     assert not [i for i in instances if i["runtimeStatus"] in ACTIVE]
     manifest = read_manifest(blob_service, final["manifest"])

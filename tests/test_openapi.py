@@ -58,10 +58,15 @@ def refs(node: Any) -> list[str]:
 
 def test_document_basics(spec: dict[str, Any]) -> None:
     assert spec["openapi"] == "3.0.3"
-    assert set(spec["paths"]) == {"/api/batches", "/api/batches/{id}", "/api/batches/{id}/cancel"}
+    assert set(spec["paths"]) == {
+        "/api/batches", "/api/batches/{id}", "/api/batches/{id}/cancel", "/api/batches/{id}/pause",
+        "/api/batches/{id}/resume",
+    }
+    assert set(spec["paths"]["/api/batches/{id}"]) == {"get", "patch"}
     for ref in refs(spec):
-        assert ref.startswith("#/components/schemas/")
-        assert ref.rsplit("/", 1)[1] in spec["components"]["schemas"], ref
+        section = ref.split("/")[2]
+        assert ref.startswith("#/components/") and section in ("schemas", "parameters", "responses"), ref
+        assert ref.rsplit("/", 1)[1] in spec["components"][section], ref
     schemes = spec["components"]["securitySchemes"]
     assert (schemes["functionKeyQuery"]["in"], schemes["functionKeyQuery"]["name"]) == ("query", "code")
     assert (schemes["functionKeyHeader"]["in"], schemes["functionKeyHeader"]["name"]) == (
@@ -109,6 +114,26 @@ def test_numeric_limits_and_defaults(spec: dict[str, Any]) -> None:
             MIN_WIDTH,
             MAX_WIDTH,
         )
+
+
+def test_live_control_schemas_match_the_app(spec: dict[str, Any]) -> None:
+    update = schema(spec, "ControlsUpdate")
+    assert tuple(update["properties"]) == br.CONTROL_UPDATE_FIELDS and update["additionalProperties"] is False
+    bound = update["properties"]["max_concurrency"]
+    assert (bound["minimum"], bound["maximum"]) == (br.MIN_CONCURRENCY, br.MAX_CONCURRENCY)
+    deadline = request_schema(spec)["properties"]["deadline_minutes"]
+    assert (deadline["type"], deadline["minimum"], deadline["maximum"]) == (
+        "integer", br.MIN_DEADLINE_MINUTES, br.MAX_DEADLINE_MINUTES,
+    )
+    assert br.parse_control_update(b'{"max_concurrency": 25}', "application/json") == 25
+    with pytest.raises(br.RequestValidationError) as info:
+        br.parse_control_update(b'{"max_concurrency": 1001, "x": 1}', "application/json")
+    assert {e.field for e in info.value.errors} == {"max_concurrency", "x"}
+    from imagebatch.batch_api import batch_state
+
+    states = set(schema(spec, "BatchStatus")["properties"]["batchStatus"]["enum"])
+    assert batch_state("Completed", "done", {"status": "deadline_exceeded"}) in states
+    assert {batch_state("Running", stage, None) for stage in ("paused", "deadline_exceeded", "cancelling")} <= states
 
 
 def test_list_and_string_limits(spec: dict[str, Any]) -> None:
