@@ -399,8 +399,6 @@ def stream_bytes(im: Image.Image, kind: str, scale: float) -> int:
     if kind == "webp":  # libwebp decodes straight into a frame twice the largest rendition's size
         rows = 0
         out *= 4
-    if kind == "jpeg" and im.info.get("progressive"):
-        rows += width * height * 3  # libjpeg buffers every coefficient of a progressive scan (4:2:0: 3 B/px)
     return int(48 * 2**20 + rows + 3 * out)
 
 

@@ -262,6 +262,16 @@ def test_what_cannot_be_bounded_is_refused_with_the_limit_named() -> None:
     assert render_image(data, SPEC, backend="libvips", max_decode_bytes=64 * 2**20).renditions
 
 
+@pytest.mark.parametrize("backend", ["pillow", "libvips"])
+def test_progressive_jpegs_are_estimated_with_their_coefficient_buffer(backend: str) -> None:
+    """libjpeg holds every coefficient of a progressive JPEG at any scale (2 bytes
+    a sample: 3 B/px at 4:2:0); a 99 MP one measured 349 MiB, so it is refused."""
+    photo = make_photo(1200, 900, 4)
+    baseline = imaging.decode_estimate(encode(photo, "JPEG", quality=85), SPEC, backend=backend)
+    progressive = imaging.decode_estimate(encode(photo, "JPEG", quality=85, progressive=True), SPEC, backend=backend)
+    assert progressive - baseline == 1200 * 900 * 3
+
+
 def test_decode_estimate_reads_only_the_header() -> None:
     data = encode(make_photo(2000, 1500, 1), "PNG")
     pillow = imaging.decode_estimate(data, SPEC, backend="pillow")
