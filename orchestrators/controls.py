@@ -8,11 +8,14 @@ get consecutive versions) and raise ``control-{version}`` on the parent with
 the *whole* new state ``{"version", "paused", "max_concurrency"}``. The parent
 waits for ``control-{applied + 1}`` only. Why not one ``control`` event name:
 
-* The Python SDK keeps one deferred completion per event name (an event that
-  arrives with no open wait of its name; a later one of the same name replaces
-  it) and never forgets it: every later wait of that name completes at once with
-  the same old event (``DurableOrchestrationContext._add_to_open_tasks`` never
-  removes the ``deferred_tasks`` entry). A re-armed ``control`` wait would spin.
+* The Python SDK (1.7.0) keeps one deferred completion per event name for an
+  event that arrives with no open wait of its name; a later one of the same name
+  replaces it (``TaskOrchestrationExecutor.set_task_value``) and the entry is not
+  removed when a wait consumes it (``DurableOrchestrationContext._add_to_open_tasks``).
+  Measured on the dev host: two ``go`` events raised before two
+  ``wait_for_external_event("go")`` give ``[{"n": 2}, {"n": 2}]`` -- the first
+  event is lost and the second delivered twice (the extension buffers both, in
+  order). Pause-then-resume during listing would resume twice.
 * Names that are never waited twice make that harmless, and events arriving
   out of order or before the wait are simply picked up when their version is
   next (deferred or buffered by the extension).
