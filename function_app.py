@@ -45,9 +45,9 @@ from imagebatch.settings import AppSettings
 from orchestrators import bp as orchestrators_bp
 from orchestrators.controls import control_event_name
 from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
-from orchestrators.run_hold import ControlConflict, controls_blob_name, update_controls
 from storage import runs
 from storage.clients import create_blob_service_client
+from storage.controls import ControlConflict, controls_blob_name, update_controls
 from storage.errors import describe
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)

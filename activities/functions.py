@@ -16,6 +16,7 @@ from activities.process_image import process_image
 from activities.shard_results import load_shard, record_shard_results
 from imagebatch.settings import AppSettings
 from storage.clients import async_blob_service_client, blob_service_client
+from storage.controls import read_hold
 
 bp = df.Blueprint()
 
@@ -53,3 +54,11 @@ async def RecordShardResults(payload: dict[str, Any]) -> dict[str, Any]:
 def NotifyCompletion(payload: dict[str, Any]) -> dict[str, Any]:
     settings = _settings()
     return notify_completion(payload, blob_service_client(settings.storage_connection), settings)
+
+
+@bp.activity_trigger(input_name="payload")
+def ReadRunHold(payload: dict[str, Any]) -> dict[str, Any]:
+    """Why a lane's image did not start: ``{"hold": "paused" | "cancelled" | None}``
+    (the run's hold marker; see ``storage/controls.py``)."""
+    settings = _settings()
+    return {"hold": read_hold(blob_service_client(settings.storage_connection), payload["container"], payload["blob"])}

@@ -27,6 +27,9 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
         "start_batch",
         "get_batch",
         "cancel_batch",
+        "pause_batch",
+        "resume_batch",
+        "update_batch",
         "purge_history",
         "ImageProcessing_Orchestrator",
         "ImageProcessing_Shard",
@@ -35,6 +38,7 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
         "ProcessImage",
         "RecordShardResults",
         "NotifyCompletion",
+        "ReadRunHold",
     }
 
     def bindings(name: str) -> dict[str, dict]:
@@ -43,7 +47,8 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
 
     for orchestrator in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
         assert bindings(orchestrator)["orchestrationTrigger"]["name"] == "context"
-    for activity in ("ListImages", "LoadShard", "ProcessImage", "RecordShardResults", "NotifyCompletion"):
+    activities = ("ListImages", "LoadShard", "ProcessImage", "RecordShardResults", "NotifyCompletion", "ReadRunHold")
+    for activity in activities:
         assert bindings(activity)["activityTrigger"]["name"] == "payload"
 
     start = bindings("start_batch")

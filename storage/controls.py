@@ -16,8 +16,8 @@ consecutive versions; the marker is brought in line with the state inside the
 same attempt, before the conditional write, so whichever write wins also did
 the last marker change (the loser starts again from the winner's state).
 
-``ReadRunHold`` is registered on the orchestrators' blueprint (it belongs to
-the controls, and the function app has one blueprint per package).
+The ``ReadRunHold`` activity (``activities/functions.py``) calls :func:`read_hold`;
+the HTTP control routes call :func:`update_controls`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from imagebatch.naming import run_folder
-from imagebatch.settings import AppSettings
-from orchestrators.blueprint import bp
-from storage.clients import blob_service_client
 
 PAUSED = "paused"
 CANCELLED = "cancelled"
@@ -73,14 +70,6 @@ def read_hold(service: BlobServiceClient, container: str, marker_blob: str) -> s
     """Why the run's images do not start: ``paused``, ``cancelled`` or None (they do)."""
     value, _ = _read(service, container, marker_blob)
     return hold_reason(value)
-
-
-@bp.activity_trigger(input_name="payload")
-def ReadRunHold(payload: dict[str, Any]) -> dict[str, Any]:
-    """``{"hold": "paused" | "cancelled" | None}`` for the run's marker blob."""
-    settings = AppSettings.from_env()
-    service = blob_service_client(settings.storage_connection)
-    return {"hold": read_hold(service, payload["container"], payload["blob"])}
 
 
 def _sync_marker(service: BlobServiceClient, container: str, marker_blob: str, paused: bool, stamp: dict) -> None:
