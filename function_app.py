@@ -26,10 +26,10 @@ from imagebatch.batch_api import (
     control_links,
     live_progress,
     orchestration_input,
-    stored_input,
 )
 from imagebatch.batch_request import RequestValidationError, parse_batch_request, parse_control_update
 from imagebatch.batch_status import friendly_status, is_active
+from imagebatch.jsonvalue import json_object
 from imagebatch.naming import (
     batch_folder,
     cancel_blob_name,
@@ -168,7 +168,7 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
             instance_id_prefix=shard_instance_prefix(instance_id, run), runtime_status=ACTIVE_SHARD_STATUSES
         )
         progress = live_progress(custom["progress"], [shard.custom_status for shard in shards])
-    request = stored_input(status.input_).get("request") or {}
+    request = json_object(status.input_).get("request") or {}
     try:
         # Best effort: a status answer must not wait on (or fail with) an unwell storage account.
         earlier = await asyncio.wait_for(asyncio.to_thread(_earlier_runs, request, instance_id, run), timeout=5)
@@ -234,7 +234,7 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     if not status:
         return _not_found(instance_id)
     runtime = _runtime_status(status)
-    orchestration = stored_input(status.input_)
+    orchestration = json_object(status.input_)
     request, run = orchestration.get("request") or {}, orchestration.get("run")
     if not is_active(runtime) or not run or not request.get("output_container"):
         message = f"batch '{instance_id}' is not running (it is {runtime}); only a running batch can be cancelled"
@@ -277,7 +277,7 @@ async def _change_controls(
     if not status:
         return _not_found(instance_id)
     runtime = _runtime_status(status)
-    orchestration = stored_input(status.input_)
+    orchestration = json_object(status.input_)
     request, run = orchestration.get("request") or {}, orchestration.get("run")
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     stage = custom.get("stage")

@@ -12,7 +12,6 @@ carry a key (``code=``): callers send their function key themselves.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,20 +32,6 @@ def orchestration_input(request: Mapping[str, Any], settings: AppSettings, run: 
         "shard_size": settings.shard_size,
         "list_page_size": settings.list_page_size,
     }
-
-
-def stored_input(raw: Any) -> dict[str, Any]:
-    """The orchestration input from a status: the SDK's ``start_new`` encodes it
-    twice, so the status may hold JSON text of JSON text."""
-    value = raw
-    for _ in range(3):
-        if not isinstance(value, str):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def batches_root(request_url: str) -> str:

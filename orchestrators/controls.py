@@ -38,9 +38,10 @@ Deterministic: no clock but ``current_utc_datetime``, no I/O.
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import datetime, timedelta
 from typing import Any
+
+from imagebatch.jsonvalue import json_object
 
 CONTROL_EVENT_PREFIX = "control-"
 MAX_TIMER_CHUNK = timedelta(days=3)
@@ -48,18 +49,6 @@ MAX_TIMER_CHUNK = timedelta(days=3)
 
 def control_event_name(version: int) -> str:
     return f"{CONTROL_EVENT_PREFIX}{version}"
-
-
-def event_payload(value: Any) -> dict[str, Any]:
-    """An event's data as a dict: the SDK's ``raise_event`` encodes it twice, curl once."""
-    for _ in range(3):
-        if not isinstance(value, str):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return dict(value) if isinstance(value, dict) else {}
 
 
 class RunControls:
@@ -102,7 +91,7 @@ class RunControls:
     def observe(self) -> None:
         event = self._event
         if event is not None and event.is_completed:
-            self._apply(event_payload(event.result))
+            self._apply(json_object(event.result))
             self._arm_event()
         timer = self._timer
         if timer is not None and timer.is_completed:
