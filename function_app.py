@@ -81,6 +81,25 @@ def _not_found(instance_id: str) -> func.HttpResponse:
     return _error(404, "not_found", "id", f"no batch with id '{instance_id}'")
 
 
+def _storage_unavailable(field: str, message: str) -> func.HttpResponse:
+    """A request refused because storage did not answer; nothing was done, try again."""
+    response = _error(503, "storage_unavailable", field, message)
+    response.headers["Retry-After"] = "10"
+    return response
+
+
+async def _active_run(
+    client: df.DurableOrchestrationClient, instance_id: str
+) -> tuple[df.DurableOrchestrationStatus | None, str | None, dict, str | None]:
+    """``(status, runtime status, request, run id)`` of a batch's latest run (status
+    None when there is no such batch), for the routes that act on a running run."""
+    status = await _status(client, instance_id)
+    if not status:
+        return None, None, {}, None
+    orchestration = json_object(status.input_)
+    return status, _runtime_status(status), orchestration.get("request") or {}, orchestration.get("run")
+
+
 async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> df.DurableOrchestrationStatus | None:
     # An id that could never name a batch (e.g. with '#' or '?') is unknown, and must not
     # reach the SDK, which pastes it unescaped into the management URL.
@@ -122,9 +141,7 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
             )
         except Exception as error:
             message = f"cannot store the source list, nothing was started; try again: {describe(error)}"
-            response = _error(503, "storage_unavailable", "source.blobs", message)
-            response.headers["Retry-After"] = "10"
-            return response
+            return _storage_unavailable("source.blobs", message)
         request = request.with_stored_list(listed)
     orchestration = orchestration_input(request.to_dict(), AppSettings.from_env(), run)
     hold_poll = os.environ.get("HOLD_POLL_MS", "").strip()  # "first,cap": how often a paused lane looks again
@@ -230,12 +247,9 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     running (terminating a parent never terminates its sub-orchestrations).
     """
     instance_id = req.route_params.get("id", "")
-    status = await _status(client, instance_id)
+    status, runtime, request, run = await _active_run(client, instance_id)
     if not status:
         return _not_found(instance_id)
-    runtime = _runtime_status(status)
-    orchestration = json_object(status.input_)
-    request, run = orchestration.get("request") or {}, orchestration.get("run")
     if not is_active(runtime) or not run or not request.get("output_container"):
         message = f"batch '{instance_id}' is not running (it is {runtime}); only a running batch can be cancelled"
         return _error(409, "conflict", "id", message)
@@ -247,9 +261,7 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     except Exception as error:
         # Without the marker the lanes would not stop: refuse rather than half-cancel.
         message = f"cannot write the run's cancel marker, nothing was cancelled; try again: {describe(error)}"
-        response = _error(503, "storage_unavailable", "id", message)
-        response.headers["Retry-After"] = "10"
-        return response
+        return _storage_unavailable("id", message)
     try:
         await client.raise_event(instance_id, CANCEL_EVENT, requested)
     except Exception:
@@ -273,12 +285,9 @@ async def _change_controls(
     hold marker), then raise ``control-{version}`` with the whole new state on the parent
     (orchestrators/controls.py explains the versioned names)."""
     instance_id = req.route_params.get("id", "")
-    status = await _status(client, instance_id)
+    status, runtime, request, run = await _active_run(client, instance_id)
     if not status:
         return _not_found(instance_id)
-    runtime = _runtime_status(status)
-    orchestration = json_object(status.input_)
-    request, run = orchestration.get("request") or {}, orchestration.get("run")
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     stage = custom.get("stage")
     if not is_active(runtime) or not run or not request.get("output_container") or stage in _FINAL_STAGES:
@@ -303,9 +312,7 @@ async def _change_controls(
         return _error(409, "conflict", "id", f"batch '{instance_id}' cannot be {action}: {conflict}")
     except Exception as error:
         message = f"cannot write the run's controls, nothing was {action}; try again: {describe(error)}"
-        response = _error(503, "storage_unavailable", "id", message)
-        response.headers["Retry-After"] = "10"
-        return response
+        return _storage_unavailable("id", message)
     applied = custom.get("controls") or {}
     versions = [new["version"]]
     try:
