@@ -340,8 +340,22 @@ class Engine:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"instance {instance_id} did not finish within {timeout}s "
-                                   f"(status {row.status if row else None})")
+                                   f"(status {row.status if row else None}; {self._stuck_report(instance_id)})")
             await _wait_event(changed, min(remaining, 0.5))
+
+    def _stuck_report(self, instance_id: str) -> str:
+        """Where an unfinished instance stands, for the timeout message (a hang is then diagnosable
+        from a CI log alone): its custom status, its last history events, what is queued for it."""
+        row = self.store.get_instance(instance_id)
+        tail = [e.get("EventType") for e in self.store.history(instance_id)[-6:]]
+        names = [getattr(EventType(t), "name", t) if isinstance(t, int) else t for t in tail]
+        timers = [t for t in self.store.timers() if t.instance_id == instance_id]
+        armed = [r for _, _, r in self._timer_heap if r.instance_id == instance_id]
+        return (f"custom status {row.custom_status if row else None}; last events {names}; "
+                f"inbox {len(self.store.inbox(instance_id))}; activities outstanding "
+                f"{self._outstanding.get(instance_id, 0)}; timers stored {[t.fire_at for t in timers]}, "
+                f"armed {[r.fire_at for r in armed]}; clock {h.format_ts(self.clock.now())}; "
+                f"episode running {instance_id in self._active}")
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
         """Return once no episode or activity is queued or running (timers may still be pending)."""
