@@ -61,15 +61,21 @@ def delete_prefixes(service: BlobServiceClient, container: str, prefixes: tuple[
 
 def finished_runs(service: BlobServiceClient, container: str, runs_folder: str) -> list[str]:
     """The run ids under ``runs_folder`` that have a manifest, oldest first
-    (run ids sort by start time)."""
+    (run ids sort by start time).
+
+    Called on every status GET, so it lists run *folders* (a delimiter listing:
+    one entry per run) and asks for each folder's manifest by name, never every
+    blob under the folder: a running 10,000-image run holds thousands of plan and
+    part blobs, which a flat listing would page through on each poll.
+    """
     client = service.get_container_client(container)
     try:
-        names = [item.name for item in client.list_blobs(name_starts_with=runs_folder)]
+        folders = [item.name for item in client.walk_blobs(name_starts_with=runs_folder, delimiter="/")]
     except ResourceNotFoundError:
         return []
-    runs = {
-        name[len(runs_folder) :].split("/", 1)[0]
-        for name in names
-        if name.endswith("/manifest.json") and name[len(runs_folder) :].count("/") == 1
-    }
+    runs = []
+    for folder in folders:
+        run = folder[len(runs_folder) :].rstrip("/")
+        if folder.endswith("/") and run and client.get_blob_client(f"{folder}manifest.json").exists():
+            runs.append(run)
     return sorted(runs)

@@ -23,6 +23,8 @@ from imagebatch.naming import BATCHES_FOLDER, cancel_blob_name
 from tests.batchkit import (
     batch_request,
     close_app_storage_clients,
+    keyed_host,
+    keyed_session,
     poll,
     read_manifest,
     seed_images,
@@ -82,7 +84,7 @@ async def test_cancel_stops_every_lane_then_a_resubmit_lists_every_image_once(
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, 60)
     request = batch_request(source, output, max_concurrency=3, batch_id="life-cancel")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         while True:
             _, status = await get_json(http, started["statusQueryGetUri"])
@@ -156,7 +158,7 @@ async def test_a_terminated_runs_leftover_shards_never_reach_the_next_run(
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, 60)
     request = batch_request(source, output, max_concurrency=4, batch_id="life-term")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         while (await get_json(http, started["statusQueryGetUri"]))[1]["progress"]["completed"] < 1:
             await asyncio.sleep(0.05)
@@ -180,7 +182,7 @@ async def test_a_terminated_runs_leftover_shards_never_reach_the_next_run(
 
 async def test_concurrent_starts_of_one_batch_id_give_one_202_and_409s(blob_service, container_factory):
     source, output = container_factory(), container_factory()
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
 
         async def start(batch_id: str) -> tuple[int, Any]:
             request = batch_request(source, output, batch_id=batch_id)
@@ -239,7 +241,7 @@ async def test_progress_lags_by_at_most_one_segment_per_lane(monkeypatch, blob_s
     lanes, segment = 2, 10
     lags: list[int] = []
     before_any_shard_ended: list[int] = []
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), batch_request(source, output, max_concurrency=lanes))
         while True:
             _, status = await get_json(http, started["statusQueryGetUri"])
@@ -263,7 +265,7 @@ async def test_finished_histories_are_purged_after_the_retention(monkeypatch, bl
     monkeypatch.setenv("SHARD_SIZE", "2")
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 6)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), batch_request(source, output, batch_id="purged"))
         final = await poll(http, started["statusQueryGetUri"], timeout=60)
         instances = await batch_instances(host, "purged")
@@ -289,7 +291,7 @@ async def test_the_cancel_marker_alone_stops_the_lanes(monkeypatch, blob_service
     monkeypatch.setenv("SHARD_SIZE", "5")
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 40)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), batch_request(source, output, max_concurrency=2))
         while (await get_json(http, started["statusQueryGetUri"]))[1]["progress"]["completed"] < 2:
             await asyncio.sleep(0.05)
@@ -299,3 +301,33 @@ async def test_the_cancel_marker_alone_stops_the_lanes(monkeypatch, blob_service
     manifest = read_manifest(blob_service, final["manifest"])
     assert final["batchStatus"] == "Cancelled" and manifest["status"] == "cancelled"
     assert manifest["counts"]["not_started"] > 0 and len(manifest["images"]) == 40
+
+
+def test_earlier_runs_are_found_without_listing_a_running_runs_blobs(
+    azurite_connection_string, blob_service, container_factory
+):
+    """The status route's earlier-runs lookup reads one entry per run folder and one
+    manifest by name, however many plan and part blobs a running run holds."""
+    from azure.storage.blob import BlobServiceClient
+
+    from storage.runs import finished_runs
+
+    container = container_factory()
+    folder = "web/_batches/b/runs/"
+    client = blob_service.get_container_client(container)
+    for run in ("20261201T100000Z-aaaaaa", "20261201T090000Z-bbbbbb"):
+        client.upload_blob(f"{folder}{run}/manifest.json", b"{}")
+        client.upload_blob(f"{folder}{run}/index.html", b"<html>")
+    running = "20261201T110000Z-cccccc"
+    for part in range(30):
+        client.upload_blob(f"{folder}{running}/parts/{part:05d}-0000.json", b"{}")
+    client.upload_blob(f"{folder}stray.json", b"{}")  # a blob beside the run folders is no run
+
+    calls: list[str] = []
+    counted = BlobServiceClient.from_connection_string(
+        azurite_connection_string, raw_request_hook=lambda request: calls.append(request.http_request.method)
+    )
+    assert finished_runs(counted, container, folder) == ["20261201T090000Z-bbbbbb", "20261201T100000Z-aaaaaa"]
+    # One delimiter listing, then one HEAD per run folder: no page of the running run's parts.
+    assert calls == ["GET", "HEAD", "HEAD", "HEAD"], calls
+    assert finished_runs(blob_service, container_factory(create=False), folder) == []
