@@ -110,8 +110,12 @@ class HostKeys:
 
 
 def presented_key(request: web.Request) -> str | None:
-    """The host reads ``code`` from the query, else the ``x-functions-key`` header."""
-    return request.query.get("code") or request.headers.get("x-functions-key")
+    """The ``x-functions-key`` header if present, else ``code`` from the query: "header takes
+    precedence" (Azure/azure-functions-host, ``AuthorizationLevelAttribute.GetAuthorizationResultAsync``),
+    so a right header with a wrong ``?code=`` is accepted and a wrong header is not rescued by the query."""
+    if "x-functions-key" in request.headers:
+        return request.headers["x-functions-key"]
+    return request.query.get("code")
 
 
 # ---------------------------------------------------------------------------

@@ -210,6 +210,15 @@ async def test_function_level_needs_a_key(keyed):
         assert r.status == 200
 
 
+async def test_the_header_key_takes_precedence_over_code(keyed):
+    """As in the Functions host: the header is read first, the query only without one."""
+    url, s = keyed
+    async with s.get(f"{url}/api/secret?code=wrong", headers={"x-functions-key": "fkey"}) as r:
+        assert r.status == 200
+    async with s.get(f"{url}/api/secret?code=fkey", headers={"x-functions-key": "wrong"}) as r:
+        assert r.status == 401
+
+
 async def test_admin_level_needs_the_master_key(keyed):
     url, s = keyed
     async with s.get(f"{url}/api/admin_only?code=fkey") as r:
