@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,13 +26,32 @@ from azure.storage.blob import BlobServiceClient
 from PIL import Image
 
 import storage.clients
+from durable_devhost.testing import DevHost
 from imagebatch.naming import BATCHES_FOLDER, output_blob_name, output_version
 from imagebatch.specs import RenderSpec
 
 TERMINAL = frozenset({"Completed", "Failed", "Terminated"})
+REPO = Path(__file__).resolve().parent.parent
+# The app's HTTP tests run with keys on, as on Azure: every route is AuthLevel.FUNCTION, so a
+# request without a function key gets 401 there and here (tests/test_security.py proves it).
+FUNCTION_KEY = "test-function-key"
+KEY_HEADERS = {"x-functions-key": FUNCTION_KEY}
+# For SubprocessDevHost(env=...): the same key, read by ``python -m durable_devhost``.
+KEYS_ENV = {"DEVHOST_FUNCTION_KEY": FUNCTION_KEY}
 SMALL_RENDITIONS = ({"name": "small", "width": 32}, {"name": "tiny", "width": 16, "height": 16, "fit": "cover"})
 # What batch_request() asks for, as the app parses it (output names depend on it).
 SMALL_SPEC = RenderSpec.from_dict({"renditions": list(SMALL_RENDITIONS), "format": "jpeg", "quality": 80})
+
+
+def keyed_host(app: Any = REPO, **options: Any) -> DevHost:
+    """The app (this repository's function_app.py unless ``app`` says otherwise) on an
+    in-process dev host with keys on; send :data:`KEY_HEADERS` (see :func:`keyed_session`)."""
+    return DevHost(app, keys={"function": [FUNCTION_KEY]}, **options)
+
+
+def keyed_session(**options: Any) -> aiohttp.ClientSession:
+    """An HTTP session that sends the test function key with every request."""
+    return aiohttp.ClientSession(headers=KEY_HEADERS, **options)
 
 
 def small_jpeg(index: int, size: tuple[int, int] = (64, 48)) -> bytes:
@@ -94,7 +114,7 @@ async def poll(http: aiohttp.ClientSession, url: str, timeout: float) -> dict[st
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 10) -> tuple[int, Any]:
     """Blocking JSON GET (or POST with ``body``) for tests that drive a subprocess host."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **KEY_HEADERS})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")

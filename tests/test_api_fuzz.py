@@ -24,17 +24,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from durable_devhost.testing import DevHost, SubprocessDevHost
-from tests.batchkit import batch_request, close_app_storage_clients, poll, read_manifest, small_jpeg, start_batch
+from durable_devhost.testing import SubprocessDevHost
+from tests.batchkit import (
+    KEY_HEADERS,
+    KEYS_ENV,
+    batch_request,
+    close_app_storage_clients,
+    keyed_host,
+    keyed_session,
+    poll,
+    read_manifest,
+    small_jpeg,
+    start_batch,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_EXAMPLES = 150
+MASTER_KEY = "test-master-key"  # the management API's key here (the app's routes take KEY_HEADERS)
 DEAD_STORAGE = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
     "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
@@ -56,7 +67,10 @@ SEEN: dict[str, Any] = {"started": set(), "statuses": {}}
 def fuzz_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SubprocessDevHost]:
     tmp = tmp_path_factory.mktemp("fuzz")
     host = SubprocessDevHost(
-        REPO, state_path=tmp / "state.sqlite", log_path=tmp / "devhost.log", env={"AzureWebJobsStorage": DEAD_STORAGE}
+        REPO,
+        state_path=tmp / "state.sqlite",
+        log_path=tmp / "devhost.log",
+        env={"AzureWebJobsStorage": DEAD_STORAGE, **KEYS_ENV, "DEVHOST_MASTER_KEY": MASTER_KEY},
     )
     host.start()
     try:
@@ -70,7 +84,9 @@ def fuzz_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SubprocessDe
 
 
 def instance_ids(host: SubprocessDevHost) -> set[str]:
-    response = requests.get(f"{host.url}/runtime/webhooks/durabletask/instances", timeout=10)
+    response = requests.get(
+        f"{host.url}/runtime/webhooks/durabletask/instances", params={"code": MASTER_KEY}, timeout=10
+    )
     response.raise_for_status()
     return {item["instanceId"] for item in response.json()}
 
@@ -100,17 +116,19 @@ def errors_name_the_problem(ctx: Any, response: Any, case: Any) -> bool | None:
     max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
 )
 def test_api_never_fails_and_explains_every_refusal(case: schemathesis.Case, fuzz_host: SubprocessDevHost) -> None:
-    response = case.call(base_url=fuzz_host.url, timeout=15)
+    response = case.call(base_url=fuzz_host.url, headers=KEY_HEADERS, timeout=15)
     statuses: dict[int, int] = SEEN["statuses"]
     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     if response.status_code == 202:
         SEEN["started"].add(response.json()["id"])
     if response.status_code == 503:
-        # The one 5xx the API gives (this host's storage is a dead endpoint): a cancel whose
-        # marker, or a start whose explicit blob list, cannot be stored, refused with its reason.
+        # The one 5xx the API gives (this host's storage is a dead endpoint): a cancel marker,
+        # a control (pause, resume, a new bound) or a start's explicit blob list that cannot be
+        # stored, refused with its reason before anything changed.
         body = response.json()
         assert body["error"] == "storage_unavailable", body
-        assert case.operation.path.endswith("/cancel") or body["errors"][0]["field"] == "source.blobs", body
+        writes_first = case.operation.path.endswith(("/cancel", "/pause", "/resume")) or case.method == "PATCH"
+        assert writes_first or body["errors"][0]["field"] == "source.blobs", body
     else:
         assert response.status_code < 500, (response.status_code, response.text[:500])
     case.validate_response(response, checks=[errors_name_the_problem])
@@ -142,7 +160,7 @@ def test_invalid_requests_started_nothing(fuzz_host: SubprocessDevHost) -> None:
 )
 def test_status_of_ids_with_url_characters(fuzz_host: SubprocessDevHost, raw_id: str) -> None:
     """Found by the fuzz run: ``GET /api/batches/%23`` answered 500 (now 404)."""
-    response = requests.get(f"{fuzz_host.url}/api/batches/{raw_id}", timeout=10)
+    response = requests.get(f"{fuzz_host.url}/api/batches/{raw_id}", headers=KEY_HEADERS, timeout=10)
     assert response.status_code == 404, (response.status_code, response.text[:200])
 
 
@@ -166,7 +184,7 @@ def test_hostile_blob_names_are_refused(fuzz_host: SubprocessDevHost, name: str)
         ("source.prefix", {**VALID, "source": {"container": "photos", "prefix": name + "/"}}),
         ("output.prefix", {**VALID, "output": {"container": "out", "prefix": name + "/"}}),
     ):
-        response = requests.post(f"{fuzz_host.url}/api/batches", json=body, timeout=10)
+        response = requests.post(f"{fuzz_host.url}/api/batches", json=body, headers=KEY_HEADERS, timeout=10)
         assert response.status_code == 400, (field, name, response.text[:300])
         fields = [e["field"] for e in response.json()["errors"]]
         assert field in fields, (field, fields)
@@ -194,7 +212,7 @@ async def test_outputs_land_only_under_the_requested_prefix(
     containers_before = {c.name for c in blob_service.list_containers()}
     request = batch_request(source, output, tolerated_failure_percent=100)
     request["output"]["prefix"] = "web/only/"
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         status = await poll(http, started["statusQueryGetUri"], timeout=60)
     assert status["runtimeStatus"] == "Completed", status["summary"]

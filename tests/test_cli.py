@@ -22,6 +22,7 @@ from batchcli.__main__ import build_parser, main
 from batchcli.request import batch_request
 from durable_devhost.testing import DevHost
 from imagebatch.sample_images import sample_set
+from tests.batchkit import FUNCTION_KEY, keyed_host
 
 REPO = Path(__file__).resolve().parent.parent
 DEAD_URL = "http://127.0.0.1:9"
@@ -44,8 +45,10 @@ def cli(capsys) -> Cli:
 
 
 @pytest.fixture
-async def app_host(azurite_connection_string):
-    async with DevHost(REPO) as host:
+async def app_host(azurite_connection_string, monkeypatch):
+    """The app with keys on; the CLI finds the key where users put it (IMAGEBATCH_KEY)."""
+    monkeypatch.setenv("IMAGEBATCH_KEY", FUNCTION_KEY)
+    async with keyed_host() as host:
         yield host
 
 

@@ -12,9 +12,9 @@ from urllib.parse import unquote
 import aiohttp
 import pytest
 
-from durable_devhost.testing import DevHost
 from imagebatch.naming import output_blob_name, output_version
 from imagebatch.sample_images import sample_set
+from tests.batchkit import keyed_host, keyed_session
 
 REPO = Path(__file__).resolve().parent.parent
 TERMINAL = {"Completed", "Failed", "Terminated"}
@@ -33,7 +33,7 @@ async def poll(http: aiohttp.ClientSession, url: str, timeout: float = 180) -> d
 
 @pytest.fixture
 async def app_host(azurite_connection_string):
-    async with DevHost(REPO) as host:
+    async with keyed_host() as host:
         yield host
 
 
@@ -54,7 +54,7 @@ async def test_a_batch_of_photos_end_to_end(app_host, blob_service, container_fa
         "max_concurrency": 3,
         "tolerated_failure_percent": 25,
     }
-    async with aiohttp.ClientSession() as http:
+    async with keyed_session() as http:
         async with http.post(app_host.api_url("batches"), json=request) as response:
             assert response.status == 202
             started = await response.json()
@@ -99,7 +99,7 @@ async def test_invalid_requests_start_nothing(app_host):
                      "renditions": [{"name": "x", "width": 9000}]}).encode(), 400),
         (b"{" + b" " * (1024 * 1024 + 10) + b"}", 413),
     ]
-    async with aiohttp.ClientSession() as http:
+    async with keyed_session() as http:
         for body, expected in bad_bodies:
             async with http.post(
                 app_host.api_url("batches"), data=body, headers={"Content-Type": "application/json"}
@@ -118,7 +118,7 @@ async def test_a_running_batch_id_cannot_be_started_twice(app_host, blob_service
     blob_service.get_blob_client(source, "a.jpg").upload_blob(sample_set()[0][1])
     request = {"source": {"container": source, "prefix": ""}, "output": {"container": source, "prefix": "web/"},
                "batch_id": "dup-batch-1"}
-    async with aiohttp.ClientSession() as http:
+    async with keyed_session() as http:
         async with http.post(app_host.api_url("batches"), json=request) as response:
             assert response.status == 202
         await app_host.engine.suspend("dup-batch-1", "hold it running for the test")

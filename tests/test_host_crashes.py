@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_devhost.testing import SubprocessDevHost
-from tests.batchkit import TERMINAL, batch_request, check_outputs, http_json, read_manifest, seed_images
+from tests.batchkit import KEYS_ENV, TERMINAL, batch_request, check_outputs, http_json, read_manifest, seed_images
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = 200
@@ -38,7 +38,7 @@ def test_sigkill_at_random_moments_loses_nothing(blob_service, container_factory
         REPO,
         state_path=tmp_path / "state.sqlite",
         log_path=tmp_path / "devhost.log",
-        env={"ACTIVITY_RETRY_FIRST_INTERVAL_MS": "100", "ACTIVITY_RETRY_MAX_ATTEMPTS": "4"},
+        env={"ACTIVITY_RETRY_FIRST_INTERVAL_MS": "100", "ACTIVITY_RETRY_MAX_ATTEMPTS": "4", **KEYS_ENV},
     )
     status_url = f"{host.url}/api/batches/crashy"
     kills: list[dict[str, Any]] = []

@@ -19,12 +19,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from durable_devhost.testing import DevHost
 from imagebatch.sample_images import hostile_corpus
-from tests.batchkit import batch_request, close_app_storage_clients, poll, read_manifest, start_batch
+from tests.batchkit import (
+    batch_request,
+    close_app_storage_clients,
+    keyed_host,
+    keyed_session,
+    poll,
+    read_manifest,
+    start_batch,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = hostile_corpus()
@@ -82,7 +88,7 @@ async def test_hostile_corpus_as_one_batch(azurite_connection_string, blob_servi
     for name, data, _ in CORPUS:
         blob_service.get_blob_client(source, f"in/{name}").upload_blob(data)
     request = batch_request(source, output, max_concurrency=4, tolerated_failure_percent=100)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         status = await poll(http, started["statusQueryGetUri"], timeout=120)
     assert status["runtimeStatus"] == "Completed", status["summary"]

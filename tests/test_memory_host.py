@@ -28,11 +28,9 @@ import gc
 import os
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from durable_devhost.testing import DevHost
-from tests.batchkit import close_app_storage_clients, poll, read_manifest, start_batch
+from tests.batchkit import close_app_storage_clients, keyed_host, keyed_session, poll, read_manifest, start_batch
 
 REPO = Path(__file__).resolve().parent.parent
 BUDGET_MB = int(os.environ.get("TEST_MEMORY_HOST_BUDGET_MB", "256"))
@@ -93,7 +91,7 @@ async def test_four_near_limit_images_stay_within_the_memory_budget(monkeypatch,
         "max_concurrency": 4,
         "tolerated_failure_percent": 0,
     }
-    async with DevHost(REPO, processes=0) as host, aiohttp.ClientSession() as http:
+    async with keyed_host(processes=0) as host, keyed_session() as http:
         assert host.settings is not None
         del inputs
         gc.collect()

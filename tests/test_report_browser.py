@@ -22,13 +22,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from durable_devhost.testing import DevHost
 from imagebatch.report import report_blob_name
 from imagebatch.sample_images import sample_set
+from tests.batchkit import keyed_host, keyed_session
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,7 +60,7 @@ def chromium(profile: Path, *args: str) -> str:
 
 
 async def run_batch(host: DevHost, request: dict, timeout: float = 120) -> dict:
-    async with aiohttp.ClientSession() as http:
+    async with keyed_session() as http:
         async with http.post(host.api_url("batches"), json=request) as response:
             assert response.status == 202, await response.text()
             batch_id = (await response.json())["id"]
@@ -118,7 +118,7 @@ async def test_the_report_loads_every_thumbnail_from_the_blob_endpoint(
         "tolerated_failure_percent": 10,
         "batch_id": "summer-photos-2024",
     }
-    async with DevHost(REPO) as host:
+    async with keyed_host() as host:
         status = await run_batch(host, request)
 
     assert status["runtimeStatus"] == "Completed", status

@@ -28,7 +28,17 @@ from PIL import Image
 from durable_devhost.functions import FunctionIndex
 from durable_devhost.testing import DevHost, SubprocessDevHost
 from tests.azurite import ACCOUNT_KEY
-from tests.batchkit import batch_request, close_app_storage_clients, http_json, poll, read_manifest, start_batch
+from tests.batchkit import (
+    KEYS_ENV,
+    batch_request,
+    close_app_storage_clients,
+    http_json,
+    keyed_host,
+    keyed_session,
+    poll,
+    read_manifest,
+    start_batch,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FUNCTION_KEY = "test-function-key-0123456789"
@@ -100,7 +110,7 @@ async def test_renditions_carry_no_private_metadata(fmt: str, blob_service, cont
     source, output = container_factory(), container_factory(create=False)
     blob_service.get_blob_client(source, "in/private.jpg").upload_blob(jpeg_with_private_metadata())
     request = batch_request(source, output, format=fmt)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         status = await poll(http, started["statusQueryGetUri"], timeout=60)
     assert status["runtimeStatus"] == "Completed", status["summary"]
@@ -134,7 +144,7 @@ async def test_no_secret_in_manifest_report_status_or_logs(
     blob_service.get_blob_client(source, "in/a.jpg").upload_blob(jpeg_with_private_metadata())
     blob_service.get_blob_client(source, "in/broken.jpg").upload_blob(b"\xff\xd8\xff broken")
     request = batch_request(source, output, tolerated_failure_percent=100)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         status = await poll(http, started["statusQueryGetUri"], timeout=60)
         async with http.get(host.api_url(f"batches/{started['id']}")) as response:
@@ -159,7 +169,9 @@ def test_no_secret_in_a_subprocess_host_log(
     source, output = container_factory(), container_factory(create=False)
     blob_service.get_blob_client(source, "in/a.jpg").upload_blob(jpeg_with_private_metadata())
     log = tmp_path / "devhost.log"
-    with SubprocessDevHost(REPO, state_path=tmp_path / "state.sqlite", log_path=log, args=["--verbose"]) as host:
+    with SubprocessDevHost(
+        REPO, state_path=tmp_path / "state.sqlite", log_path=log, args=["--verbose"], env=KEYS_ENV
+    ) as host:
         code, started = http_json(f"{host.url}/api/batches", batch_request(source, output, batch_id="secret-check"))
         assert code == 202, started
         for _ in range(200):

@@ -34,12 +34,13 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 import storage.clients
-from durable_devhost.testing import DevHost
 from tests.batchkit import (
     all_histories,
     batch_request,
     check_outputs,
     durable_retries,
+    keyed_host,
+    keyed_session,
     poll,
     read_manifest,
     seed_images,
@@ -86,7 +87,7 @@ async def test_ten_percent_faults_lose_and_duplicate_nothing(proxy: FaultProxy, 
     sources = seed_images(blob_service, source, IMAGES)
     proxy.fail_rate, proxy.kinds = 0.10, ("503", "500", "reset", "reset_after")
     started_at = time.monotonic()
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), batch_request(source, output))
         status = await poll(http, started["statusQueryGetUri"], timeout=150)
         durable = durable_retries(await all_histories(host), IMAGES)
@@ -117,7 +118,7 @@ async def test_source_outage_longer_than_retry_budget_then_resubmit(
     source, output = container_factory(), container_factory(create=False)
     sources = seed_images(blob_service, source, images)
     request = batch_request(source, output, max_concurrency=4, tolerated_failure_percent=100, batch_id="outage-1")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         status_url = host.api_url("batches/outage-1")
         await start_batch(http, host.api_url("batches"), request)
         await wait_progress(http, status_url, lambda p: p["completed"] >= 10)
@@ -170,7 +171,7 @@ async def test_bookkeeping_outage_keeps_a_record_of_every_image(proxy: FaultProx
     source, output = container_factory(), container_factory(create=False)
     sources = seed_images(blob_service, source, images)
     request = batch_request(source, output, max_concurrency=4, tolerated_failure_percent=100, batch_id="outage-2")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         status_url = host.api_url("batches/outage-2")
         await start_batch(http, host.api_url("batches"), request)
         await wait_progress(http, status_url, lambda p: p["completed"] >= 10)
@@ -201,7 +202,7 @@ async def test_storage_down_from_the_start_fails_fast_then_recovers(
     sources = seed_images(blob_service, source, 5)
     request = batch_request(source, output, batch_id="down-from-start")
     started_at = time.monotonic()
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         status_url = host.api_url("batches/down-from-start")
         with proxy.outage("reset"):
             await start_batch(http, host.api_url("batches"), request)

@@ -24,7 +24,7 @@ from imagebatch.naming import manifest_blob_name, shard_plan_blob
 from imagebatch.settings import AppSettings
 from orchestrators.image_processing import ORCHESTRATOR_NAME
 from storage.clients import async_blob_service_client
-from tests.batchkit import close_app_storage_clients, read_manifest
+from tests.batchkit import close_app_storage_clients, keyed_host, keyed_session, read_manifest
 from tests.history_checks import executions
 from tests.test_orchestrator import RUN, batch_input, seed_images
 
@@ -386,9 +386,7 @@ async def test_azurite_restarted_mid_batch(tmp_path, monkeypatch, azurite_connec
     import asyncio
     import signal
     import subprocess
-    from pathlib import Path
 
-    import aiohttp
     from azure.storage.blob import BlobServiceClient
 
     import storage.clients
@@ -414,7 +412,7 @@ async def test_azurite_restarted_mid_batch(tmp_path, monkeypatch, azurite_connec
         service = BlobServiceClient.from_connection_string(conn)
         service.create_container("src")
         sources = seed_images(service, "src", 40)
-        async with DevHost(Path(__file__).resolve().parent.parent) as host, aiohttp.ClientSession() as http:
+        async with keyed_host() as host, keyed_session() as http:
             started = await start_batch(http, host.api_url("batches"), batch_request("src", "out", max_concurrency=4))
             while True:
                 async with http.get(started["statusQueryGetUri"]) as response:
