@@ -1,5 +1,6 @@
-"""ImageProcessing_Orchestrator: plan shards -> keep ``max_concurrency``
-shard lanes running -> NotifyCompletion.
+"""ImageProcessing_Orchestrator: plan shards -> (under review: the sample's
+shards, the proof sheet, a decision) -> keep ``max_concurrency`` shard lanes
+running -> NotifyCompletion.
 
 Pure orchestration code: no I/O, no clock but ``current_utc_datetime``, no
 environment reads (the retry policy and shard size arrive in the input,
@@ -20,6 +21,7 @@ from azure.durable_functions.models.Task import TaskState
 from imagebatch.naming import (
     cancel_blob_name,
     manifest_blob_name,
+    review_blob_name,
     shard_instance_id,
     shard_parts_prefix,
     shard_plan_blob,
@@ -30,6 +32,14 @@ from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.controls import RunControls
 from orchestrators.retry import retry_policy
+from orchestrators.review import (
+    APPROVED,
+    BY_TIMEOUT,
+    REJECTED,
+    await_decision,
+    decision_record,
+    normalise_decision,
+)
 from orchestrators.shard import SHARD_ORCHESTRATOR_NAME, activity_error, activity_error_text
 
 ORCHESTRATOR_NAME = "ImageProcessing_Orchestrator"
@@ -70,6 +80,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             "exclude_own_outputs": request.source_container == request.output_container,
             "page_size": payload.get("list_page_size"),
             "max_concurrency": request.max_concurrency,
+            "review_sample": request.review.sample if request.review else 0,  # the sample's shards come first
             "shard_size": payload.get("shard_size"),  # None: ListImages sizes shards for the batch
         },
     )
@@ -128,6 +139,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     # Pause / resume / a new bound (control-{version} events) and the deadline timer.
     controls = RunControls(context, request.max_concurrency, deadline)
+    phase = {"stage": "processing"}  # "proofing" / "awaiting_approval" while under review
+    review: dict[str, Any] | None = None  # the run's review, as status and manifest show it
 
     def publish(lanes_running: int) -> None:
         progress.in_flight = lanes_running
@@ -135,26 +148,98 @@ def orchestrate(context: df.DurableOrchestrationContext):
             stage = "cancelling"
         elif controls.deadline_passed:
             stage = "deadline_exceeded"
+        elif phase["stage"] == "awaiting_approval":
+            stage = phase["stage"]  # a pause during the review shows in controls; a decision still applies
         elif controls.paused:
             stage = "paused"
         else:
-            stage = "processing"
-        context.set_custom_status({**custom_status(stage, progress, run=run), "controls": controls.to_status()})
+            stage = phase["stage"]
+        status = {**custom_status(stage, progress, run=run), "controls": controls.to_status()}
+        if review is not None:
+            status["review"] = review
+        context.set_custom_status(status)
 
-    never_started = yield from bounded_fan_out(
-        context,
-        list(range(len(sizes))),
-        start,
-        request.max_concurrency,
-        done,
-        retry=RetryPolicy.from_dict(payload.get("retry")),
-        on_progress=publish,
-        stop_when=cancel,
-        controls=controls,
-    )
+    def fan_out(first: int, last: int):
+        """Shards ``first..last-1`` as lanes; returns the shards that never started."""
+        never = yield from bounded_fan_out(
+            context,
+            list(range(first, last)),
+            start,
+            request.max_concurrency,
+            lambda position, task, attempts: done(first + position, task, attempts),
+            retry=RetryPolicy.from_dict(payload.get("retry")),
+            on_progress=publish,
+            stop_when=cancel,
+            controls=controls,
+        )
+        return [first + position for position in never]
+
+    never_started: list[int] = []
+    rest_from = 0
+    rejected: dict[str, Any] | None = None
+    sample_shards = min(int(plan.get("sample_shards") or 0), len(sizes)) if request.review else 0
+    if sample_shards and request.review is not None and not plan.get("error"):
+        # Proof before the batch: the sample's shards first, then the proof sheet, then
+        # a person's decision (orchestrators/review.py). Approved: the other shards run
+        # and the sample's results count as they are (it is not rendered again).
+        phase["stage"] = "proofing"
+        review = {"sample": int(plan.get("sample") or 0), "sample_shards": sample_shards,
+                  "timeout_minutes": request.review.timeout_minutes, "on_timeout": request.review.on_timeout}
+        never_started += yield from fan_out(0, sample_shards)
+        rest_from = sample_shards
+        if not (cancel.is_completed or controls.stopped or never_started):
+            try:
+                proof = yield context.call_activity_with_retry(
+                    "WriteProofSheet",
+                    sdk_retry,
+                    {"instance_id": context.instance_id, "run": run, "request": request.to_dict(),
+                     "plan_folder": plan["plan"], "shard_outcomes": outcomes[:sample_shards],
+                     "total": progress.total, "timeout_at": None, "on_timeout": request.review.on_timeout},
+                )
+            except Exception as error:
+                proof = {"proof": None, "error": f"the proof sheet could not be written: {activity_error_text(error)}"}
+            timeout_at = context.current_utc_datetime + timedelta(minutes=request.review.timeout_minutes)
+            review.update({"proof": proof.get("proof"), "timeout_at": timeout_at.isoformat()})
+            if proof.get("error"):
+                review["proof_error"] = proof["error"]
+            phase["stage"] = "awaiting_approval"
+            publish(0)
+            outcome = yield from await_decision(context, timeout_at, cancel, controls, on_observe=lambda: publish(0))
+            decision = outcome.decision
+            if outcome.kind == "timed_out":
+                decision = decision_record(
+                    APPROVED if request.review.on_timeout == "approve" else REJECTED, BY_TIMEOUT,
+                    context.current_utc_datetime, f"nobody decided within {request.review.timeout_minutes} minutes",
+                )
+                try:
+                    # First wins: a person who decided just before the timeout keeps the decision.
+                    recorded = yield context.call_activity_with_retry(
+                        "RecordReviewDecision",
+                        sdk_retry,
+                        {"container": request.output_container,
+                         "blob": review_blob_name(request.output_prefix, context.instance_id, run),
+                         "decision": decision},
+                    )
+                    decision = normalise_decision(recorded, context.current_utc_datetime)
+                except Exception:
+                    pass  # storage stayed down: the timeout's own decision applies
+            if decision is not None:
+                review.update(decision)
+                if decision["decision"] == REJECTED:
+                    rejected = decision
+        phase["stage"] = "processing"
+    if rest_from < len(sizes):
+        if rejected is None and not cancel.is_completed and not controls.stopped:
+            never_started += yield from fan_out(rest_from, len(sizes))
+        else:
+            never_started += list(range(rest_from, len(sizes)))
     for shard in never_started:
         progress.not_started += sizes[shard]
         outcomes[shard] = {"not_started": {"plan_blob": shard_plan_blob(plan["plan"], shard), "size": sizes[shard]}}
+        if rejected is not None and not cancel.is_completed:
+            why = f"the run's proof was rejected ({rejected['by']})" + (
+                f": {rejected['reason']}" if rejected.get("reason") else "")
+            outcomes[shard]["not_started"]["message"] = why
     progress.in_flight = 0
 
     listing_error = plan.get("error")
@@ -162,6 +247,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
         status = "failed"
     elif cancel.is_completed:
         status = "cancelled"
+    elif rejected is not None:
+        status = "rejected"
     elif progress.not_started and controls.deadline_passed:
         status = "deadline_exceeded"
     elif progress.not_started:
@@ -187,6 +274,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 "started": started,
                 "finished": finished,
                 "listing_error": listing_error,
+                **({"review": review} if review is not None else {}),
             },
         )
     except Exception as error:
