@@ -101,6 +101,8 @@ def review_step(client: ApiClient, batch_id: str, base: str, *, wait: bool) -> N
     time.sleep(5)
     client.decide_batch(batch_id, "approve", "approved by the demo")
     print("Approved: the rest of the batch runs; the sample is not rendered again.")
+    while client.get_batch(batch_id).get("batchStatus") == "AwaitingApproval":
+        time.sleep(0.2)  # until the run has applied it
 
 
 def main() -> int:
