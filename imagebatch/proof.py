@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from imagebatch.naming import proof_blob_name
-from imagebatch.report import _CSS, _human_bytes, _rendition_label, relative_url
+from imagebatch.report import _CSS, _human_bytes, _rendition_label, _when, relative_url
 
 PROOF_CONTENT_TYPE = "text/html; charset=utf-8"
 
@@ -51,10 +51,10 @@ _PROOF_CSS = """
 border-radius:8px;padding:12px;margin-bottom:12px}
 .row h3{font-size:13px;margin:0 0 6px;overflow-wrap:anywhere}
 .cells{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
-.cell{margin:0;font-size:12px;color:#59636e}
-.cell img{display:block;max-width:260px;max-height:200px;background:
+.cell{margin:0;font-size:12px;color:#59636e;max-width:210px}
+.cell img{display:block;width:auto;height:auto;max-width:210px;max-height:160px;background:
 repeating-conic-gradient(#eef1f4 0 25%,#fff 0 50%) 0 0/16px 16px;margin-bottom:4px}
-.src img{max-width:200px;max-height:200px}
+.src img{max-width:180px;max-height:160px}
 .cell b{color:#1f2328}
 .row.bad{border-color:#ffcecb;background:#fff8f7}
 .bad .why{color:#a40e26}
@@ -150,7 +150,7 @@ def build_proof(
         f"{escape(str(spec.get('format', '?')))} q{escape(str(spec.get('quality', '?')))} · {escape(renditions)}"
     )
     timeout = (
-        f"If nobody decides by {escape(timeout_at)}, the batch is "
+        f"If nobody decides by {escape(_when(timeout_at))}, the batch is "
         f"{'approved' if on_timeout == 'approve' else 'rejected'} automatically."
         if timeout_at else ""
     )

@@ -188,17 +188,19 @@ def orchestrate(context: df.DurableOrchestrationContext):
         never_started += yield from fan_out(0, sample_shards)
         rest_from = sample_shards
         if not (cancel.is_completed or controls.stopped or never_started):
+            # The time to decide counts from the moment the sample is done (the proof shows it).
+            timeout_at = context.current_utc_datetime + timedelta(minutes=request.review.timeout_minutes)
             try:
                 proof = yield context.call_activity_with_retry(
                     "WriteProofSheet",
                     sdk_retry,
                     {"instance_id": context.instance_id, "run": run, "request": request.to_dict(),
                      "plan_folder": plan["plan"], "shard_outcomes": outcomes[:sample_shards],
-                     "total": progress.total, "timeout_at": None, "on_timeout": request.review.on_timeout},
+                     "total": progress.total, "timeout_at": timeout_at.isoformat(),
+                     "on_timeout": request.review.on_timeout},
                 )
             except Exception as error:
                 proof = {"proof": None, "error": f"the proof sheet could not be written: {activity_error_text(error)}"}
-            timeout_at = context.current_utc_datetime + timedelta(minutes=request.review.timeout_minutes)
             review.update({"proof": proof.get("proof"), "timeout_at": timeout_at.isoformat()})
             if proof.get("error"):
                 review["proof_error"] = proof["error"]

@@ -7,13 +7,16 @@ links climb out of the output container into the source container; only a browse
 resolving them against the real blob URL (Azurite's path-style one) proves they load.
 The sheet's inline script writes the outcome into ``<body data-total data-loaded
 data-failed>``, which ``--dump-dom`` shows. Skipped without /usr/bin/chromium.
+``UPDATE_SCREENSHOTS=1`` also refreshes ``docs/proof.png`` for the README.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import shutil
 import time
 
 import aiohttp
@@ -22,7 +25,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from durable_devhost.testing import DevHost
 from imagebatch.sample_images import sample_set
-from tests.batchkit import close_app_storage_clients
+from tests.batchkit import close_app_storage_clients, poll
 from tests.test_report_browser import CHROMIUM, REPO, chromium
 
 pytestmark = [
@@ -87,8 +90,12 @@ async def test_the_proof_sheet_loads_every_source_and_rendition(blob_service, pr
         url = status["review"]["proof_url"]
         assert url == f"{blob_service.url.rstrip('/')}/{status['review']['proof']}", status["review"]
         dom = await asyncio.to_thread(chromium, tmp_path / "profile", "--window-size=1280,8000", "--dump-dom", url)
+        shot = tmp_path / "proof.png"
+        await asyncio.to_thread(chromium, tmp_path / "shot", "--window-size=1280,900", f"--screenshot={shot}", url)
         async with http.post(host.api_url("batches/proof-in-browser/reject"), json={"reason": "test"}) as response:
             assert response.status == 202
+        final = await poll(http, host.api_url("batches/proof-in-browser"), timeout=60)
+        assert final["batchStatus"] == "Rejected", final
 
     body = re.search(r"<body([^>]*)>", dom)
     assert body, dom[:500]
@@ -96,3 +103,6 @@ async def test_the_proof_sheet_loads_every_source_and_rendition(blob_service, pr
     expected = SAMPLE * (1 + len(RENDITIONS))  # each sample image's source beside its renditions
     assert marks == {"total": str(expected), "loaded": str(expected), "failed": "0"}, marks
     assert "awaiting approval" in dom and "smaller" in dom, "bytes saved are shown"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "proof.png")

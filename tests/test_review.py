@@ -78,13 +78,14 @@ def positions(history: list[dict[str, Any]], event_type: int, name: str | None =
 
 
 def timeout_timer_ids(history: list[dict[str, Any]], minutes: int) -> list[int]:
-    """Ids of the timers created ``minutes`` ahead of their episode (the review's timeout links)."""
+    """Ids of the timers created ``minutes`` ahead of their episode, give or take the time the
+    proof sheet took (the review's timeout links)."""
     ids, now = [], None
     for event in history:
         if event["EventType"] == ORCHESTRATOR_STARTED:
             now = parse_ts(event["Timestamp"])
         elif (event["EventType"] == TIMER_CREATED and now is not None
-              and round((parse_ts(event["FireAt"]) - now).total_seconds()) == minutes * 60):
+              and abs((parse_ts(event["FireAt"]) - now).total_seconds() - minutes * 60) < 30):
             ids.append(event["EventId"])
     return ids
 
@@ -133,7 +134,6 @@ async def test_approve_runs_the_rest_without_rendering_the_sample_again(monkeypa
     assert set(manifest["review"]["sample_images"]) == sample_names(sources)
     assert final["review"]["decision"] == "approved"
     # The timeout link was cancelled: it never fired, and the run did not wait for it.
-    assert timer_delays_ms(parent).count(600 * 60 * 1000) == 1
     (timeout_id,) = timeout_timer_ids(parent, 600)
     assert timeout_id not in {e.get("TimerId") for e in parent if e["EventType"] == TIMER_FIRED}
 
@@ -193,9 +193,9 @@ async def test_the_timeout_decides_when_nobody_does(
     links = [d for d in timer_delays_ms(parent) if d > 60_000]
     if minutes > 6 * 24 * 60:
         assert links[:2] == [3 * 86_400_000, 3 * 86_400_000] and len(links) == 3, links
-        assert abs(links[2] - 2 * 86_400_000) < 1000, links  # the rest, from the second link's firing
+        assert abs(links[2] - 2 * 86_400_000) < 30_000, links  # the rest, from the second link's firing
     else:
-        assert links == [minutes * 60_000], links
+        assert len(links) == 1 and abs(links[0] - minutes * 60_000) < 30_000, links
     if on_timeout == "reject":
         assert final["batchStatus"] == "Rejected" and review["decision"] == "rejected", final
         assert sorted(c["name"] for c in calls) == sorted(sample_names(sources))
