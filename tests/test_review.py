@@ -328,3 +328,35 @@ async def test_review_routes_answer_4xx_for_bad_requests(blob_service, container
         assert final["batchStatus"] == "Succeeded" and "review" not in final
         code, body = await post_json(http, base + "/rv-plain/approve", {"reason": "late"})
         assert code == 409 and body["errors"][0]["field"] == "id", body
+
+
+# --- the proof sheet as a page (no storage) ----------------------------------------------------
+
+
+def test_proof_links_resolve_from_where_the_sheet_is_stored() -> None:
+    from urllib.parse import urljoin
+
+    from imagebatch.naming import proof_blob_name
+    from imagebatch.proof import build_proof, cross_container_url
+
+    proof_blob = proof_blob_name("web/2024/", "b1", "20261201T113400Z-1a2b3c")
+    for account_root in ("https://acct.blob.core.windows.net/", "http://127.0.0.1:10000/devstoreaccount1/"):
+        sheet = f"{account_root}renditions/{proof_blob}"
+        link = cross_container_url(proof_blob, "photos", "in/a #1?.jpg")
+        assert urljoin(sheet, link) == f"{account_root}photos/in/a%20%231%3F.jpg", link
+    request = {"source_container": "photos", "source_prefix": "in/", "output_container": "renditions",
+               "output_prefix": "web/2024/", "spec": {"format": "webp", "quality": 80,
+                                                      "renditions": [{"name": "thumb", "width": 64}]}}
+    results = [
+        {"name": "in/<b>.jpg", "status": "processed", "outputs": [
+            {"rendition": "thumb", "blob": "web/2024/in/<b>.jpg/thumb.0123456789.webp", "width": 64, "height": 48,
+             "bytes": 1000}]},
+        {"name": "in/bad.jpg", "status": "failed", "outputs": [], "kind": "truncated", "message": "ends <early>"},
+    ]
+    page = build_proof(batch_id="b1", run="20261201T113400Z-1a2b3c", request=request, results=results,
+                       source_sizes={"in/<b>.jpg": 4000}, total=10, timeout_at="2026-12-02T10:00:00+00:00",
+                       on_timeout="approve")
+    assert "<b>.jpg" not in page and "in/&lt;b&gt;.jpg" in page, "names are escaped"
+    assert 'src="../../../../in/%3Cb%3E.jpg/thumb.0123456789.webp"' in page  # up to web/2024/
+    assert "75% smaller" in page and "ends &lt;early&gt;" in page and "truncated" in page
+    assert "approved automatically" in page and "the other 8 image(s)" in page
