@@ -55,6 +55,7 @@ from orchestrators import bp as orchestrators_bp
 from orchestrators.controls import control_event_name
 from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
 from orchestrators.review import APPROVED, BY_REVIEWER, REJECTED, REVIEW_EVENT
+from orchestrators.shard import RESUME_EVENT
 from storage import runs
 from storage.clients import create_blob_service_client
 from storage.controls import ControlConflict, controls_blob_name, update_controls
@@ -342,6 +343,8 @@ async def _change_controls(
             await client.raise_event(instance_id, control_event_name(version), new)
     except Exception:
         log.info("Control of %s: the instance ended before the event was raised", instance_id)
+    if not new["paused"]:
+        await _wake_held_lanes(client, instance_id, run)
     root = batches_root(req.url)
     body = {
         "id": instance_id, "run": run, "batchStatus": "Paused" if new["paused"] else "Running",
@@ -350,6 +353,20 @@ async def _change_controls(
     return func.HttpResponse(
         json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
     )
+
+
+async def _wake_held_lanes(client: df.DurableOrchestrationClient, instance_id: str, run: str) -> None:
+    """After a resume: raise ``resume`` to the run's lanes that say they are held by the
+    pause, so they look again now rather than at their next poll (up to a minute).
+    Best effort: a lane that misses it looks again on its own timer."""
+    try:
+        shards = await client.get_status_by(
+            instance_id_prefix=shard_instance_prefix(instance_id, run), runtime_status=ACTIVE_SHARD_STATUSES
+        )
+        held = [s.instance_id for s in shards if isinstance(s.custom_status, dict) and s.custom_status.get("paused")]
+        await asyncio.gather(*(client.raise_event(lane, RESUME_EVENT, None) for lane in held), return_exceptions=True)
+    except Exception as error:
+        log.info("Resume of %s: could not wake the held lanes (they look again on their own): %s", instance_id, error)
 
 
 @app.route(route="batches/{id}/pause", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

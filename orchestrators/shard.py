@@ -20,10 +20,11 @@ last execution ends.
 deadline (``current_utc_datetime``, deterministic); ``ProcessImage`` checks
 the run's hold marker and answers ``not_started`` without work. The lane then
 asks ``ReadRunHold`` why: cancelled -> it starts nothing more; paused -> it
-waits on a durable timer (``hold_poll_ms``: 5 s doubling to 60 s) and continues
-as new carrying the segment's finished results, so a paused lane's history
-never grows (each look is one small execution: ``ReadRunHold`` + one timer,
-no ``ProcessImage``); resumed -> it goes on with the image it did not start.
+waits on a durable timer (``hold_poll_ms``: 5 s doubling to 60 s) or the
+``resume`` event that ``POST .../resume`` raises to held lanes, whichever comes
+first, and continues as new carrying the segment's finished results, so a paused
+lane's history never grows (each look is one small execution: ``ReadRunHold`` +
+one wait, no ``ProcessImage``); resumed -> it goes on with the image it did not start.
 
 Deterministic like every orchestrator: inputs arrive in the orchestration
 input (retry policy, blob names of its plan and of its results' folder).
@@ -51,12 +52,29 @@ SHARD_ORCHESTRATOR_NAME = "ImageProcessing_Shard"
 SEGMENT_SIZE = 10
 # A lane held by a pause looks again after this long, doubling up to the cap (ms).
 HOLD_POLL_MS = (5000, 60000)
+# Raised to held lanes by POST .../resume, so they look again at once instead of at their next poll.
+RESUME_EVENT = "resume"
 DEADLINE_MESSAGE = "the run's deadline passed before this image started"
 
 
 def hold_delay(polls: int, setting: Any = None) -> timedelta:
     first, cap = (int(v) for v in (setting or HOLD_POLL_MS))
     return timedelta(milliseconds=min(cap, first * 2 ** min(polls, 20)))
+
+
+def wait_held(context: Any, delay: timedelta):
+    """A held lane waits for its next look: the backoff timer, or ``resume`` raised by
+    ``POST .../resume`` to the lanes whose status says paused, whichever comes first.
+
+    Safe on the shim: nothing else is pending here (the lane's window has drained and
+    ``ReadRunHold`` completed), so the SDK and the shim wait for the same WhenAny, and
+    the lane continues as new right after. An event that finds the lane busy stays
+    unconsumed; at worst it ends a later hold's wait early (one extra look)."""
+    timer = context.create_timer(context.current_utc_datetime + delay)
+    resumed = context.wait_for_external_event(RESUME_EVENT)
+    yield context.task_any([timer, resumed])
+    if not timer.is_completed:
+        timer.cancel()
 
 
 def activity_error_text(error: BaseException) -> str:
@@ -104,7 +122,7 @@ def process_shard(context: df.DurableOrchestrationContext):
         if hold == "paused":
             polls = int(state["held"].get("polls", 0))
             context.set_custom_status({"progress": state.get("held_progress") or {}, "paused": True})
-            yield context.create_timer(context.current_utc_datetime + hold_delay(polls, payload.get("hold_poll_ms")))
+            yield from wait_held(context, hold_delay(polls, payload.get("hold_poll_ms")))
             continue_held(polls + 1, state.get("carried") or [])
             return None
     loaded = yield context.call_activity_with_retry(
@@ -210,7 +228,7 @@ def process_shard(context: df.DurableOrchestrationContext):
             if hold == "paused":
                 state["held_progress"] = counts_so_far().to_dict()
                 context.set_custom_status({"progress": state["held_progress"], "paused": True})
-                yield context.create_timer(context.current_utc_datetime + hold_delay(0, payload.get("hold_poll_ms")))
+                yield from wait_held(context, hold_delay(0, payload.get("hold_poll_ms")))
             continue_held(1 if hold == "paused" else None, results)
             return None
         cancelled = hold == "cancelled"

@@ -345,3 +345,41 @@ async def test_deadline_stops_new_images_then_a_resubmit_does_exactly_the_rest(
     assert sorted(c["status"] for c in calls).count("processed") == len(not_started)
     assert {i["name"] for i in rendered["images"] if i["status"] == "processed"} == not_started
     assert set(sources) == {i["name"] for i in rendered["images"]}
+
+
+@pytest.mark.usefixtures(close_app_storage_clients.__name__)
+async def test_resume_wakes_held_lanes_at_once(monkeypatch, blob_service, container_factory):
+    """Lanes held by a pause look again every minute here; a resume raises ``resume`` to the
+    held lanes, so the batch goes on within seconds, not at the next look."""
+    monkeypatch.setenv("SHARD_SIZE", "6")
+    monkeypatch.setenv("HOLD_POLL_MS", "60000,60000")
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 24)
+    request = batch_request(source, output, max_concurrency=2, batch_id="ctl-wake")
+    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+        started = await start_batch(http, host.api_url("batches"), request)
+        url = started["statusQueryGetUri"]
+        await wait_for(http, url, lambda s: s["progress"]["completed"] >= 2)
+        code, _ = await post_json(http, url + "/pause")
+        assert code == 202
+        await wait_for(http, url, lambda s: s["batchStatus"] == "Paused")
+        for _ in range(200):  # until every running lane is held (its status says paused)
+            lanes = [i for i in await batch_instances(host, "ctl-wake") if ":" in i["instanceId"]
+                     and i["runtimeStatus"] in ACTIVE]
+            if lanes and all((i.get("customStatus") or {}).get("paused") for i in lanes):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(lanes)
+        resumed_at = time.monotonic()
+        code, _ = await post_json(http, url + "/resume")
+        assert code == 202
+        final = await poll(http, url, timeout=40)
+        took = time.monotonic() - resumed_at
+        histories = [host.history(i["instanceId"], all_executions=True)
+                     for i in await batch_instances(host, "ctl-wake") if ":" in i["instanceId"]]
+
+    assert final["batchStatus"] == "Succeeded" and final["progress"]["done"] == 24, final
+    assert took < 40, took  # a lane's own next look would have been a minute away
+    woken = sum(1 for h in histories for e in h if e["EventType"] == EVENT_RAISED and e.get("Name") == "resume")
+    assert woken >= 1, "held lanes were woken by the resume event"
