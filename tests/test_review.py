@@ -25,6 +25,7 @@ from orchestrators.review import REVIEW_EVENT
 from tests.batchkit import batch_request, close_app_storage_clients, poll, read_manifest, seed_images, start_batch
 from tests.history_checks import (
     ORCHESTRATOR_STARTED,
+    SUB_CREATED,
     TASK_COMPLETED,
     TASK_SCHEDULED,
     TIMER_CREATED,
@@ -360,3 +361,38 @@ def test_proof_links_resolve_from_where_the_sheet_is_stored() -> None:
     assert 'src="../../../../in/%3Cb%3E.jpg/thumb.0123456789.webp"' in page  # up to web/2024/
     assert "75% smaller" in page and "ends &lt;early&gt;" in page and "truncated" in page
     assert "approved automatically" in page and "the other 8 image(s)" in page
+
+
+async def test_a_pause_during_the_review_holds_the_lanes_an_approval_starts(
+    monkeypatch, blob_service, container_factory
+):
+    monkeypatch.setenv("SHARD_SIZE", "4")
+    monkeypatch.setenv("HOLD_POLL_MS", "100,400")
+    source, output = container_factory(), container_factory()
+    sources = seed_images(blob_service, source, IMAGES)
+    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+        started = await start_batch(http, host.api_url("batches"), review_request(source, output, "rv-pause"))
+        url = started["statusQueryGetUri"]
+        await awaiting(http, url)
+        code, _ = await post_json(http, url + "/pause")
+        assert code == 202
+        status = await wait_for(http, url, lambda s: (s.get("controls") or {}).get("paused"))
+        assert status["batchStatus"] == "AwaitingApproval", "the review still waits for its decision"
+        code, body = await post_json(http, url + "/approve")
+        assert code == 202, body
+        await wait_for(http, url, lambda s: s["batchStatus"] == "Paused")
+        await asyncio.sleep(1.0)
+        during = process_image_results(host, await batch_instances(host, "rv-pause"))
+        code, _ = await post_json(http, url + "/resume")
+        assert code == 202
+        final = await poll(http, url, timeout=120)
+        calls = process_image_results(host, await batch_instances(host, "rv-pause"))
+        parent = host.history("rv-pause")
+
+    assert sorted(c["name"] for c in during if c["status"] == "processed") == sorted(sample_names(sources))
+    assert final["batchStatus"] == "Succeeded" and final["review"]["decision"] == "approved", final
+    assert Counter(c["name"] for c in calls if c["status"] == "processed") == Counter(set(sources))
+    approve = positions(parent, EVENT_RAISED, REVIEW_EVENT)[0]
+    resume = positions(parent, EVENT_RAISED, "control-2")[0]
+    lanes_started = [i for i in positions(parent, SUB_CREATED) if i > approve]
+    assert lanes_started and min(lanes_started) > resume, "no lane started between the approval and the resume"
