@@ -20,6 +20,7 @@ from azure.durable_functions.models.Task import TaskState
 
 from imagebatch.naming import (
     cancel_blob_name,
+    controls_blob_name,
     manifest_blob_name,
     review_blob_name,
     shard_instance_id,
@@ -90,12 +91,32 @@ def orchestrate(context: df.DurableOrchestrationContext):
     outcomes: list[dict[str, Any]] = [{} for _ in sizes]
 
 
+    # Each running lane holds the lowest free slot number; when the bound is lowered, lanes
+    # whose slot is at or above it park at their next segment (orchestrators/shard.py) and
+    # start again from there (a new instance id per restart) when there is room.
+    slots: dict[int, int] = {}
+    parked: dict[int, dict[str, Any]] = {}  # handed back, waiting for room
+    resumed: dict[int, dict[str, Any]] = {}  # the state a restarted shard began from (kept for its retries)
+    restarts: dict[int, int] = {}
+
     def start(shard: int) -> Any:
+        if shard not in slots:
+            slots[shard] = min(set(range(len(slots) + 1)) - set(slots.values()))
+        if shard in parked:
+            resumed[shard] = parked.pop(shard)
+            restarts[shard] = restarts.get(shard, 0) + 1
+        resume = resumed.get(shard)
+        instance = shard_instance_id(context.instance_id, run, shard)
+        if restarts.get(shard):
+            instance = f"{instance}-{restarts[shard]}"
         # A few names only: the shard reads its images and the request from its plan blob.
         return context.call_sub_orchestrator(
             SHARD_ORCHESTRATOR_NAME,
             {
                 "shard": shard,
+                "slot": slots[shard],
+                "controls_blob": controls_blob_name(request.output_prefix, context.instance_id, run),
+                **({"state": {**resume, "fresh": True}} if resume is not None else {}),
                 "container": request.output_container,
                 "plan_blob": shard_plan_blob(plan["plan"], shard),
                 "parts_prefix": shard_parts_prefix(request.output_prefix, context.instance_id, run, shard),
@@ -108,8 +129,17 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 # Images per shard execution (tests shrink it; the shard's default otherwise).
                 **({"segment_size": payload["segment_size"]} if payload.get("segment_size") else {}),
             },
-            shard_instance_id(context.instance_id, run, shard),
+            instance,
         )
+
+    def requeue(shard: int, task: Any) -> bool:
+        """A lane that parked (a smaller bound) is handed back, to start again from its state."""
+        result = task.result
+        if isinstance(result, dict) and result.get("parked"):
+            parked[shard] = result["parked"]
+            slots.pop(shard, None)
+            return True
+        return False
 
     def shard_failed(shard: int, kind: str, message: str) -> None:
         progress.failed += sizes[shard]
@@ -119,6 +149,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
         }
 
     def done(shard: int, task: Any, attempts: int) -> None:
+        slots.pop(shard, None)
+        parked.pop(shard, None)  # parked, then stopped before it restarted: its partial outcome stands
         if task.state is TaskState.FAILED:
             message = f"not processed: its shard failed after {attempts} attempt(s): {activity_error(task)}"
             shard_failed(shard, KIND_SHARD_FAILED, message)
@@ -154,7 +186,12 @@ def orchestrate(context: df.DurableOrchestrationContext):
             stage = "paused"
         else:
             stage = phase["stage"]
-        status = {**custom_status(stage, progress, run=run), "controls": controls.to_status()}
+        shown = progress
+        if parked:  # parked lanes' finished images still count while they wait to start again
+            shown = Progress.from_dict(progress.to_dict())
+            for state in parked.values():
+                shown.add(state.get("counts") or {})
+        status = {**custom_status(stage, shown, run=run), "controls": controls.to_status()}
         if review is not None:
             status["review"] = review
         context.set_custom_status(status)
@@ -168,6 +205,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             request.max_concurrency,
             lambda position, task, attempts: done(first + position, task, attempts),
             retry=RetryPolicy.from_dict(payload.get("retry")),
+            requeue=lambda position, task: requeue(first + position, task),
             on_progress=publish,
             stop_when=cancel,
             controls=controls,

@@ -16,6 +16,13 @@ properties over 60 KB are moved to blobs at extra cost per episode. DTFx
 keeps the parent link across ContinueAsNew and tells the parent only when the
 last execution ends.
 
+**A smaller bound.** ``LoadShard`` also reads the run's current ``max_concurrency``
+(``controls.json``); a lane whose ``slot`` (given by the parent) is at or above it parks
+at its next segment boundary: it returns its state (next image, segment, counts) with
+the rest marked "not started from", and the parent starts it again from there when the
+bound has room (``bounded_fan_out``'s ``requeue``). Only continuations park: a lane the
+parent (re)started always does one segment first.
+
 **Pause, cancel, deadline.** Before each image the lane checks the run's
 deadline (``current_utc_datetime``, deterministic); ``ProcessImage`` checks
 the run's hold marker and answers ``not_started`` without work. The lane then
@@ -129,7 +136,7 @@ def process_shard(context: df.DurableOrchestrationContext):
         "LoadShard",
         sdk_retry,
         {"container": payload["container"], "blob": payload["plan_blob"], "start": state["next"],
-         "count": segment_size},
+         "count": segment_size, "controls_blob": payload.get("controls_blob")},
     )
     if "error" in loaded:
         # The plan can never be read (gone, access denied): retrying the shard cannot help.
@@ -138,6 +145,24 @@ def process_shard(context: df.DurableOrchestrationContext):
     segment: list[dict[str, Any]] = loaded["images"]
     total = int(loaded["total"])
     done_before = Progress.from_dict({**state["counts"], "total": total})
+    bound, slot = loaded.get("max_concurrency"), payload.get("slot")
+    continuing = bool(payload.get("state")) and not state.get("fresh") and not state.get("carried")
+    if continuing and bound is not None and slot is not None and int(slot) >= int(bound) and not expired():
+        # The run's bound was lowered below this lane's slot: park at this segment boundary
+        # (nothing of the segment started). The parent starts the shard again from here
+        # when there is room; a lane always finishes one segment per start, so a bound the
+        # parent has not applied yet cannot make it park forever.
+        progress = Progress.from_dict(done_before.to_dict())
+        progress.not_started += total - state["next"]  # counted only if it is never restarted
+        context.set_custom_status({"progress": done_before.to_dict(), "parked": True})
+        outcome_parked: dict[str, Any] = {
+            "shard": payload["shard"], "parked": {key: state[key] for key in ("next", "segment", "counts", "inline")},
+            "progress": progress.to_dict(), "parts": state["segment"], "segment_size": segment_size,
+            "not_started_from": state["next"],
+        }
+        if state["inline"]:
+            outcome_parked["inline"] = state["inline"]
+        return outcome_parked
     # bounded_fan_out calls done() once per image; a pause carries finished ones across executions.
     carried = state.get("carried") or []
     results: list[dict[str, Any]] = [dict(carried[i]) if i < len(carried) else {} for i in range(len(segment))]
