@@ -8,12 +8,14 @@ Azure-free ``imagebatch`` package.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -26,8 +28,14 @@ from imagebatch.batch_api import (
     control_links,
     live_progress,
     orchestration_input,
+    review_links,
 )
-from imagebatch.batch_request import RequestValidationError, parse_batch_request, parse_control_update
+from imagebatch.batch_request import (
+    RequestValidationError,
+    parse_batch_request,
+    parse_control_update,
+    parse_review_decision,
+)
 from imagebatch.batch_status import friendly_status, is_active
 from imagebatch.jsonvalue import json_object
 from imagebatch.naming import (
@@ -36,6 +44,7 @@ from imagebatch.naming import (
     instance_id_error,
     manifest_blob_name,
     new_run_id,
+    review_blob_name,
     shard_instance_prefix,
     source_list_blob,
 )
@@ -45,10 +54,13 @@ from imagebatch.settings import AppSettings
 from orchestrators import bp as orchestrators_bp
 from orchestrators.controls import control_event_name
 from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
+from orchestrators.review import APPROVED, BY_REVIEWER, REJECTED, REVIEW_EVENT
+from orchestrators.shard import RESUME_EVENT
 from storage import runs
 from storage.clients import create_blob_service_client
 from storage.controls import ControlConflict, controls_blob_name, update_controls
 from storage.errors import describe
+from storage.review import record_decision
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators_bp)
@@ -192,20 +204,24 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
     except Exception as error:
         log.warning("Batch %s: cannot list earlier runs: %s", instance_id, describe(error))
         earlier = None
-    return _json(
-        200,
-        friendly_status(
-            instance_id=instance_id,
-            runtime_status=runtime,
-            custom_status=status.custom_status,
-            output=status.output,
-            created_time=status.created_time.isoformat() if status.created_time else None,
-            last_updated_time=status.last_updated_time.isoformat() if status.last_updated_time else None,
-            live=progress,
-            links=batch_links(batches_root(req.url), instance_id),
-            earlier_runs=earlier,
-        ),
+    root = batches_root(req.url)
+    body = friendly_status(
+        instance_id=instance_id,
+        runtime_status=runtime,
+        custom_status=status.custom_status,
+        output=status.output,
+        created_time=status.created_time.isoformat() if status.created_time else None,
+        last_updated_time=status.last_updated_time.isoformat() if status.last_updated_time else None,
+        live=progress,
+        links={**batch_links(root, instance_id), **review_links(root, instance_id)},
+        earlier_runs=earlier,
     )
+    proof = (body.get("review") or {}).get("proof")
+    if isinstance(proof, str) and "/" in proof:
+        # Where a browser opens the proof sheet (it needs read access to the containers).
+        with contextlib.suppress(Exception):
+            body["review"]["proof_url"] = _interactive_storage().url.rstrip("/") + "/" + quote(proof)
+    return _json(200, body)
 
 
 def _interactive_storage() -> Any:
@@ -327,6 +343,8 @@ async def _change_controls(
             await client.raise_event(instance_id, control_event_name(version), new)
     except Exception:
         log.info("Control of %s: the instance ended before the event was raised", instance_id)
+    if not new["paused"]:
+        await _wake_held_lanes(client, instance_id, run)
     root = batches_root(req.url)
     body = {
         "id": instance_id, "run": run, "batchStatus": "Paused" if new["paused"] else "Running",
@@ -335,6 +353,20 @@ async def _change_controls(
     return func.HttpResponse(
         json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
     )
+
+
+async def _wake_held_lanes(client: df.DurableOrchestrationClient, instance_id: str, run: str) -> None:
+    """After a resume: raise ``resume`` to the run's lanes that say they are held by the
+    pause, so they look again now rather than at their next poll (up to a minute).
+    Best effort: a lane that misses it looks again on its own timer."""
+    try:
+        shards = await client.get_status_by(
+            instance_id_prefix=shard_instance_prefix(instance_id, run), runtime_status=ACTIVE_SHARD_STATUSES
+        )
+        held = [s.instance_id for s in shards if isinstance(s.custom_status, dict) and s.custom_status.get("paused")]
+        await asyncio.gather(*(client.raise_event(lane, RESUME_EVENT, None) for lane in held), return_exceptions=True)
+    except Exception as error:
+        log.info("Resume of %s: could not wake the held lanes (they look again on their own): %s", instance_id, error)
 
 
 @app.route(route="batches/{id}/pause", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -360,6 +392,68 @@ async def update_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     except RequestValidationError as error:
         return _json(error.status, error.to_json())
     return await _change_controls(req, client, "updated", lambda state: {**state, "max_concurrency": value})
+
+
+async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, decision: str) -> func.HttpResponse:
+    """Approve or reject the proof of a run awaiting approval.
+
+    The decision is recorded in the run's ``review.json`` first (created only if absent:
+    the first decision wins, a person's or the timeout's), then ``review-decision`` is
+    raised with the recorded decision. A second, different decision answers ``409``;
+    the same one again is accepted and raised again (repairs a lost raise). See
+    ``orchestrators/review.py`` and docs/design.md, section 6c."""
+    try:
+        reason = parse_review_decision(req.get_body(), req.headers.get("content-type"))
+    except RequestValidationError as error:
+        return _json(error.status, error.to_json())
+    instance_id = req.route_params.get("id", "")
+    status, runtime, request, run = await _active_run(client, instance_id)
+    if not status:
+        return _not_found(instance_id)
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    stage = custom.get("stage")
+    verb = "approved" if decision == APPROVED else "rejected"
+    if not is_active(runtime) or not run or not request.get("output_container") or stage != "awaiting_approval":
+        state = runtime if not is_active(runtime) or not stage else f"{runtime}, {stage}"
+        message = f"batch '{instance_id}' is not awaiting approval (it is {state}); nothing to be {verb}"
+        return _error(409, "conflict", "id", message)
+    blob = review_blob_name(request.get("output_prefix") or "", instance_id, run)
+    mine = {"decision": decision, "by": BY_REVIEWER, "at": datetime.now(UTC).isoformat(), "reason": reason}
+    try:
+        service, container = _interactive_storage(), request["output_container"]
+        recorded = await asyncio.wait_for(
+            asyncio.to_thread(record_decision, service, container, blob, mine), 15
+        )
+    except Exception as error:
+        message = f"cannot record the decision, nothing was {verb}; try again: {describe(error)}"
+        return _storage_unavailable("id", message)
+    if recorded.get("decision") != decision:
+        message = (f"batch '{instance_id}' was already {recorded.get('decision')} "
+                   f"(by {recorded.get('by')} at {recorded.get('at')}); the first decision stands")
+        return _error(409, "conflict", "id", message)
+    try:
+        await client.raise_event(instance_id, REVIEW_EVENT, recorded)
+    except Exception:
+        log.info("Review of %s: the instance ended before the event was raised", instance_id)
+    root = batches_root(req.url)
+    body = {"id": instance_id, "run": run, "review": recorded, **batch_links(root, instance_id)}
+    return func.HttpResponse(
+        json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
+    )
+
+
+@app.route(route="batches/{id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.durable_client_input(client_name="client")
+async def approve_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Approve the proof sheet: the rest of the batch runs (the sample is not rendered again)."""
+    return await _decide(req, client, APPROVED)
+
+
+@app.route(route="batches/{id}/reject", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.durable_client_input(client_name="client")
+async def reject_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Reject the proof sheet: the run ends ``rejected``, its manifest says why."""
+    return await _decide(req, client, REJECTED)
 
 
 @app.timer_trigger(schedule="0 7 * * * *", arg_name="timer", run_on_startup=False)

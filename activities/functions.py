@@ -13,10 +13,12 @@ import azure.durable_functions as df
 from activities.list_images import plan_batch
 from activities.notify_completion import notify_completion
 from activities.process_image import process_image
+from activities.proof_sheet import write_proof_sheet
 from activities.shard_results import load_shard, record_shard_results
 from imagebatch.settings import AppSettings
 from storage.clients import async_blob_service_client, blob_service_client
 from storage.controls import read_hold
+from storage.review import record_decision
 
 bp = df.Blueprint()
 
@@ -62,3 +64,19 @@ def ReadRunHold(payload: dict[str, Any]) -> dict[str, Any]:
     (the run's hold marker; see ``storage/controls.py``)."""
     settings = _settings()
     return {"hold": read_hold(blob_service_client(settings.storage_connection), payload["container"], payload["blob"])}
+
+
+@bp.activity_trigger(input_name="payload")
+def WriteProofSheet(payload: dict[str, Any]) -> dict[str, Any]:
+    """The proof sheet of a run under review (its sample's renditions beside their sources)."""
+    settings = _settings()
+    return write_proof_sheet(payload, blob_service_client(settings.storage_connection))
+
+
+@bp.activity_trigger(input_name="payload")
+def RecordReviewDecision(payload: dict[str, Any]) -> dict[str, Any]:
+    """The review's timeout, recorded unless a person decided first; returns the decision
+    that stands (``storage/review.py``: first wins)."""
+    settings = _settings()
+    service = blob_service_client(settings.storage_connection)
+    return record_decision(service, payload["container"], payload["blob"], payload["decision"])

@@ -18,7 +18,7 @@ from azure.storage.blob import BlobServiceClient
 from activities.shard_results import permanent_error
 from imagebatch.naming import is_image_name, is_own_output, plan_folder, shard_plan_blob
 from imagebatch.results import failed_result
-from imagebatch.sharding import shard_bounds, shard_sizes
+from imagebatch.sharding import sample_positions, sample_shard_sizes, shard_bounds, shard_sizes
 from imagebatch.source_check import KIND_INVALID_NAME, SNIFF_BYTES, output_name_error, sniff_image_format
 from imagebatch.specs import RenderSpec, SourceBlob
 from storage import blobs, runs
@@ -104,11 +104,15 @@ def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page
             rejected.append(failed_result(image["name"], KIND_INVALID_NAME, error))
         else:
             images.append(image)
-    sizes = shard_sizes(
-        len(images),
-        int(payload.get("max_concurrency") or 1),
-        int(payload["shard_size"]) if payload.get("shard_size") else None,  # None: sized for the batch
-    )
+    concurrency = int(payload.get("max_concurrency") or 1)
+    cap = int(payload["shard_size"]) if payload.get("shard_size") else None  # None: sized for the batch
+    # A proof's sample comes first, in shards of its own, so the run can render it,
+    # wait for approval and then run the other shards without rendering it again.
+    picked = set(sample_positions(len(images), int(payload.get("review_sample") or 0)))
+    if picked:
+        images = [images[i] for i in sorted(picked)] + [image for i, image in enumerate(images) if i not in picked]
+    sample_sizes = sample_shard_sizes(len(picked), concurrency, cap)
+    sizes = sample_sizes + shard_sizes(len(images) - len(picked), concurrency, cap)
     folder = plan_folder(output_prefix, payload["instance_id"], payload["run"], uuid.uuid4().hex)
     for shard, (start, stop) in enumerate(shard_bounds(sizes)):
         blobs.upload_text(
@@ -122,6 +126,8 @@ def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page
     plan: dict[str, Any] = {
         "total": len(images) + len(rejected), "shards": sizes, "plan": folder, "pages": listing["pages"],
     }
+    if picked:
+        plan.update({"sample": len(picked), "sample_shards": len(sample_sizes)})
     if rejected or not_images:
         extra = {
             "rejected": rejected,

@@ -125,8 +125,17 @@ def _results(
             names = _plan_names(service, container, failed)
             results += [failed_result(name, failed["kind"], failed["message"]) for name in names]
         elif "not_started" in outcome:
-            results += [not_started_result(name) for name in _plan_names(service, container, outcome["not_started"])]
+            # Why they never started: a cancel (the default), or the run's proof was rejected.
+            message = outcome["not_started"].get("message")
+            names = _plan_names(service, container, outcome["not_started"])
+            results += [not_started_result(name, message) if message else not_started_result(name) for name in names]
     return results
+
+
+def collect_results(payload: dict[str, Any], service: BlobServiceClient, container: str) -> list[dict[str, Any]]:
+    """Every image's result of the ``shard_outcomes`` in ``payload`` (shard order), as the
+    manifest lists them; the proof sheet reads its sample's shards with it."""
+    return _results(payload, service, container, [])
 
 
 def _extra(payload: dict[str, Any], service: BlobServiceClient, container: str) -> dict[str, Any]:
@@ -197,6 +206,20 @@ def _plan_names(service: BlobServiceClient, container: str, shard: dict[str, Any
         return [f"{shard['size']} image(s) of {shard['plan_blob']}"]
 
 
+def _review_record(payload: dict[str, Any], service: BlobServiceClient, container: str) -> dict[str, Any]:
+    """The run's review as the orchestrator reports it, plus the names of the sample
+    images (the plan's first ``sample_shards`` shards)."""
+    review = dict(payload["review"])
+    plan_folder = payload.get("plan_folder")
+    outcomes = payload.get("shard_outcomes") or []
+    if plan_folder:
+        names: list[str] = []
+        for shard in range(min(int(review.get("sample_shards") or 0), len(outcomes))):
+            names += _plan_names(service, container, {"plan_blob": shard_plan_blob(plan_folder, shard), "size": "?"})
+        review["sample_images"] = names
+    return review
+
+
 def _warnings(request: dict[str, Any], progress: Progress) -> list[str]:
     """What a user should know even when nothing failed."""
     if progress.total:
@@ -252,6 +275,8 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
     not_images = extra.get("not_images")
     if not_images:
         manifest["not_images"] = not_images
+    if payload.get("review"):
+        manifest["review"] = _review_record(payload, service, output_container)
     return _publish(payload, service, settings, manifest, manifest_name, already_written=False)
 
 

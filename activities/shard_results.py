@@ -42,12 +42,26 @@ async def load_shard(payload: dict[str, Any], service: AsyncBlobServiceClient) -
         start = int(payload.get("start") or 0)
         count = payload.get("count")
         images = plan["images"][start:] if count is None else plan["images"][start : start + int(count)]
-        return {"request": plan["request"], "images": images, "total": len(plan["images"])}
+        loaded = {"request": plan["request"], "images": images, "total": len(plan["images"])}
+        if payload.get("controls_blob"):
+            # The run's current bound (PATCH .../{id}): a lane beyond it parks at this boundary.
+            loaded["max_concurrency"] = await _current_bound(service, payload["container"], payload["controls_blob"])
+        return loaded
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:
             raise
         return {"error": permanent}
+
+
+async def _current_bound(service: AsyncBlobServiceClient, container: str, blob: str) -> int | None:
+    """``max_concurrency`` of the run's control document, None when none was ever written."""
+    try:
+        downloader = await service.get_blob_client(container, blob).download_blob()
+        value = json.loads(await downloader.readall())
+        return int(value["max_concurrency"]) if isinstance(value, dict) and "max_concurrency" in value else None
+    except (ResourceNotFoundError, ValueError, TypeError):
+        return None
 
 
 async def record_shard_results(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:

@@ -132,6 +132,17 @@ def cmd_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decide(args: argparse.Namespace) -> int:
+    answer = _client(args).decide_batch(args.id, args.command, args.reason)
+    recorded = answer.get("review") or {}
+    what = {
+        "approve": "approved; the rest of the batch runs (the sample is not rendered again)",
+        "reject": "rejected; the run stops and its manifest says why",
+    }[args.command]
+    print(f"batch {args.id}: {what}" + (f" (reason: {recorded['reason']})" if recorded.get("reason") else ""))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path.cwd() / args.id
     downloaded = download_report(_client(args), blob_service(args.connection_string), args.id, out)
@@ -195,6 +206,10 @@ def build_parser() -> Parser:
     sub.add_argument("--tolerated-failure-percent", type=float)
     sub.add_argument("--batch-id")
     sub.add_argument("--deadline-minutes", type=int, help="no new image starts after this many minutes")
+    sub.add_argument("--review-sample", type=int, metavar="N",
+                     help="proof first: render N sample images, then wait for `approve` or `reject`")
+    sub.add_argument("--review-timeout-minutes", type=int, metavar="T", help="time to decide (default a day)")
+    sub.add_argument("--review-on-timeout", choices=["reject", "approve"], help="when nobody decides (default reject)")
     sub.add_argument("--watch", action="store_true", help="then follow it like `watch`")
     sub.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     sub.set_defaults(func=cmd_submit)
@@ -225,6 +240,15 @@ def build_parser() -> Parser:
     bound.add_argument("id")
     bound.add_argument("max_concurrency", type=int, metavar="M", help="1-1000")
     bound.set_defaults(func=cmd_control)
+
+    for name, text in (
+        ("approve", "approve the proof sheet of a batch awaiting approval: the rest runs"),
+        ("reject", "reject the proof sheet of a batch awaiting approval: the run stops"),
+    ):
+        decide = commands.add_parser(name, parents=[common], help=text)
+        decide.add_argument("id")
+        decide.add_argument("--reason", help="kept in the manifest")
+        decide.set_defaults(func=cmd_decide)
 
     rep = commands.add_parser("report", parents=[common, connection], help="download manifest.json and index.html")
     rep.add_argument("id")

@@ -108,6 +108,20 @@ class ApiClient:
         raise _api_error(f"cannot {action} batch '{batch_id}'", response)
 
 
+    def decide_batch(self, batch_id: str, decision: str, reason: str | None = None) -> dict[str, Any]:
+        """``approve`` / ``reject`` the proof sheet of a run awaiting approval."""
+        body = {"reason": reason} if reason else None
+        response = self.request("POST", f"/api/batches/{quote(batch_id, safe='')}/{decision}", body)
+        if response.status == 202 and isinstance(response.body, dict):
+            return response.body
+        if response.status == 404:
+            raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
+        if response.status == 409:
+            message = (response.body or {}).get("message") if isinstance(response.body, dict) else None
+            raise CliError(message or f"batch '{batch_id}' is not awaiting approval")
+        raise _api_error(f"cannot {decision} batch '{batch_id}'", response)
+
+
 def _json(raw: bytes) -> Any:
     if not raw:
         return None

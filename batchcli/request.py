@@ -51,4 +51,12 @@ def batch_request(args: argparse.Namespace) -> dict[str, Any]:
         "deadline_minutes": getattr(args, "deadline_minutes", None),
     }
     body.update({key: value for key, value in optional.items() if value is not None})
+    sample = getattr(args, "review_sample", None)
+    if sample is not None:
+        review: dict[str, Any] = {"sample": sample}
+        if getattr(args, "review_timeout_minutes", None) is not None:
+            review["timeout_minutes"] = args.review_timeout_minutes
+        if getattr(args, "review_on_timeout", None) is not None:
+            review["on_timeout"] = args.review_on_timeout
+        body["review"] = review
     return body

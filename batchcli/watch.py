@@ -67,9 +67,17 @@ def watch(
         TimeElapsedColumn(),
     )
     status = client.get_batch(batch_id)  # before the bar: a 404 or a dead URL stays one clean line
+    announced = False
     with Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False) as bar:
         task = bar.add_task(batch_id, total=None, counts="")
         while True:
+            if status.get("batchStatus") == "AwaitingApproval" and not announced:
+                # Once per wait: where the proof sheet is and how to decide.
+                for line in review_lines(status):
+                    bar.console.print(line, highlight=False, markup=False)
+                announced = True
+            elif status.get("batchStatus") != "AwaitingApproval":
+                announced = False
             progress = status.get("progress") or {}
             completed = progress.get("completed")
             if completed is None:
@@ -77,7 +85,9 @@ def watch(
             runtime = status.get("runtimeStatus", "Unknown")
             state = status.get("batchStatus")
             # Paused (and awaiting approval) say so in the bar: no progress is expected.
-            stage = state.lower() if state in ("Paused", "AwaitingApproval") else status.get("stage") or runtime
+            stage = {"Paused": "paused", "AwaitingApproval": "awaiting_approval"}.get(
+                state or "", status.get("stage") or runtime
+            )
             bar.update(
                 task,
                 total=progress.get("total") or None,
@@ -89,6 +99,19 @@ def watch(
                 return status
             sleep(interval)
             status = client.get_batch(batch_id)
+
+
+def review_lines(status: dict[str, Any]) -> list[str]:
+    """What a person needs while a batch awaits approval: the proof sheet and the commands."""
+    review = status.get("review") or {}
+    batch_id = status.get("id")
+    where = review.get("proof_url") or review.get("proof") or review.get("proof_error") or "not written"
+    lines = [f"{batch_id}: awaiting approval of {review.get('sample', '?')} sample image(s); proof sheet: {where}"]
+    lines.append(
+        f"  decide by {review.get('timeout_at', '?')} (then: {review.get('on_timeout', 'reject')}): "
+        f"imagebatch approve {batch_id} | imagebatch reject {batch_id} --reason ..."
+    )
+    return lines
 
 
 def outcome_lines(status: dict[str, Any]) -> list[str]:
@@ -104,6 +127,12 @@ def outcome_lines(status: dict[str, Any]) -> list[str]:
     ]
     if status.get("error"):
         lines.append(f"error: {status['error']}")
+    review = status.get("review") or {}
+    if review.get("decision"):
+        lines.append(
+            f"review: {review['decision']} by {review.get('by')}"
+            + (f" ({review['reason']})" if review.get("reason") else "")
+        )
     lines += [f"warning: {warning}" for warning in summary.get("warnings") or []]
     if status.get("manifest_error"):
         lines.append(f"manifest: {status['manifest_error']} (re-submit the batch to write it)")

@@ -74,14 +74,18 @@ def live_progress(parent: Mapping[str, Any], running_shards: Iterable[Any]) -> d
     return {"progress": {**progress.to_dict(), "retrying": len(retrying)}, "retrying": retrying}
 
 
-_RUNNING_STAGES = {"cancelling": "Cancelling", "paused": "Paused", "deadline_exceeded": "Stopping"}
+_RUNNING_STAGES = {
+    "cancelling": "Cancelling", "paused": "Paused", "deadline_exceeded": "Stopping",
+    "awaiting_approval": "AwaitingApproval",
+}
 
 
 def batch_state(runtime_status: str, stage: str | None, summary: Mapping[str, Any] | None) -> str:
-    """One word for where the batch is: Pending, Running, Paused, Cancelling, Stopping
-    (its deadline passed, lanes finish their images), Succeeded, Cancelled,
-    DeadlineExceeded, Failed or Terminated (the Durable runtime status says Completed
-    for a cancelled batch: the orchestration itself ended normally)."""
+    """One word for where the batch is: Pending, Running, AwaitingApproval (its proof
+    sheet waits for a decision), Paused, Cancelling, Stopping (its deadline passed, lanes
+    finish their images), Succeeded, Cancelled, DeadlineExceeded, Rejected, Failed or
+    Terminated (the Durable runtime status says Completed for a cancelled or rejected
+    batch: the orchestration itself ended normally)."""
     if runtime_status == "Completed":
         status = str((summary or {}).get("status") or "succeeded")
         return "".join(part.capitalize() for part in status.split("_"))
@@ -96,3 +100,8 @@ def control_links(root: str, instance_id: str) -> dict[str, str]:
         "pausePostUri": f"{root}/{instance_id}/pause",
         "resumePostUri": f"{root}/{instance_id}/resume",
     }
+
+
+def review_links(root: str, instance_id: str) -> dict[str, str]:
+    """The decision routes of a run whose proof sheet awaits approval."""
+    return {"approvePostUri": f"{root}/{instance_id}/approve", "rejectPostUri": f"{root}/{instance_id}/reject"}

@@ -62,9 +62,11 @@ from imagebatch.specs import (
     FORMATS,
     MAX_WIDTH,
     MIN_WIDTH,
+    REVIEW_ON_TIMEOUT,
     BatchRequest,
     RenderSpec,
     Rendition,
+    ReviewSpec,
 )
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -82,6 +84,14 @@ MAX_CONCURRENCY = 1000
 DEFAULT_MAX_CONCURRENCY = 10
 MIN_DEADLINE_MINUTES = 1
 MAX_DEADLINE_MINUTES = 525600  # one year
+# Proof before the batch: a sample a person can look through on one page.
+MIN_REVIEW_SAMPLE = 1
+MAX_REVIEW_SAMPLE = 100
+MIN_REVIEW_TIMEOUT_MINUTES = 1
+MAX_REVIEW_TIMEOUT_MINUTES = 43200  # 30 days
+DEFAULT_REVIEW_TIMEOUT_MINUTES = 1440
+DEFAULT_REVIEW_ON_TIMEOUT = "reject"
+MAX_REASON_LENGTH = 1000
 MIN_TOLERATED_FAILURE_PERCENT = 0
 MAX_TOLERATED_FAILURE_PERCENT = 100
 DEFAULT_FORMAT = "jpeg"
@@ -105,7 +115,10 @@ TOP_LEVEL_FIELDS = (
     "tolerated_failure_percent",
     "batch_id",
     "deadline_minutes",
+    "review",
 )
+REVIEW_FIELDS = ("sample", "timeout_minutes", "on_timeout")
+REVIEW_DECISION_FIELDS = ("reason",)
 SOURCE_FIELDS = ("container", "prefix", "blobs")
 OUTPUT_FIELDS = ("container", "prefix")
 RENDITION_FIELDS = ("name", "width", "height", "fit")
@@ -220,6 +233,31 @@ def parse_control_update(body: bytes, content_type: str | None = None) -> int:
     if errors.items or concurrency is None:
         raise RequestValidationError(errors.items)
     return concurrency
+
+
+def parse_review_decision(body: bytes, content_type: str | None = None) -> str | None:
+    """Validate a ``POST /api/batches/{id}/approve`` or ``/reject`` body: empty, or
+    ``{"reason": "..."}``; returns the reason (None when not given)."""
+    if not body.strip():
+        return None
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestValidationError(
+            [FieldError(_BODY, f"must be at most {MAX_BODY_BYTES} bytes, got {len(body)}")],
+            status=413,
+            message=f"request body is larger than {MAX_BODY_BYTES} bytes",
+        )
+    ct_error = _content_type_error(content_type)
+    if ct_error:
+        raise RequestValidationError([FieldError(_CONTENT_TYPE, ct_error)])
+    data = _decode_json(body)
+    errors = _Errors()
+    _unknown_keys(data, REVIEW_DECISION_FIELDS, "", errors)
+    reason = data.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH):
+        errors.add("reason", f"must be a string of at most {MAX_REASON_LENGTH} characters, got {_got(reason)}")
+    if errors.items:
+        raise RequestValidationError(errors.items)
+    return reason
 
 
 # --- body decoding -----------------------------------------------------------
@@ -536,6 +574,7 @@ def _build_request(data: dict[str, Any], errors: _Errors) -> BatchRequest | None
     deadline = data.get("deadline_minutes")
     if deadline is not None:
         deadline = _integer(deadline, "deadline_minutes", MIN_DEADLINE_MINUTES, MAX_DEADLINE_MINUTES, errors)
+    review = None if data.get("review") is None else _review(data["review"], errors)
     batch_id = data.get("batch_id")
     if batch_id is not None:
         batch_id = _named(batch_id, "batch_id", naming.instance_id_error, errors)
@@ -556,7 +595,29 @@ def _build_request(data: dict[str, Any], errors: _Errors) -> BatchRequest | None
         tolerated_failure_percent=tolerated,  # type: ignore[arg-type]
         batch_id=batch_id,
         deadline_minutes=deadline,
+        review=review,
     )
+
+
+def _review(value: object, errors: _Errors) -> ReviewSpec | None:
+    """``{"sample": N, "timeout_minutes": T, "on_timeout": "reject" | "approve"}``;
+    ``sample`` is required, the others default (a day, reject)."""
+    obj = _object(value, "review", errors)
+    if obj is None:
+        return None
+    count = len(errors.items)
+    _unknown_keys(obj, REVIEW_FIELDS, "review", errors)
+    sample = _required(obj, "sample", "review", errors)
+    if sample is not None:
+        sample = _integer(sample, "review.sample", MIN_REVIEW_SAMPLE, MAX_REVIEW_SAMPLE, errors)
+    timeout = _default(obj, "timeout_minutes", DEFAULT_REVIEW_TIMEOUT_MINUTES)
+    timeout = _integer(timeout, "review.timeout_minutes", MIN_REVIEW_TIMEOUT_MINUTES, MAX_REVIEW_TIMEOUT_MINUTES,
+                       errors)
+    on_timeout = _choice(_default(obj, "on_timeout", DEFAULT_REVIEW_ON_TIMEOUT), "review.on_timeout",
+                         REVIEW_ON_TIMEOUT, errors)
+    if len(errors.items) > count or sample is None or timeout is None or on_timeout is None:
+        return None
+    return ReviewSpec(sample=sample, timeout_minutes=timeout, on_timeout=on_timeout)
 
 
 def _optional_int(data: dict[str, Any], key: str, low: int, high: int, default: int, errors: _Errors) -> int | None:

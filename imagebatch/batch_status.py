@@ -58,10 +58,16 @@ def friendly_status(
     if isinstance(custom.get("controls"), Mapping) and is_active(runtime_status):
         # Live controls as the run applied them: version, paused, max_concurrency, deadline.
         body["controls"] = dict(custom["controls"])
+    review = (summary or {}).get("review") or custom.get("review")
+    if isinstance(review, Mapping):
+        # Proof before the batch: the sample, the proof sheet, the deadline and the decision.
+        body["review"] = dict(review)
     if links:
         body["statusQueryGetUri"] = links["statusQueryGetUri"]
         if is_active(runtime_status):
             body["cancelPostUri"] = links["cancelPostUri"]
+        if is_active(runtime_status) and custom.get("stage") == "awaiting_approval":
+            body.update({key: links[key] for key in ("approvePostUri", "rejectPostUri") if key in links})
     if earlier_runs is not None:
         body["runs"] = earlier_runs
     if live and live.get("retrying"):

@@ -248,6 +248,21 @@ def cancel_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
     return run_folder(output_prefix, instance_id, run) + "cancel.json"
 
 
+def controls_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
+    """The run's control document (pause, bound), read by lanes at each segment boundary."""
+    return run_folder(output_prefix, instance_id, run) + "controls.json"
+
+
+def proof_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
+    """The run's proof sheet (its sample's renditions beside their sources), beside its manifest."""
+    return run_folder(output_prefix, instance_id, run) + "proof.html"
+
+
+def review_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
+    """The run's review decision: written once (first wins), by a person or by the timeout."""
+    return run_folder(output_prefix, instance_id, run) + "review.json"
+
+
 def plan_folder(output_prefix: str, instance_id: str, run: str, plan_id: str) -> str:
     """Where ListImages writes one listing's shard files.
 

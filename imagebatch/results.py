@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 ImageStatus = Literal["processed", "skipped", "failed", "not_started", "unknown"]
-BatchStatus = Literal["succeeded", "failed", "cancelled"]
+BatchStatus = Literal["succeeded", "failed", "cancelled", "deadline_exceeded", "rejected"]
 
 # Failure kinds not produced by the image decoder.
 KIND_BLOB_GONE = "blob_gone"
@@ -182,7 +182,13 @@ def compact_summary(manifest: Mapping[str, Any], manifest_location: str) -> dict
         "finished": manifest["timings"]["finished"],
         "manifest": manifest_location,
         **({"warnings": manifest["warnings"]} if manifest.get("warnings") else {}),
+        **({"review": _review_summary(manifest["review"])} if manifest.get("review") else {}),
     }
+
+
+def _review_summary(review: Mapping[str, Any]) -> dict[str, Any]:
+    """The review without its list of sample images (the output stays small)."""
+    return {key: value for key, value in review.items() if key != "sample_images"}
 
 
 def manifest_not_written(location: str, reason: str) -> dict[str, Any]:

@@ -66,3 +66,22 @@ def shard_bounds(sizes: list[int]) -> list[tuple[int, int]]:
         bounds.append((start, start + size))
         start += size
     return bounds
+
+
+def sample_positions(total: int, sample: int) -> list[int]:
+    """Where a proof's sample is taken from a sorted listing of ``total`` images:
+    ``sample`` positions spread evenly from the first image on (all of them when
+    the sample is as large as the batch). Deterministic: the same listing gives the
+    same sample, so a re-submission shows the same images."""
+    count = max(0, min(sample, total))
+    return [i * total // count for i in range(count)] if count else []
+
+
+def sample_shard_sizes(sample: int, concurrency: int, max_shard_size: int | None = None) -> list[int]:
+    """The sample's own shards: up to ``concurrency`` lanes of near-equal size (the
+    sample is what a person waits for, so it uses every lane), none above the cap."""
+    if sample <= 0:
+        return []
+    cap = max_shard_size or effective_shard_size(sample)
+    lanes = max(min(sample, max(1, concurrency)), math.ceil(sample / cap))
+    return [sample // lanes + (1 if i < sample % lanes else 0) for i in range(lanes)]

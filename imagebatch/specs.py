@@ -122,6 +122,33 @@ class SourceBlob:
         return cls(name=data["name"], etag=data.get("etag"), size=data.get("size"))
 
 
+REVIEW_ON_TIMEOUT: tuple[str, ...] = ("reject", "approve")
+
+
+@dataclass(frozen=True)
+class ReviewSpec:
+    """Proof before the batch: render ``sample`` images first, then wait up to
+    ``timeout_minutes`` for a person to approve or reject (``on_timeout`` decides
+    when nobody does). See ``orchestrators/review.py``."""
+
+    sample: int
+    timeout_minutes: int = 1440
+    on_timeout: str = "reject"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sample": self.sample, "timeout_minutes": self.timeout_minutes, "on_timeout": self.on_timeout}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ReviewSpec | None:
+        if not data:
+            return None
+        return cls(
+            sample=int(data["sample"]),
+            timeout_minutes=int(data.get("timeout_minutes") or 1440),
+            on_timeout=str(data.get("on_timeout") or "reject"),
+        )
+
+
 @dataclass(frozen=True)
 class BatchRequest:
     """A validated ``POST /api/batches`` body.
@@ -146,6 +173,8 @@ class BatchRequest:
     source_count: int | None = None
     # Optional: minutes after the run's start when no new image starts any more.
     deadline_minutes: int | None = None
+    # Optional: render a sample first and wait for approval (proof before the batch).
+    review: ReviewSpec | None = None
 
     def with_stored_list(self, blob: str) -> BatchRequest:
         """This request with its explicit list replaced by the blob that holds it."""
@@ -166,6 +195,8 @@ class BatchRequest:
         }
         if self.deadline_minutes:
             data["deadline_minutes"] = self.deadline_minutes
+        if self.review is not None:
+            data["review"] = self.review.to_dict()
         if self.source_list_blob:
             data["source_list"] = {"blob": self.source_list_blob, "count": self.source_count}
         return data
@@ -186,4 +217,5 @@ class BatchRequest:
             source_list_blob=(data.get("source_list") or {}).get("blob"),
             source_count=(data.get("source_list") or {}).get("count"),
             deadline_minutes=int(data["deadline_minutes"]) if data.get("deadline_minutes") else None,
+            review=ReviewSpec.from_dict(data.get("review")),
         )

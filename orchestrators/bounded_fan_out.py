@@ -145,6 +145,7 @@ def bounded_fan_out(
     should_stop: Callable[[], bool] | None = None,
     on_retry: Callable[[int, Any, int], None] | None = None,
     controls: FanOutControls | None = None,
+    requeue: Callable[[int, Any], bool] | None = None,
 ) -> Generator[Any, Any, list[int]]:
     """Run ``start_task(item)`` for every item, at most ``limit`` items at a time.
 
@@ -155,7 +156,9 @@ def bounded_fan_out(
     after each refill; ``on_retry(index, failed_task, attempts)`` when a failed
     attempt starts its backoff. ``stop_when`` / ``should_stop`` stop it early
     (see the module docstring); ``controls`` pause it, change its bound or stop it
-    while it runs. Use with ``yield from``; returns the indices of the items that
+    while it runs. ``requeue(index, task)``, asked for every successful completion,
+    may hand an item back unfinished: it is started again (ahead of new items) when
+    the bound allows. Use with ``yield from``; returns the indices of the items that
     never started (empty unless stopped).
     """
     if limit < 1:
@@ -249,6 +252,11 @@ def bounded_fan_out(
                 new_tasks.append(timer)
                 if on_retry is not None:
                     on_retry(slot.index, task, slot.attempts)
+                continue
+            if requeue is not None and task.state is not TaskState.FAILED and requeue(slot.index, task):
+                # Handed back unfinished (a lane parked by a smaller bound): it starts again,
+                # before new items, when there is room; if stopped first, this task is its outcome.
+                held.append(_Slot(slot.index, 0, _ACTIVITY, failed=task))
                 continue
             on_done(slot.index, task, slot.attempts)
     for slot in held:  # stopped while a retry was held

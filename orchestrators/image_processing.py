@@ -1,5 +1,6 @@
-"""ImageProcessing_Orchestrator: plan shards -> keep ``max_concurrency``
-shard lanes running -> NotifyCompletion.
+"""ImageProcessing_Orchestrator: plan shards -> (under review: the sample's
+shards, the proof sheet, a decision) -> keep ``max_concurrency`` shard lanes
+running -> NotifyCompletion.
 
 Pure orchestration code: no I/O, no clock but ``current_utc_datetime``, no
 environment reads (the retry policy and shard size arrive in the input,
@@ -19,7 +20,9 @@ from azure.durable_functions.models.Task import TaskState
 
 from imagebatch.naming import (
     cancel_blob_name,
+    controls_blob_name,
     manifest_blob_name,
+    review_blob_name,
     shard_instance_id,
     shard_parts_prefix,
     shard_plan_blob,
@@ -30,6 +33,14 @@ from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.controls import RunControls
 from orchestrators.retry import retry_policy
+from orchestrators.review import (
+    APPROVED,
+    BY_TIMEOUT,
+    REJECTED,
+    await_decision,
+    decision_record,
+    normalise_decision,
+)
 from orchestrators.shard import SHARD_ORCHESTRATOR_NAME, activity_error, activity_error_text
 
 ORCHESTRATOR_NAME = "ImageProcessing_Orchestrator"
@@ -70,6 +81,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             "exclude_own_outputs": request.source_container == request.output_container,
             "page_size": payload.get("list_page_size"),
             "max_concurrency": request.max_concurrency,
+            "review_sample": request.review.sample if request.review else 0,  # the sample's shards come first
             "shard_size": payload.get("shard_size"),  # None: ListImages sizes shards for the batch
         },
     )
@@ -79,12 +91,32 @@ def orchestrate(context: df.DurableOrchestrationContext):
     outcomes: list[dict[str, Any]] = [{} for _ in sizes]
 
 
+    # Each running lane holds the lowest free slot number; when the bound is lowered, lanes
+    # whose slot is at or above it park at their next segment (orchestrators/shard.py) and
+    # start again from there (a new instance id per restart) when there is room.
+    slots: dict[int, int] = {}
+    parked: dict[int, dict[str, Any]] = {}  # handed back, waiting for room
+    resumed: dict[int, dict[str, Any]] = {}  # the state a restarted shard began from (kept for its retries)
+    restarts: dict[int, int] = {}
+
     def start(shard: int) -> Any:
+        if shard not in slots:
+            slots[shard] = min(set(range(len(slots) + 1)) - set(slots.values()))
+        if shard in parked:
+            resumed[shard] = parked.pop(shard)
+            restarts[shard] = restarts.get(shard, 0) + 1
+        resume = resumed.get(shard)
+        instance = shard_instance_id(context.instance_id, run, shard)
+        if restarts.get(shard):
+            instance = f"{instance}-{restarts[shard]}"
         # A few names only: the shard reads its images and the request from its plan blob.
         return context.call_sub_orchestrator(
             SHARD_ORCHESTRATOR_NAME,
             {
                 "shard": shard,
+                "slot": slots[shard],
+                "controls_blob": controls_blob_name(request.output_prefix, context.instance_id, run),
+                **({"state": {**resume, "fresh": True}} if resume is not None else {}),
                 "container": request.output_container,
                 "plan_blob": shard_plan_blob(plan["plan"], shard),
                 "parts_prefix": shard_parts_prefix(request.output_prefix, context.instance_id, run, shard),
@@ -97,8 +129,17 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 # Images per shard execution (tests shrink it; the shard's default otherwise).
                 **({"segment_size": payload["segment_size"]} if payload.get("segment_size") else {}),
             },
-            shard_instance_id(context.instance_id, run, shard),
+            instance,
         )
+
+    def requeue(shard: int, task: Any) -> bool:
+        """A lane that parked (a smaller bound) is handed back, to start again from its state."""
+        result = task.result
+        if isinstance(result, dict) and result.get("parked"):
+            parked[shard] = result["parked"]
+            slots.pop(shard, None)
+            return True
+        return False
 
     def shard_failed(shard: int, kind: str, message: str) -> None:
         progress.failed += sizes[shard]
@@ -108,6 +149,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
         }
 
     def done(shard: int, task: Any, attempts: int) -> None:
+        slots.pop(shard, None)
+        parked.pop(shard, None)  # parked, then stopped before it restarted: its partial outcome stands
         if task.state is TaskState.FAILED:
             message = f"not processed: its shard failed after {attempts} attempt(s): {activity_error(task)}"
             shard_failed(shard, KIND_SHARD_FAILED, message)
@@ -128,6 +171,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     # Pause / resume / a new bound (control-{version} events) and the deadline timer.
     controls = RunControls(context, request.max_concurrency, deadline)
+    phase = {"stage": "processing"}  # "proofing" / "awaiting_approval" while under review
+    review: dict[str, Any] | None = None  # the run's review, as status and manifest show it
 
     def publish(lanes_running: int) -> None:
         progress.in_flight = lanes_running
@@ -135,26 +180,106 @@ def orchestrate(context: df.DurableOrchestrationContext):
             stage = "cancelling"
         elif controls.deadline_passed:
             stage = "deadline_exceeded"
+        elif phase["stage"] == "awaiting_approval":
+            stage = phase["stage"]  # a pause during the review shows in controls; a decision still applies
         elif controls.paused:
             stage = "paused"
         else:
-            stage = "processing"
-        context.set_custom_status({**custom_status(stage, progress, run=run), "controls": controls.to_status()})
+            stage = phase["stage"]
+        shown = progress
+        if parked:  # parked lanes' finished images still count while they wait to start again
+            shown = Progress.from_dict(progress.to_dict())
+            for state in parked.values():
+                shown.add(state.get("counts") or {})
+        status = {**custom_status(stage, shown, run=run), "controls": controls.to_status()}
+        if review is not None:
+            status["review"] = review
+        context.set_custom_status(status)
 
-    never_started = yield from bounded_fan_out(
-        context,
-        list(range(len(sizes))),
-        start,
-        request.max_concurrency,
-        done,
-        retry=RetryPolicy.from_dict(payload.get("retry")),
-        on_progress=publish,
-        stop_when=cancel,
-        controls=controls,
-    )
+    def fan_out(first: int, last: int):
+        """Shards ``first..last-1`` as lanes; returns the shards that never started."""
+        never = yield from bounded_fan_out(
+            context,
+            list(range(first, last)),
+            start,
+            request.max_concurrency,
+            lambda position, task, attempts: done(first + position, task, attempts),
+            retry=RetryPolicy.from_dict(payload.get("retry")),
+            requeue=lambda position, task: requeue(first + position, task),
+            on_progress=publish,
+            stop_when=cancel,
+            controls=controls,
+        )
+        return [first + position for position in never]
+
+    never_started: list[int] = []
+    rest_from = 0
+    rejected: dict[str, Any] | None = None
+    sample_shards = min(int(plan.get("sample_shards") or 0), len(sizes)) if request.review else 0
+    if sample_shards and request.review is not None and not plan.get("error"):
+        # Proof before the batch: the sample's shards first, then the proof sheet, then
+        # a person's decision (orchestrators/review.py). Approved: the other shards run
+        # and the sample's results count as they are (it is not rendered again).
+        phase["stage"] = "proofing"
+        review = {"sample": int(plan.get("sample") or 0), "sample_shards": sample_shards,
+                  "timeout_minutes": request.review.timeout_minutes, "on_timeout": request.review.on_timeout}
+        never_started += yield from fan_out(0, sample_shards)
+        rest_from = sample_shards
+        if not (cancel.is_completed or controls.stopped or never_started):
+            # The time to decide counts from the moment the sample is done (the proof shows it).
+            timeout_at = context.current_utc_datetime + timedelta(minutes=request.review.timeout_minutes)
+            try:
+                proof = yield context.call_activity_with_retry(
+                    "WriteProofSheet",
+                    sdk_retry,
+                    {"instance_id": context.instance_id, "run": run, "request": request.to_dict(),
+                     "plan_folder": plan["plan"], "shard_outcomes": outcomes[:sample_shards],
+                     "total": progress.total, "timeout_at": timeout_at.isoformat(),
+                     "on_timeout": request.review.on_timeout},
+                )
+            except Exception as error:
+                proof = {"proof": None, "error": f"the proof sheet could not be written: {activity_error_text(error)}"}
+            review.update({"proof": proof.get("proof"), "timeout_at": timeout_at.isoformat()})
+            if proof.get("error"):
+                review["proof_error"] = proof["error"]
+            phase["stage"] = "awaiting_approval"
+            publish(0)
+            outcome = yield from await_decision(context, timeout_at, cancel, controls, on_observe=lambda: publish(0))
+            decision = outcome.decision
+            if outcome.kind == "timed_out":
+                decision = decision_record(
+                    APPROVED if request.review.on_timeout == "approve" else REJECTED, BY_TIMEOUT,
+                    context.current_utc_datetime, f"nobody decided within {request.review.timeout_minutes} minutes",
+                )
+                try:
+                    # First wins: a person who decided just before the timeout keeps the decision.
+                    recorded = yield context.call_activity_with_retry(
+                        "RecordReviewDecision",
+                        sdk_retry,
+                        {"container": request.output_container,
+                         "blob": review_blob_name(request.output_prefix, context.instance_id, run),
+                         "decision": decision},
+                    )
+                    decision = normalise_decision(recorded, context.current_utc_datetime)
+                except Exception:
+                    pass  # storage stayed down: the timeout's own decision applies
+            if decision is not None:
+                review.update(decision)
+                if decision["decision"] == REJECTED:
+                    rejected = decision
+        phase["stage"] = "processing"
+    if rest_from < len(sizes):
+        if rejected is None and not cancel.is_completed and not controls.stopped:
+            never_started += yield from fan_out(rest_from, len(sizes))
+        else:
+            never_started += list(range(rest_from, len(sizes)))
     for shard in never_started:
         progress.not_started += sizes[shard]
         outcomes[shard] = {"not_started": {"plan_blob": shard_plan_blob(plan["plan"], shard), "size": sizes[shard]}}
+        if rejected is not None and not cancel.is_completed:
+            why = f"the run's proof was rejected ({rejected['by']})" + (
+                f": {rejected['reason']}" if rejected.get("reason") else "")
+            outcomes[shard]["not_started"]["message"] = why
     progress.in_flight = 0
 
     listing_error = plan.get("error")
@@ -162,6 +287,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
         status = "failed"
     elif cancel.is_completed:
         status = "cancelled"
+    elif rejected is not None:
+        status = "rejected"
     elif progress.not_started and controls.deadline_passed:
         status = "deadline_exceeded"
     elif progress.not_started:
@@ -187,6 +314,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 "started": started,
                 "finished": finished,
                 "listing_error": listing_error,
+                **({"review": review} if review is not None else {}),
             },
         )
     except Exception as error:

@@ -16,14 +16,22 @@ properties over 60 KB are moved to blobs at extra cost per episode. DTFx
 keeps the parent link across ContinueAsNew and tells the parent only when the
 last execution ends.
 
+**A smaller bound.** ``LoadShard`` also reads the run's current ``max_concurrency``
+(``controls.json``); a lane whose ``slot`` (given by the parent) is at or above it parks
+at its next segment boundary: it returns its state (next image, segment, counts) with
+the rest marked "not started from", and the parent starts it again from there when the
+bound has room (``bounded_fan_out``'s ``requeue``). Only continuations park: a lane the
+parent (re)started always does one segment first.
+
 **Pause, cancel, deadline.** Before each image the lane checks the run's
 deadline (``current_utc_datetime``, deterministic); ``ProcessImage`` checks
 the run's hold marker and answers ``not_started`` without work. The lane then
 asks ``ReadRunHold`` why: cancelled -> it starts nothing more; paused -> it
-waits on a durable timer (``hold_poll_ms``: 5 s doubling to 60 s) and continues
-as new carrying the segment's finished results, so a paused lane's history
-never grows (each look is one small execution: ``ReadRunHold`` + one timer,
-no ``ProcessImage``); resumed -> it goes on with the image it did not start.
+waits on a durable timer (``hold_poll_ms``: 5 s doubling to 60 s) or the
+``resume`` event that ``POST .../resume`` raises to held lanes, whichever comes
+first, and continues as new carrying the segment's finished results, so a paused
+lane's history never grows (each look is one small execution: ``ReadRunHold`` +
+one wait, no ``ProcessImage``); resumed -> it goes on with the image it did not start.
 
 Deterministic like every orchestrator: inputs arrive in the orchestration
 input (retry policy, blob names of its plan and of its results' folder).
@@ -51,12 +59,29 @@ SHARD_ORCHESTRATOR_NAME = "ImageProcessing_Shard"
 SEGMENT_SIZE = 10
 # A lane held by a pause looks again after this long, doubling up to the cap (ms).
 HOLD_POLL_MS = (5000, 60000)
+# Raised to held lanes by POST .../resume, so they look again at once instead of at their next poll.
+RESUME_EVENT = "resume"
 DEADLINE_MESSAGE = "the run's deadline passed before this image started"
 
 
 def hold_delay(polls: int, setting: Any = None) -> timedelta:
     first, cap = (int(v) for v in (setting or HOLD_POLL_MS))
     return timedelta(milliseconds=min(cap, first * 2 ** min(polls, 20)))
+
+
+def wait_held(context: Any, delay: timedelta):
+    """A held lane waits for its next look: the backoff timer, or ``resume`` raised by
+    ``POST .../resume`` to the lanes whose status says paused, whichever comes first.
+
+    Safe on the shim: nothing else is pending here (the lane's window has drained and
+    ``ReadRunHold`` completed), so the SDK and the shim wait for the same WhenAny, and
+    the lane continues as new right after. An event that finds the lane busy stays
+    unconsumed; at worst it ends a later hold's wait early (one extra look)."""
+    timer = context.create_timer(context.current_utc_datetime + delay)
+    resumed = context.wait_for_external_event(RESUME_EVENT)
+    yield context.task_any([timer, resumed])
+    if not timer.is_completed:
+        timer.cancel()
 
 
 def activity_error_text(error: BaseException) -> str:
@@ -104,14 +129,14 @@ def process_shard(context: df.DurableOrchestrationContext):
         if hold == "paused":
             polls = int(state["held"].get("polls", 0))
             context.set_custom_status({"progress": state.get("held_progress") or {}, "paused": True})
-            yield context.create_timer(context.current_utc_datetime + hold_delay(polls, payload.get("hold_poll_ms")))
+            yield from wait_held(context, hold_delay(polls, payload.get("hold_poll_ms")))
             continue_held(polls + 1, state.get("carried") or [])
             return None
     loaded = yield context.call_activity_with_retry(
         "LoadShard",
         sdk_retry,
         {"container": payload["container"], "blob": payload["plan_blob"], "start": state["next"],
-         "count": segment_size},
+         "count": segment_size, "controls_blob": payload.get("controls_blob")},
     )
     if "error" in loaded:
         # The plan can never be read (gone, access denied): retrying the shard cannot help.
@@ -120,6 +145,24 @@ def process_shard(context: df.DurableOrchestrationContext):
     segment: list[dict[str, Any]] = loaded["images"]
     total = int(loaded["total"])
     done_before = Progress.from_dict({**state["counts"], "total": total})
+    bound, slot = loaded.get("max_concurrency"), payload.get("slot")
+    continuing = bool(payload.get("state")) and not state.get("fresh") and not state.get("carried")
+    if continuing and bound is not None and slot is not None and int(slot) >= int(bound) and not expired():
+        # The run's bound was lowered below this lane's slot: park at this segment boundary
+        # (nothing of the segment started). The parent starts the shard again from here
+        # when there is room; a lane always finishes one segment per start, so a bound the
+        # parent has not applied yet cannot make it park forever.
+        progress = Progress.from_dict(done_before.to_dict())
+        progress.not_started += total - state["next"]  # counted only if it is never restarted
+        context.set_custom_status({"progress": done_before.to_dict(), "parked": True})
+        outcome_parked: dict[str, Any] = {
+            "shard": payload["shard"], "parked": {key: state[key] for key in ("next", "segment", "counts", "inline")},
+            "progress": progress.to_dict(), "parts": state["segment"], "segment_size": segment_size,
+            "not_started_from": state["next"],
+        }
+        if state["inline"]:
+            outcome_parked["inline"] = state["inline"]
+        return outcome_parked
     # bounded_fan_out calls done() once per image; a pause carries finished ones across executions.
     carried = state.get("carried") or []
     results: list[dict[str, Any]] = [dict(carried[i]) if i < len(carried) else {} for i in range(len(segment))]
@@ -210,7 +253,7 @@ def process_shard(context: df.DurableOrchestrationContext):
             if hold == "paused":
                 state["held_progress"] = counts_so_far().to_dict()
                 context.set_custom_status({"progress": state["held_progress"], "paused": True})
-                yield context.create_timer(context.current_utc_datetime + hold_delay(0, payload.get("hold_poll_ms")))
+                yield from wait_held(context, hold_delay(0, payload.get("hold_poll_ms")))
             continue_held(1 if hold == "paused" else None, results)
             return None
         cancelled = hold == "cancelled"

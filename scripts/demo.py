@@ -5,6 +5,11 @@ with --func when Core Tools are installed), makes sample photos offline,
 uploads them, starts a batch, shows progress live, prints the summary and
 shuts everything down -- also on Ctrl-C. Every run starts from fresh state,
 so a second run needs no cleanup.
+
+``--review`` shows the proof-before-the-batch step: the batch renders a sample
+first and waits for approval; the demo prints the proof sheet's URL and then
+approves it automatically after a few seconds (``--review-wait`` waits for you
+instead: approve or reject from another shell with ``imagebatch approve ID``).
 """
 
 from __future__ import annotations
@@ -73,11 +78,42 @@ def process(
             out.close()
 
 
+def review_step(client: ApiClient, batch_id: str, base: str, *, wait: bool) -> None:
+    """Wait for the proof sheet, print where it is, then approve (or let the user decide)."""
+    while True:
+        status = client.get_batch(batch_id)
+        if status.get("batchStatus") == "AwaitingApproval" or status.get("runtimeStatus") not in ("Running", "Pending"):
+            break
+        time.sleep(0.3)
+    review = status.get("review") or {}
+    if status.get("batchStatus") != "AwaitingApproval":
+        print(f"The batch did not reach its approval step (it is {status.get('batchStatus')}).")
+        return
+    print(f"Sample of {review.get('sample')} rendered. Proof sheet (open it in a browser): {review.get('proof_url')}")
+    if wait:
+        print(f"Waiting for your decision until {review.get('timeout_at')}:\n"
+              f"  IMAGEBATCH_URL={base} imagebatch approve {batch_id}\n"
+              f"  IMAGEBATCH_URL={base} imagebatch reject {batch_id} --reason '...'")
+        while client.get_batch(batch_id).get("batchStatus") == "AwaitingApproval":
+            time.sleep(1)
+        return
+    print("Approving it automatically in 5 s (make demo ARGS=--review-wait to decide yourself) ...")
+    time.sleep(5)
+    client.decide_batch(batch_id, "approve", "approved by the demo")
+    print("Approved: the rest of the batch runs; the sample is not rendered again.")
+    while client.get_batch(batch_id).get("batchStatus") == "AwaitingApproval":
+        time.sleep(0.2)  # until the run has applied it
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--func", action="store_true", help="use `func start` (Azure Functions Core Tools)")
     parser.add_argument("--max-concurrency", type=int, default=4)
     parser.add_argument("--keep-running", action="store_true", help="keep Azurite and the app up to explore")
+    parser.add_argument("--review", action="store_true",
+                        help="render a sample first, print the proof sheet, then approve it automatically")
+    parser.add_argument("--review-wait", action="store_true",
+                        help="with --review: wait for you to approve or reject (imagebatch approve|reject ID)")
     args = parser.parse_args()
 
     run_dir = REPO / ".devhost" / "demo"
@@ -116,7 +152,9 @@ def main() -> int:
         wait_until(lambda: port_open(app_port), 60, "the app")
 
         service = BlobServiceClient.from_connection_string(conn)
-        service.create_container(SOURCE_CONTAINER)
+        # Public only on this throwaway Azurite: the proof sheet (--review) shows each source.
+        reviewing = args.review or args.review_wait
+        service.create_container(SOURCE_CONTAINER, public_access="container" if reviewing else None)
         # Anonymous read on the outputs, so the report's thumbnails open in a browser.
         service.create_container(OUTPUT_CONTAINER, public_access="container")
         samples = sample_set()
@@ -125,17 +163,20 @@ def main() -> int:
         print(f"Uploaded {len(samples)} sample photos to {SOURCE_CONTAINER}/samples/")
 
         client = ApiClient(base_url=base)
-        started = client.start_batch(
-            {
-                "source": {"container": SOURCE_CONTAINER, "prefix": "samples/"},
-                "output": {"container": OUTPUT_CONTAINER, "prefix": "web/"},
-                "format": "webp",
-                "max_concurrency": args.max_concurrency,
-                "tolerated_failure_percent": 20,
-            }
-        )
+        request = {
+            "source": {"container": SOURCE_CONTAINER, "prefix": "samples/"},
+            "output": {"container": OUTPUT_CONTAINER, "prefix": "web/"},
+            "format": "webp",
+            "max_concurrency": args.max_concurrency,
+            "tolerated_failure_percent": 20,
+        }
+        if args.review or args.review_wait:
+            request["review"] = {"sample": 4, "timeout_minutes": 60, "on_timeout": "reject"}
+        started = client.start_batch(request)
         batch_id = started["id"]
         print(f"Batch {batch_id} started; status: {base}/api/batches/{batch_id}")
+        if "review" in request:
+            review_step(client, batch_id, base, wait=args.review_wait)
         status = watch(client, batch_id, interval=0.5)
         for line in outcome_lines(status):
             print(line)

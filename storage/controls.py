@@ -30,7 +30,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from imagebatch.naming import run_folder
+from imagebatch.naming import controls_blob_name
+
+__all__ = ["ControlConflict", "controls_blob_name", "read_hold", "update_controls"]
 
 PAUSED = "paused"
 CANCELLED = "cancelled"
@@ -40,10 +42,6 @@ MAX_ATTEMPTS = 8
 
 class ControlConflict(Exception):
     """The change cannot apply (the run is being cancelled)."""
-
-
-def controls_blob_name(output_prefix: str, instance_id: str, run: str) -> str:
-    return run_folder(output_prefix, instance_id, run) + "controls.json"
 
 
 def _read(service: BlobServiceClient, container: str, name: str) -> tuple[Any, str | None]:

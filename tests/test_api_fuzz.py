@@ -122,13 +122,15 @@ def test_api_never_fails_and_explains_every_refusal(case: schemathesis.Case, fuz
     if response.status_code == 202:
         SEEN["started"].add(response.json()["id"])
     if response.status_code == 503:
-        # The one 5xx the API gives (this host's storage is a dead endpoint): a cancel marker,
-        # a control (pause, resume, a new bound) or a start's explicit blob list that cannot be
-        # stored, refused with its reason before anything changed.
+        # The one 5xx the API gives (this host's storage is a dead endpoint): a cancel whose
+        # marker, a control change or a decision whose blob, or a start whose explicit blob
+        # list cannot be stored, refused with its reason.
         body = response.json()
         assert body["error"] == "storage_unavailable", body
-        writes_first = case.operation.path.endswith(("/cancel", "/pause", "/resume")) or case.method == "PATCH"
-        assert writes_first or body["errors"][0]["field"] == "source.blobs", body
+        on_a_run = case.operation.path.endswith(("/cancel", "/pause", "/resume", "/approve", "/reject")) or (
+            case.operation.method.upper() == "PATCH"
+        )
+        assert on_a_run or body["errors"][0]["field"] == "source.blobs", body
     else:
         assert response.status_code < 500, (response.status_code, response.text[:500])
     case.validate_response(response, checks=[errors_name_the_problem])

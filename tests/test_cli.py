@@ -241,3 +241,83 @@ def test_submit_options_map_to_every_field_of_the_api() -> None:
         ["submit", "--source-container", "p", "--prefix", "", "--output-container", "o"]
     )
     assert batch_request(minimal) == {"source": {"container": "p", "prefix": ""}, "output": {"container": "o"}}
+
+
+async def test_approve_and_reject_a_proof_from_the_cli(cli: Cli, app_host, blob_service, container_factory):
+    source = container_factory()
+    tiny = io.BytesIO()
+    Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
+    for i in range(6):
+        blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
+    common = ("--url", app_host.url)
+    submit = ("submit", *common, "--source-container", source, "--prefix", "", "--output-container", source,
+              "--output-prefix", "web/", "--rendition", "t:16", "--max-concurrency", "2", "--review-sample", "2",
+              "--review-timeout-minutes", "120")
+
+    async def awaiting(batch_id: str) -> None:
+        for _ in range(600):
+            status = await app_host.status(batch_id)
+            if status and (status.get("customStatus") or {}).get("stage") == "awaiting_approval":
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(status)
+
+    code, out, err = await cli(*submit, "--batch-id", "cli-ok-review")
+    assert code == 0, err
+    code, _, err = await cli("approve", "cli-ok-review", *common)
+    assert code == 2 and "is not awaiting approval" in err, err  # still rendering its sample
+    await awaiting("cli-ok-review")
+    code, out, err = await cli("approve", "cli-ok-review", *common, "--reason", "fine")
+    assert code == 0 and "approved; the rest of the batch runs" in out and "(reason: fine)" in out, (out, err)
+    code, out, err = await cli("watch", "cli-ok-review", *common, "--interval", "0.1")
+    assert code == 0 and "cli-ok-review: Succeeded - 6 processed" in out, out
+    assert "review: approved by reviewer (fine)" in out
+
+    code, out, err = await cli(*submit, "--batch-id", "cli-no-review")
+    await awaiting("cli-no-review")
+    code, out, err = await cli("reject", "cli-no-review", *common, "--reason", "too dark")
+    assert code == 0 and "rejected; the run stops" in out, err
+    code, out, err = await cli("watch", "cli-no-review", *common, "--interval", "0.1")
+    # Same sources and outputs as the first batch: the sample is up to date (skipped).
+    assert code == 1 and "cli-no-review: Rejected - 0 processed, 2 skipped, 0 failed, 4 not started of 6" in out, out
+    code, _, err = await cli("reject", "cli-no-review", *common)
+    assert code == 2 and "not awaiting approval" in err
+
+
+def test_watch_shows_the_proof_sheet_while_awaiting_approval() -> None:
+    from rich.console import Console
+
+    from batchcli.watch import watch
+
+    review = {"sample": 3, "proof": "out/web/_batches/b/runs/r/proof.html", "proof_url": "http://h/out/proof.html",
+              "timeout_at": "2026-12-02T10:00:00+00:00", "on_timeout": "reject"}
+    statuses = iter([
+        {"id": "b", "runtimeStatus": "Running", "batchStatus": "AwaitingApproval", "review": review,
+         "progress": {"total": 9, "completed": 3}},
+        {"id": "b", "runtimeStatus": "Running", "batchStatus": "AwaitingApproval", "review": review,
+         "progress": {"total": 9, "completed": 3}},
+        {"id": "b", "runtimeStatus": "Completed", "batchStatus": "Succeeded", "progress": {"total": 9, "done": 9}},
+    ])
+
+    class Client:
+        def get_batch(self, batch_id: str) -> dict:
+            return next(statuses)
+
+    buffer = io.StringIO()
+    final = watch(Client(), "b", console=Console(file=buffer, width=200), sleep=lambda _: None)  # type: ignore[arg-type]
+    shown = buffer.getvalue()
+    assert final["batchStatus"] == "Succeeded"
+    assert shown.count("proof sheet: http://h/out/proof.html") == 1, shown
+    assert "imagebatch approve b" in shown and "then: reject" in shown
+
+
+def test_review_options_map_to_the_review_field() -> None:
+    args = build_parser().parse_args([
+        "submit", "--source-container", "p", "--prefix", "", "--output-container", "o", "--review-sample", "5",
+        "--review-timeout-minutes", "90", "--review-on-timeout", "approve",
+    ])
+    assert batch_request(args)["review"] == {"sample": 5, "timeout_minutes": 90, "on_timeout": "approve"}
+    only = build_parser().parse_args(
+        ["submit", "--source-container", "p", "--prefix", "", "--output-container", "o", "--review-sample", "2"]
+    )
+    assert batch_request(only)["review"] == {"sample": 2}

@@ -345,3 +345,94 @@ async def test_deadline_stops_new_images_then_a_resubmit_does_exactly_the_rest(
     assert sorted(c["status"] for c in calls).count("processed") == len(not_started)
     assert {i["name"] for i in rendered["images"] if i["status"] == "processed"} == not_started
     assert set(sources) == {i["name"] for i in rendered["images"]}
+
+
+@pytest.mark.usefixtures(close_app_storage_clients.__name__)
+async def test_resume_wakes_held_lanes_at_once(monkeypatch, blob_service, container_factory):
+    """Lanes held by a pause look again every minute here; a resume raises ``resume`` to the
+    held lanes, so the batch goes on within seconds, not at the next look."""
+    monkeypatch.setenv("SHARD_SIZE", "6")
+    monkeypatch.setenv("HOLD_POLL_MS", "60000,60000")
+    source, output = container_factory(), container_factory()
+    seed_images(blob_service, source, 24)
+    request = batch_request(source, output, max_concurrency=2, batch_id="ctl-wake")
+    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+        started = await start_batch(http, host.api_url("batches"), request)
+        url = started["statusQueryGetUri"]
+        await wait_for(http, url, lambda s: s["progress"]["completed"] >= 2)
+        code, _ = await post_json(http, url + "/pause")
+        assert code == 202
+        await wait_for(http, url, lambda s: s["batchStatus"] == "Paused")
+        for _ in range(200):  # until every running lane is held (its status says paused)
+            lanes = [i for i in await batch_instances(host, "ctl-wake") if ":" in i["instanceId"]
+                     and i["runtimeStatus"] in ACTIVE]
+            if lanes and all((i.get("customStatus") or {}).get("paused") for i in lanes):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(lanes)
+        resumed_at = time.monotonic()
+        code, _ = await post_json(http, url + "/resume")
+        assert code == 202
+        final = await poll(http, url, timeout=40)
+        took = time.monotonic() - resumed_at
+        histories = [host.history(i["instanceId"], all_executions=True)
+                     for i in await batch_instances(host, "ctl-wake") if ":" in i["instanceId"]]
+
+    assert final["batchStatus"] == "Succeeded" and final["progress"]["done"] == 24, final
+    assert took < 40, took  # a lane's own next look would have been a minute away
+    woken = sum(1 for h in histories for e in h if e["EventType"] == EVENT_RAISED and e.get("Name") == "resume")
+    assert woken >= 1, "held lanes were woken by the resume event"
+
+
+@pytest.mark.usefixtures(close_app_storage_clients.__name__)
+async def test_a_smaller_bound_parks_running_lanes_at_their_next_segment(
+    monkeypatch, blob_service, container_factory
+):
+    """Lowered from 4 to 1 while four lanes run: the lanes beyond slot 0 park at their next
+    segment boundary (not at the end of their shard) and start again from there later; every
+    image is processed exactly once, and after the last park at most one image is in flight."""
+    monkeypatch.setenv("SHARD_SIZE", "30")
+    source, output = container_factory(), container_factory()
+    sources = seed_images(blob_service, source, 120)
+    request = batch_request(source, output, max_concurrency=4, batch_id="ctl-park")
+    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+        started = await start_batch(http, host.api_url("batches"), request)
+        url = started["statusQueryGetUri"]
+        await wait_for(http, url, lambda s: s["progress"]["completed"] >= 4)
+        code, body = await patch_json(http, url, {"max_concurrency": 1})
+        assert code == 202, body
+        final = await poll(http, url, timeout=180)
+        instances = await batch_instances(host, "ctl-park")
+        lanes = {i["instanceId"]: host.history(i["instanceId"], all_executions=True)
+                 for i in instances if ":" in i["instanceId"]}
+        parent = host.history("ctl-park")
+
+    assert final["batchStatus"] == "Succeeded" and final["progress"]["done"] == 120, final
+    manifest = read_manifest(blob_service, final["manifest"])
+    assert sorted(i["name"] for i in manifest["images"]) == sorted(sources)
+    names, intervals = [], []
+    for history in lanes.values():
+        for run in executions(history):
+            scheduled = {
+                e["EventId"]: e for e in run if e["EventType"] == TASK_SCHEDULED and e["Name"] == "ProcessImage"
+            }
+            for event in run:
+                if event["EventType"] == TASK_COMPLETED and event["TaskScheduledId"] in scheduled:
+                    result = json.loads(event["Result"])
+                    result = json.loads(result) if isinstance(result, str) else result
+                    names.append(result["name"])
+                    begin = parse_ts(scheduled[event["TaskScheduledId"]]["Timestamp"])
+                    intervals.append((begin, parse_ts(event["Timestamp"])))
+    assert sorted(names) == sorted(sources), "every image processed exactly once across parks and restarts"
+    parks = [e for e in parent if e["EventType"] == SUB_COMPLETED and "parked" in str(e.get("Result"))]
+    assert parks, "lanes beyond the new bound parked"
+    assert [i for i in lanes if i.endswith("-1")], "a parked shard started again under a new instance id"
+    last_park = max(parse_ts(e["Timestamp"]) for e in parks)
+    after = [(b, e) for b, e in intervals if b >= last_park]
+    marks = sorted([(b, 1) for b, _ in after] + [(e, -1) for _, e in after])
+    level = peak = 0
+    for _, step in marks:
+        level += step
+        peak = max(peak, level)
+    assert after and peak <= 1, peak

@@ -30,6 +30,8 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
         "pause_batch",
         "resume_batch",
         "update_batch",
+        "approve_batch",
+        "reject_batch",
         "purge_history",
         "ImageProcessing_Orchestrator",
         "ImageProcessing_Shard",
@@ -39,6 +41,8 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
         "RecordShardResults",
         "NotifyCompletion",
         "ReadRunHold",
+        "WriteProofSheet",
+        "RecordReviewDecision",
     }
 
     def bindings(name: str) -> dict[str, dict]:
@@ -47,7 +51,8 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
 
     for orchestrator in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
         assert bindings(orchestrator)["orchestrationTrigger"]["name"] == "context"
-    activities = ("ListImages", "LoadShard", "ProcessImage", "RecordShardResults", "NotifyCompletion", "ReadRunHold")
+    activities = ("ListImages", "LoadShard", "ProcessImage", "RecordShardResults", "NotifyCompletion", "ReadRunHold",
+                  "WriteProofSheet", "RecordReviewDecision")
     for activity in activities:
         assert bindings(activity)["activityTrigger"]["name"] == "payload"
 
@@ -66,6 +71,13 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
     assert cancel["httpTrigger"]["route"] == "batches/{id}/cancel"
     assert cancel["httpTrigger"]["methods"] == ["POST"]
     assert cancel["httpTrigger"]["authLevel"] == "FUNCTION"
+
+    for name, action in (("approve_batch", "approve"), ("reject_batch", "reject")):
+        decide = bindings(name)
+        assert decide["httpTrigger"]["route"] == f"batches/{{id}}/{action}"
+        assert decide["httpTrigger"]["methods"] == ["POST"]
+        assert decide["httpTrigger"]["authLevel"] == "FUNCTION"
+        assert inspect.iscoroutinefunction(functions[name].get_user_function())
 
     purge = bindings("purge_history")
     assert purge["timerTrigger"]["schedule"] == "0 7 * * * *" and not purge["timerTrigger"].get("runOnStartup")

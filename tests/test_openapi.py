@@ -60,7 +60,7 @@ def test_document_basics(spec: dict[str, Any]) -> None:
     assert spec["openapi"] == "3.0.3"
     assert set(spec["paths"]) == {
         "/api/batches", "/api/batches/{id}", "/api/batches/{id}/cancel", "/api/batches/{id}/pause",
-        "/api/batches/{id}/resume",
+        "/api/batches/{id}/resume", "/api/batches/{id}/approve", "/api/batches/{id}/reject",
     }
     assert set(spec["paths"]["/api/batches/{id}"]) == {"get", "patch"}
     for ref in refs(spec):
@@ -76,7 +76,7 @@ def test_document_basics(spec: dict[str, Any]) -> None:
 
 
 def test_closed_objects_and_field_sets(spec: dict[str, Any]) -> None:
-    for name in ("BatchRequest", "Source", "Output", "Rendition"):
+    for name in ("BatchRequest", "Source", "Output", "Rendition", "Review", "ReviewDecision"):
         assert schema(spec, name)["additionalProperties"] is False, name
     assert tuple(request_schema(spec)["properties"]) == br.TOP_LEVEL_FIELDS
     assert tuple(schema(spec, "Source")["properties"]) == br.SOURCE_FIELDS
@@ -84,6 +84,9 @@ def test_closed_objects_and_field_sets(spec: dict[str, Any]) -> None:
     assert tuple(schema(spec, "Rendition")["properties"]) == br.RENDITION_FIELDS
     assert request_schema(spec)["required"] == ["source", "output"]
     assert schema(spec, "Rendition")["required"] == ["name", "width"]
+    assert tuple(schema(spec, "Review")["properties"]) == br.REVIEW_FIELDS
+    assert schema(spec, "Review")["required"] == ["sample"]
+    assert tuple(schema(spec, "ReviewDecision")["properties"]) == br.REVIEW_DECISION_FIELDS
 
 
 def test_enums(spec: dict[str, Any]) -> None:
@@ -134,6 +137,30 @@ def test_live_control_schemas_match_the_app(spec: dict[str, Any]) -> None:
     states = set(schema(spec, "BatchStatus")["properties"]["batchStatus"]["enum"])
     assert batch_state("Completed", "done", {"status": "deadline_exceeded"}) in states
     assert {batch_state("Running", stage, None) for stage in ("paused", "deadline_exceeded", "cancelling")} <= states
+
+
+def test_review_schemas_match_the_app(spec: dict[str, Any]) -> None:
+    from imagebatch.specs import REVIEW_ON_TIMEOUT
+
+    review = schema(spec, "Review")["properties"]
+    assert (review["sample"]["minimum"], review["sample"]["maximum"]) == (br.MIN_REVIEW_SAMPLE, br.MAX_REVIEW_SAMPLE)
+    timeout = review["timeout_minutes"]
+    assert (timeout["minimum"], timeout["maximum"], timeout["default"]) == (
+        br.MIN_REVIEW_TIMEOUT_MINUTES, br.MAX_REVIEW_TIMEOUT_MINUTES, br.DEFAULT_REVIEW_TIMEOUT_MINUTES,
+    )
+    assert tuple(review["on_timeout"]["enum"]) == (*REVIEW_ON_TIMEOUT, None)
+    assert review["on_timeout"]["default"] == br.DEFAULT_REVIEW_ON_TIMEOUT
+    assert schema(spec, "ReviewDecision")["properties"]["reason"]["maxLength"] == br.MAX_REASON_LENGTH
+    assert br.parse_review_decision(b"", None) is None
+    assert br.parse_review_decision(b'{"reason": "ok"}', "application/json") == "ok"
+    with pytest.raises(br.RequestValidationError) as info:
+        br.parse_review_decision(b'{"reason": 1, "x": 2}', "application/json")
+    assert {e.field for e in info.value.errors} == {"reason", "x"}
+    from imagebatch.batch_api import batch_state
+
+    states = set(schema(spec, "BatchStatus")["properties"]["batchStatus"]["enum"])
+    assert batch_state("Running", "awaiting_approval", None) == "AwaitingApproval" in states
+    assert batch_state("Completed", "done", {"status": "rejected"}) == "Rejected" in states
 
 
 def test_list_and_string_limits(spec: dict[str, Any]) -> None:

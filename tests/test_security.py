@@ -71,7 +71,10 @@ def jpeg_with_private_metadata() -> bytes:
 def test_http_routes_require_a_function_key() -> None:
     index = FunctionIndex.load(str(REPO / "function_app.py"))
     http = {f.name: f for f in index.functions.values() if f.kind == "http"}
-    assert set(http) == {"start_batch", "get_batch", "cancel_batch", "pause_batch", "resume_batch", "update_batch"}
+    assert set(http) == {
+        "start_batch", "get_batch", "cancel_batch", "pause_batch", "resume_batch", "update_batch", "approve_batch",
+        "reject_batch",
+    }
     for function in http.values():
         (trigger,) = [b for b in function.bindings if b.get("type") == "httpTrigger"]
         assert str(trigger.get("authLevel")).lower() == "function", (function.name, trigger)

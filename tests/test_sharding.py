@@ -68,3 +68,16 @@ def test_very_large_batches_get_larger_shards_not_more_of_them() -> None:
     sizes = shard_sizes(30_000, 10)
     assert max(sizes) == 100 and sum(sizes) == 30_000
     assert len(sizes) == 344  # 50-image shards would have made 644
+
+
+def test_a_proof_sample_is_spread_evenly_and_gets_lanes_of_its_own():
+    from imagebatch.sharding import sample_positions, sample_shard_sizes
+
+    assert sample_positions(12, 3) == [0, 4, 8]
+    assert sample_positions(2, 5) == [0, 1] and sample_positions(0, 5) == []
+    for total in range(1, 60):
+        for sample in range(1, 20):
+            picked = sample_positions(total, sample)
+            assert len(set(picked)) == len(picked) == min(total, sample) and picked == sorted(picked)
+    assert sample_shard_sizes(3, 2) == [2, 1] and sample_shard_sizes(7, 3, 2) == [2, 2, 2, 1]
+    assert sample_shard_sizes(100, 10) == [10] * 10 and sample_shard_sizes(0, 4) == []

@@ -1,0 +1,70 @@
+"""WriteProofSheet: the proof of a run under review, from its sample shards' results.
+
+The sample's shards have written their per-image results like every shard (one blob
+per segment, see ``orchestrators/shard.py``); this activity reads them the way
+NotifyCompletion does, adds each source's size from the plan, and writes
+``proof.html`` beside the run's manifest (``imagebatch.proof``). Only the blob's
+location and a few counts go back to the orchestrator. Idempotent: the same
+records give the same page, written over the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from azure.storage.blob import BlobServiceClient
+
+from activities.notify_completion import collect_results
+from activities.shard_results import permanent_error
+from imagebatch.naming import proof_blob_name, shard_plan_blob
+from imagebatch.proof import PROOF_CONTENT_TYPE, build_proof
+from storage import blobs
+from storage.errors import describe
+
+log = logging.getLogger(__name__)
+
+
+def _source_sizes(service: BlobServiceClient, container: str, plan_folder: str, shards: int) -> dict[str, int]:
+    """Each sample image's size as listed (the plan carries it); best effort."""
+    sizes: dict[str, int] = {}
+    for shard in range(shards):
+        try:
+            plan = json.loads(
+                service.get_blob_client(container, shard_plan_blob(plan_folder, shard)).download_blob().readall()
+            )
+        except Exception as error:
+            log.warning("Proof: cannot read the plan of sample shard %d: %s", shard, describe(error))
+            continue
+        sizes.update({image["name"]: int(image["size"]) for image in plan["images"] if image.get("size")})
+    return sizes
+
+
+def write_proof_sheet(payload: dict[str, Any], service: BlobServiceClient) -> dict[str, Any]:
+    """``{"proof": "container/blob", "sample", "failed"}``, or ``{"proof": None, "error"}``
+    when storage refuses for good (the run still waits for a decision)."""
+    request = payload["request"]
+    container = request["output_container"]
+    prefix = request.get("output_prefix") or ""
+    name = proof_blob_name(prefix, payload["instance_id"], payload["run"])
+    outcomes = payload["shard_outcomes"]
+    try:
+        results = collect_results(payload, service, container)
+        sizes = _source_sizes(service, container, payload["plan_folder"], len(outcomes))
+        page = build_proof(
+            batch_id=payload["instance_id"], run=payload["run"], request=request, results=results,
+            source_sizes=sizes, total=int(payload["total"]), timeout_at=payload.get("timeout_at"),
+            on_timeout=payload.get("on_timeout") or "reject",
+        )
+        blobs.upload_text(service, container, name, page, PROOF_CONTENT_TYPE)
+    except Exception as error:
+        permanent = permanent_error(error)
+        if permanent is None:
+            raise
+        return {"proof": None, "error": f"the proof sheet could not be written: {permanent['message']}"}
+    return {
+        "proof": f"{container}/{name}",
+        "sample": len(results),
+        "failed": sum(1 for r in results if r.get("status") not in ("processed", "skipped")),
+    }
