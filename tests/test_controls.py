@@ -24,7 +24,16 @@ from durable_devhost.history import parse_ts
 from durable_devhost.testing import DevHost
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.controls import RunControls
-from tests.batchkit import batch_request, close_app_storage_clients, poll, read_manifest, seed_images, start_batch
+from tests.batchkit import (
+    batch_request,
+    close_app_storage_clients,
+    keyed_host,
+    keyed_session,
+    poll,
+    read_manifest,
+    seed_images,
+    start_batch,
+)
 from tests.history_checks import (
     ORCHESTRATOR_COMPLETED,
     SUB_COMPLETED,
@@ -215,7 +224,7 @@ async def test_pause_starts_no_image_until_resume_then_the_batch_completes(
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, 36)
     request = batch_request(source, output, max_concurrency=3, batch_id="ctl-pause")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         await wait_for(http, url, lambda s: s["progress"]["completed"] >= 4)
@@ -263,7 +272,7 @@ async def test_a_new_bound_widens_and_narrows_the_lane_window_at_once(monkeypatc
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 40)
     request = batch_request(source, output, max_concurrency=1, batch_id="ctl-bound")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         await wait_for(http, url, lambda s: s["progress"]["completed"] >= 4)
@@ -305,7 +314,7 @@ async def test_deadline_stops_new_images_then_a_resubmit_does_exactly_the_rest(
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, 24)
     request = batch_request(source, output, max_concurrency=2, batch_id="ctl-deadline", deadline_minutes=14400)
-    async with DevHost(REPO, time_skipping=False) as host, aiohttp.ClientSession() as http:
+    async with keyed_host(time_skipping=False) as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         await wait_for(http, url, lambda s: s["progress"]["completed"] >= 3)
@@ -335,7 +344,7 @@ async def test_deadline_stops_new_images_then_a_resubmit_does_exactly_the_rest(
 
     monkeypatch.delenv("HOLD_POLL_MS")
     request.pop("deadline_minutes")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         again = await start_batch(http, host.api_url("batches"), request)
         second = await poll(http, again["statusQueryGetUri"], timeout=120)
         calls = process_image_calls(host, await batch_instances(host, "ctl-deadline"))
@@ -356,7 +365,7 @@ async def test_resume_wakes_held_lanes_at_once(monkeypatch, blob_service, contai
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 24)
     request = batch_request(source, output, max_concurrency=2, batch_id="ctl-wake")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         await wait_for(http, url, lambda s: s["progress"]["completed"] >= 2)
@@ -396,7 +405,7 @@ async def test_a_smaller_bound_parks_running_lanes_at_their_next_segment(
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, 120)
     request = batch_request(source, output, max_concurrency=4, batch_id="ctl-park")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         await wait_for(http, url, lambda s: s["progress"]["completed"] >= 4)

@@ -23,9 +23,8 @@ import aiohttp
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from durable_devhost.testing import DevHost
 from imagebatch.sample_images import sample_set
-from tests.batchkit import close_app_storage_clients, poll
+from tests.batchkit import close_app_storage_clients, keyed_host, keyed_session, poll
 from tests.test_report_browser import CHROMIUM, REPO, chromium
 
 pytestmark = [
@@ -83,7 +82,7 @@ async def test_the_proof_sheet_loads_every_source_and_rendition(blob_service, pr
         "batch_id": "proof-in-browser",
         "review": {"sample": SAMPLE, "timeout_minutes": 60},
     }
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         async with http.post(host.api_url("batches"), json=request) as response:
             assert response.status == 202, await response.text()
         status = await wait_for_stage(http, host.api_url("batches/proof-in-browser"), "AwaitingApproval")

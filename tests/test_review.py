@@ -22,7 +22,16 @@ from durable_devhost.history import parse_ts
 from durable_devhost.testing import DevHost
 from imagebatch.sharding import sample_positions
 from orchestrators.review import REVIEW_EVENT
-from tests.batchkit import batch_request, close_app_storage_clients, poll, read_manifest, seed_images, start_batch
+from tests.batchkit import (
+    batch_request,
+    close_app_storage_clients,
+    keyed_host,
+    keyed_session,
+    poll,
+    read_manifest,
+    seed_images,
+    start_batch,
+)
 from tests.history_checks import (
     ORCHESTRATOR_STARTED,
     SUB_CREATED,
@@ -100,7 +109,7 @@ async def test_approve_runs_the_rest_without_rendering_the_sample_again(monkeypa
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, IMAGES)
     request = review_request(source, output, "rv-approve")
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         waiting = await awaiting(http, url)
@@ -145,7 +154,7 @@ async def test_reject_ends_the_run_rejected_with_the_reason_in_the_manifest(
     monkeypatch.setenv("SHARD_SIZE", "4")
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, IMAGES)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), review_request(source, output, "rv-reject"))
         url = started["statusQueryGetUri"]
         await awaiting(http, url)
@@ -182,7 +191,7 @@ async def test_the_timeout_decides_when_nobody_does(
     sources = seed_images(blob_service, source, IMAGES)
     batch_id = f"rv-timeout-{on_timeout}"
     request = review_request(source, output, batch_id, timeout_minutes=minutes, on_timeout=on_timeout)
-    async with DevHost(REPO, time_skipping=True) as host, aiohttp.ClientSession() as http:
+    async with keyed_host(time_skipping=True) as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         final = await poll(http, started["statusQueryGetUri"], timeout=120)
         calls = process_image_results(host, await batch_instances(host, batch_id))
@@ -215,7 +224,7 @@ async def test_a_decision_and_the_timeout_in_the_same_episode_the_decision_wins(
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, IMAGES)
     request = review_request(source, output, "rv-same", timeout_minutes=60, on_timeout="reject")
-    async with DevHost(REPO, time_skipping=False) as host, aiohttp.ClientSession() as http:
+    async with keyed_host(time_skipping=False) as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         await awaiting(http, url)
@@ -252,7 +261,7 @@ async def test_a_decision_raised_before_the_run_waits_is_not_lost(monkeypatch, b
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, IMAGES)
     request = review_request(source, output, "rv-early", timeout_minutes=60, on_timeout="reject")
-    async with DevHost(REPO, time_skipping=False) as host, aiohttp.ClientSession() as http:
+    async with keyed_host(time_skipping=False) as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
         url = started["statusQueryGetUri"]
         # Over HTTP a decision before the proof is refused ...
@@ -277,7 +286,7 @@ async def test_cancel_while_awaiting_approval_and_two_decisions_at_once(
     monkeypatch.setenv("SHARD_SIZE", "4")
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, IMAGES)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), review_request(source, output, "rv-cancel"))
         url = started["statusQueryGetUri"]
         await awaiting(http, url)
@@ -309,7 +318,7 @@ async def test_cancel_while_awaiting_approval_and_two_decisions_at_once(
 async def test_review_routes_answer_4xx_for_bad_requests(blob_service, container_factory):
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 2)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         base = host.api_url("batches")
         bad = batch_request(source, output, review={"sample": 0, "timeout_minutes": 1.5, "on_timeout": "maybe", "x": 1})
         code, body = await post_json(http, base, bad)
@@ -370,7 +379,7 @@ async def test_a_pause_during_the_review_holds_the_lanes_an_approval_starts(
     monkeypatch.setenv("HOLD_POLL_MS", "100,400")
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, IMAGES)
-    async with DevHost(REPO) as host, aiohttp.ClientSession() as http:
+    async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), review_request(source, output, "rv-pause"))
         url = started["statusQueryGetUri"]
         await awaiting(http, url)
