@@ -11,7 +11,7 @@ import contextlib
 import json
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from storage import blobs
@@ -39,11 +39,18 @@ def read_json(service: BlobServiceClient, container: str, name: str) -> Any | No
         return None
 
 
+# The Blob Batch API takes at most 256 sub-requests per call.
+BATCH_DELETE_LIMIT = 256
+
+
 def delete_prefixes(service: BlobServiceClient, container: str, prefixes: tuple[str, ...]) -> int:
     """Delete every blob whose name starts with one of ``prefixes``; returns how many.
 
-    Idempotent (a blob already gone is fine), so an activity that deletes and is
-    then run again by Durable does not fail.
+    A 10,000-image run leaves about 1,300 plan and part blobs, so they go in Blob
+    Batch calls of 256 (one round trip each instead of one per blob); an account
+    that refuses batches (the Batch API is not on every account type) gets single
+    deletes. Idempotent (a blob already gone is fine), so an activity that deletes
+    and is then run again by Durable does not fail.
     """
     client = service.get_container_client(container)
     deleted = 0
@@ -52,11 +59,29 @@ def delete_prefixes(service: BlobServiceClient, container: str, prefixes: tuple[
             names = [item.name for item in client.list_blobs(name_starts_with=prefix)]
         except ResourceNotFoundError:
             return deleted
+        for start in range(0, len(names), BATCH_DELETE_LIMIT):
+            deleted += _delete_some(client, names[start : start + BATCH_DELETE_LIMIT])
+    return deleted
+
+
+def _delete_some(client: Any, names: list[str]) -> int:
+    try:
+        answers = list(client.delete_blobs(*names, raise_on_any_failure=False))
+    except HttpResponseError:
+        answers = None
+    if answers is None or len(answers) != len(names):
+        deleted = 0
         for name in names:
             with contextlib.suppress(ResourceNotFoundError):
                 client.delete_blob(name)
                 deleted += 1
-    return deleted
+        return deleted
+    failed = [name for name, answer in zip(names, answers, strict=True) if answer.status_code not in (202, 404)]
+    if failed:  # a sub-request refused for another reason: ask once more, one by one, and let it raise
+        for name in failed:
+            with contextlib.suppress(ResourceNotFoundError):
+                client.delete_blob(name)
+    return sum(answer.status_code == 202 for answer in answers) + len(failed)
 
 
 def finished_runs(service: BlobServiceClient, container: str, runs_folder: str) -> list[str]:

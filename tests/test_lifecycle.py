@@ -331,3 +331,30 @@ def test_earlier_runs_are_found_without_listing_a_running_runs_blobs(
     # One delimiter listing, then one HEAD per run folder: no page of the running run's parts.
     assert calls == ["GET", "HEAD", "HEAD", "HEAD"], calls
     assert finished_runs(blob_service, container_factory(create=False), folder) == []
+
+
+def test_scratch_blobs_go_in_batches_and_a_second_cleanup_finds_nothing(
+    azurite_connection_string, blob_service, container_factory
+):
+    """A run's plans and parts (300 here) are deleted in Blob Batch calls of 256, the
+    manifest beside them stays, and running the cleanup again (Durable may) is harmless."""
+    from azure.storage.blob import BlobServiceClient
+
+    from storage.runs import delete_prefixes
+
+    container = container_factory()
+    client = blob_service.get_container_client(container)
+    run = "web/_batches/b/runs/r/"
+    names = [f"{run}parts/{i:05d}-0000.json" for i in range(280)] + [f"{run}plans/{i:05d}.json" for i in range(20)]
+    for name in names:
+        client.upload_blob(name, b"{}")
+    client.upload_blob(f"{run}manifest.json", b"{}")
+
+    calls: list[str] = []
+    counted = BlobServiceClient.from_connection_string(
+        azurite_connection_string, raw_request_hook=lambda request: calls.append(request.http_request.method)
+    )
+    assert delete_prefixes(counted, container, (f"{run}parts/", f"{run}plans/")) == 300
+    assert [b.name for b in client.list_blobs()] == [f"{run}manifest.json"]
+    assert calls.count("DELETE") == 0 and calls.count("POST") == 3, calls  # 256 + 24 parts, 20 plans
+    assert delete_prefixes(blob_service, container, (f"{run}parts/", f"{run}plans/")) == 0
