@@ -270,7 +270,9 @@ async def test_pause_starts_no_image_until_resume_then_the_batch_completes(
 async def test_a_new_bound_widens_and_narrows_the_lane_window_at_once(monkeypatch, blob_service, container_factory):
     monkeypatch.setenv("SHARD_SIZE", "2")
     source, output = container_factory(), container_factory()
-    seed_images(blob_service, source, 40)
+    # 80 images: after the narrowing at 20 done, enough work is left (about 15 images a
+    # lane) that the second PATCH lands while lanes run, however loaded the machine.
+    seed_images(blob_service, source, 80)
     request = batch_request(source, output, max_concurrency=1, batch_id="ctl-bound")
     async with keyed_host() as host, keyed_session() as http:
         started = await start_batch(http, host.api_url("batches"), request)
@@ -286,7 +288,7 @@ async def test_a_new_bound_widens_and_narrows_the_lane_window_at_once(monkeypatc
         code, late = await patch_json(http, url, {"max_concurrency": 3})
         bad_code, bad = await patch_json(http, url, {"max_concurrency": 0, "extra": 1})
 
-    assert final["batchStatus"] == "Succeeded" and final["progress"]["done"] == 40, final
+    assert final["batchStatus"] == "Succeeded" and final["progress"]["done"] == 80, final
     assert code == 409 and late["error"] == "conflict"
     assert bad_code == 400 and {e["field"] for e in bad["errors"]} == {"max_concurrency", "extra"}, bad
     marks = lanes_over_time(parent)
