@@ -184,8 +184,8 @@ def _summary(errors: Sequence[FieldError]) -> str:
 # --- entry point -----------------------------------------------------------
 
 
-def parse_batch_request(body: bytes, content_type: str | None = None) -> BatchRequest:
-    """Validate a ``POST /api/batches`` body; raise :class:`RequestValidationError`.
+def _json_body(body: bytes, content_type: str | None) -> Any:
+    """The checks every JSON body of the API gets before its fields are read.
 
     The size is checked before anything else so an oversized body is never
     decoded; a wrong content type is reported on its own, since checking the
@@ -200,7 +200,12 @@ def parse_batch_request(body: bytes, content_type: str | None = None) -> BatchRe
     ct_error = _content_type_error(content_type)
     if ct_error:
         raise RequestValidationError([FieldError(_CONTENT_TYPE, ct_error)])
-    data = _decode_json(body)
+    return _decode_json(body)
+
+
+def parse_batch_request(body: bytes, content_type: str | None = None) -> BatchRequest:
+    """Validate a ``POST /api/batches`` body; raise :class:`RequestValidationError`."""
+    data = _json_body(body, content_type)
     errors = _Errors()
     request = _build_request(data, errors)
     if errors.items or request is None:
@@ -214,16 +219,7 @@ CONTROL_UPDATE_FIELDS = ("max_concurrency",)
 def parse_control_update(body: bytes, content_type: str | None = None) -> int:
     """Validate a ``PATCH /api/batches/{id}`` body (``{"max_concurrency": M}``);
     returns M or raises :class:`RequestValidationError` (same shapes as a start)."""
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestValidationError(
-            [FieldError(_BODY, f"must be at most {MAX_BODY_BYTES} bytes, got {len(body)}")],
-            status=413,
-            message=f"request body is larger than {MAX_BODY_BYTES} bytes",
-        )
-    ct_error = _content_type_error(content_type)
-    if ct_error:
-        raise RequestValidationError([FieldError(_CONTENT_TYPE, ct_error)])
-    data = _decode_json(body)
+    data = _json_body(body, content_type)
     errors = _Errors()
     _unknown_keys(data, CONTROL_UPDATE_FIELDS, "", errors)
     value = _required(data, "max_concurrency", "", errors)
@@ -240,16 +236,7 @@ def parse_review_decision(body: bytes, content_type: str | None = None) -> str |
     ``{"reason": "..."}``; returns the reason (None when not given)."""
     if not body.strip():
         return None
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestValidationError(
-            [FieldError(_BODY, f"must be at most {MAX_BODY_BYTES} bytes, got {len(body)}")],
-            status=413,
-            message=f"request body is larger than {MAX_BODY_BYTES} bytes",
-        )
-    ct_error = _content_type_error(content_type)
-    if ct_error:
-        raise RequestValidationError([FieldError(_CONTENT_TYPE, ct_error)])
-    data = _decode_json(body)
+    data = _json_body(body, content_type)
     errors = _Errors()
     _unknown_keys(data, REVIEW_DECISION_FIELDS, "", errors)
     reason = data.get("reason")

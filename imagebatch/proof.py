@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from imagebatch.naming import proof_blob_name
-from imagebatch.report import _CSS, _human_bytes, _rendition_label, _when, relative_url
+from imagebatch.report import _CSS, _human_bytes, _rendition_label, _when, image_count_script, relative_url
 
 PROOF_CONTENT_TYPE = "text/html; charset=utf-8"
 
@@ -62,21 +62,7 @@ repeating-conic-gradient(#eef1f4 0 25%,#fff 0 50%) 0 0/16px 16px;margin-bottom:4
 .decide code{background:#fff}
 """
 
-_SCRIPT = """<script>
-(function () {
-  var body = document.body, imgs = document.querySelectorAll("img.proof");
-  function count() {
-    var ok = 0, bad = 0;
-    imgs.forEach(function (i) { if (i.complete) { if (i.naturalWidth > 0) ok++; else bad++; } });
-    body.dataset.total = imgs.length; body.dataset.loaded = ok; body.dataset.failed = bad;
-  }
-  imgs.forEach(function (i) {
-    i.addEventListener("load", count);
-    i.addEventListener("error", function () { i.closest(".cell").classList.add("broken"); count(); });
-  });
-  count();
-})();
-</script>"""
+_SCRIPT = image_count_script("proof", "cell")
 
 
 def _source_cell(image: Mapping[str, Any], proof_blob: str, source_container: str, size: int | None) -> str:

@@ -145,24 +145,29 @@ def _stat(label: str, value: str, css: str = "") -> str:
     return f'<div class="stat {css}"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
 
 
-# Counts thumbnails that loaded / failed into <body data-loaded data-failed
-# data-total>: lets a person (and the browser test) see at a glance whether
-# every rendition link resolves. Recounting on each event keeps it idempotent.
-_SCRIPT = """<script>
-(function () {
-  var body = document.body, imgs = document.querySelectorAll("img.thumb");
-  function count() {
+def image_count_script(image_class: str, cell_class: str) -> str:
+    """A script that counts the ``img.{image_class}`` that loaded / failed into
+    ``<body data-loaded data-failed data-total>`` and marks a failed image's
+    ``.{cell_class}`` as broken: a person (and the browser tests) see at a glance
+    whether every link resolves. Recounting on each event keeps it idempotent."""
+    return f"""<script>
+(function () {{
+  var body = document.body, imgs = document.querySelectorAll("img.{image_class}");
+  function count() {{
     var ok = 0, bad = 0;
-    imgs.forEach(function (i) { if (i.complete) { if (i.naturalWidth > 0) ok++; else bad++; } });
+    imgs.forEach(function (i) {{ if (i.complete) {{ if (i.naturalWidth > 0) ok++; else bad++; }} }});
     body.dataset.total = imgs.length; body.dataset.loaded = ok; body.dataset.failed = bad;
-  }
-  imgs.forEach(function (i) {
+  }}
+  imgs.forEach(function (i) {{
     i.addEventListener("load", count);
-    i.addEventListener("error", function () { i.closest(".tile").classList.add("broken"); count(); });
-  });
+    i.addEventListener("error", function () {{ i.closest(".{cell_class}").classList.add("broken"); count(); }});
+  }});
   count();
-})();
+}})();
 </script>"""
+
+
+_SCRIPT = image_count_script("thumb", "tile")
 
 _CSS = """
 *{box-sizing:border-box}
