@@ -231,14 +231,27 @@ def _interactive_storage() -> Any:
     return create_blob_service_client(AppSettings.from_env().storage_connection, env)
 
 
+# (container, prefix, batch, run) -> the finished runs found. A run's earlier runs cannot
+# change while it is the batch's run (a new start is refused with 409 until it ends), so each
+# worker lists them once per run, not on every status poll.
+_EARLIER_RUNS: dict[tuple[str, str, str, str | None], list[str]] = {}
+_EARLIER_RUNS_KEPT = 512
+
+
 def _earlier_runs(request: dict, instance_id: str, current_run: str | None) -> list[dict[str, str]]:
     """The batch's other finished runs (oldest first), from their manifests in storage."""
     container = request.get("output_container")
     if not container:
         return []
     prefix = request.get("output_prefix") or ""
-    service = _interactive_storage()
-    found = runs.finished_runs(service, container, batch_folder(prefix, instance_id) + "runs/")
+    key = (container, prefix, instance_id, current_run)
+    found = _EARLIER_RUNS.get(key)
+    if found is None:
+        found = runs.finished_runs(_interactive_storage(), container, batch_folder(prefix, instance_id) + "runs/")
+        if current_run:
+            if len(_EARLIER_RUNS) >= _EARLIER_RUNS_KEPT:
+                _EARLIER_RUNS.pop(next(iter(_EARLIER_RUNS)))  # the oldest entry
+            _EARLIER_RUNS[key] = found
     return [
         {
             "run": run,
