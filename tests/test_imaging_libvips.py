@@ -357,7 +357,7 @@ def test_libvips_jpeg_damage_is_classified_without_a_pillow_redo(monkeypatch: py
     from tests.test_hostile_images import DAMAGED
 
     redone = []
-    monkeypatch.setattr(imaging, "_check_jpeg_scan", lambda data: redone.append(data))
+    monkeypatch.setattr(imaging.decode, "_check_jpeg_scan", lambda data: redone.append(data))
     for name in ("marker-in-scan.jpg", "zeroed-scan.jpg", "scan-cut.jpg"):
         data, kind = DAMAGED[name]
         with pytest.raises(ImageProcessingError) as caught:
