@@ -29,8 +29,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-import durable_devhost.engine as engine_module
 import orchestrators
+from durable_devhost import orchestration_dispatch
 from durable_devhost.testing import DevHost
 from imagebatch.imaging import render_image
 from imagebatch.results import image_result, output_entry
@@ -52,7 +52,7 @@ class ReplayMeter:
         self.cpu = 0.0
         self.episodes = 0
         self._lock = threading.Lock()
-        self._original = engine_module.invoke_orchestrator
+        self._original = orchestration_dispatch.invoke_orchestrator
 
     def __enter__(self) -> ReplayMeter:
         def timed(fn: Any, payload: str) -> dict[str, Any]:
@@ -64,11 +64,11 @@ class ReplayMeter:
                     self.cpu += time.thread_time() - start
                     self.episodes += 1
 
-        engine_module.invoke_orchestrator = timed
+        orchestration_dispatch.invoke_orchestrator = timed
         return self
 
     def __exit__(self, *exc: object) -> None:
-        engine_module.invoke_orchestrator = self._original
+        orchestration_dispatch.invoke_orchestrator = self._original
 
 
 def _fake_result(name: str) -> dict[str, Any]:

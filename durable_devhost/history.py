@@ -13,6 +13,8 @@ from typing import Any
 
 from dateutil import parser as _dtparser
 
+from .runtime_status import ORDERED, TERMINAL_STATUSES, RuntimeStatus
+
 
 class EventType(IntEnum):
     """DTFx ``EventType`` values (the SDK's ``HistoryEventType`` has the same numbers)."""
@@ -166,6 +168,6 @@ def execution_resumed(now: datetime, reason: str | None) -> dict[str, Any]:
 def execution_completed(now: datetime, status: str, result: str | None,
                         failure: str | None = None) -> dict[str, Any]:
     """DTFx appends this when an execution ends (``OrchestrationStatus`` is the .NET enum name)."""
-    status_ints = {"Completed": 1, "ContinuedAsNew": 2, "Failed": 3, "Canceled": 4, "Terminated": 5}
-    return event(EventType.EXECUTION_COMPLETED, now, OrchestrationStatus=status_ints.get(status, 1),
+    ended = status in TERMINAL_STATUSES or status == RuntimeStatus.CONTINUED_AS_NEW
+    return event(EventType.EXECUTION_COMPLETED, now, OrchestrationStatus=ORDERED.index(status) if ended else 1,
                  Result=result, FailureDetails=failure)

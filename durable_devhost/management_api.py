@@ -47,14 +47,15 @@ from aiohttp import web
 
 from .client_binding import ClientUrls
 from .errors import InstanceExistsError, InstanceGoneError, InstanceNotFoundError, UnknownFunctionError
+from .runtime_status import ACTIVE_STATUSES, TERMINAL_STATUSES, RuntimeStatus
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger("durable_devhost.management")
 
-RUNNING_STATES = ("Running", "Pending", "ContinuedAsNew", "Suspended")
-FINISHED_STATES = ("Completed", "Failed", "Terminated", "Canceled")
+RUNNING_STATES = ACTIVE_STATUSES
+FINISHED_STATES = TERMINAL_STATUSES
 RUNTIME_STATUSES = RUNNING_STATES + FINISHED_STATES
 _INVALID_ID_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f]")
 MAX_INSTANCE_ID_LENGTH = 256
@@ -309,7 +310,7 @@ class ManagementApi:
             if remaining <= 0:
                 break
             await asyncio.sleep(min(interval, remaining))
-        if status is not None and status.get("runtimeStatus") == "Completed":
+        if status is not None and status.get("runtimeStatus") == RuntimeStatus.COMPLETED:
             return json_response(200, status.get("output"))
         if status is not None and status.get("runtimeStatus") in FINISHED_STATES:
             return await self.get_status(request, instance_id)
@@ -335,7 +336,7 @@ class ManagementApi:
             return json_response(202, status, {"Location": str(request.url), "Retry-After": "5"})
         if runtime == "Failed":
             return json_response(500 if q.bool("returnInternalServerErrorOnFailure") else 200, status)
-        if runtime in ("Completed", "Terminated", "Canceled"):
+        if runtime in (RuntimeStatus.COMPLETED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED):
             return json_response(200, status)
         log.error("Unknown runtime state '%s'.", runtime)
         return json_response(500, status)
@@ -432,7 +433,7 @@ class ManagementApi:
         status = await self._status(instance_id, show_input=False)
         if status is None:
             return empty(404)
-        if status.get("runtimeStatus") in ("Completed", "Terminated", "Canceled"):
+        if status.get("runtimeStatus") in (RuntimeStatus.COMPLETED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED):
             return empty(410)
         return error_response(501, "Rewind is not supported by the local dev host")
 
