@@ -95,9 +95,9 @@ from bench.common import (
     summarize,
     write_json,
 )
+from devtools.sample_images import encode, make_photo
 from imagebatch import libvips
 from imagebatch.imaging import DEFAULT_BACKEND, plan_size, render_image
-from imagebatch.sample_images import encode, make_photo
 from imagebatch.specs import DEFAULT_QUALITY, DEFAULT_RENDITIONS, RenderSpec, Rendition
 
 BASELINE = "naive"

@@ -30,11 +30,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import orchestrators
+from devtools.sample_images import make_photo
 from durable_devhost import orchestration_dispatch
 from durable_devhost.testing import DevHost
 from imagebatch.imaging import render_image
 from imagebatch.results import image_result, output_entry
-from imagebatch.sample_images import make_photo
 from imagebatch.sharding import shard_sizes
 from imagebatch.specs import RenderSpec
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out

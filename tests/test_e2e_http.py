@@ -12,9 +12,9 @@ from urllib.parse import unquote
 import aiohttp
 import pytest
 
+from devtools.sample_images import sample_set
 from durable_devhost.testing import DevHost
 from imagebatch.naming import output_blob_name, output_version
-from imagebatch.sample_images import sample_set
 
 REPO = Path(__file__).resolve().parent.parent
 TERMINAL = {"Completed", "Failed", "Terminated"}

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from activities.process_image import process_image
+from devtools.sample_images import encode, exif_bytes, make_photo
 from imagebatch import imaging, libvips
 from imagebatch.imaging import ImageProcessingError, decode, render_image, routing
 from imagebatch.memory_budget import MemoryBudget, process_budget
-from imagebatch.sample_images import encode, exif_bytes, make_photo
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, Rendition
 

@@ -26,9 +26,9 @@ import aiohttp
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
+from devtools.sample_images import sample_set
 from durable_devhost.testing import DevHost
 from imagebatch.report import report_blob_name
-from imagebatch.sample_images import sample_set
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
