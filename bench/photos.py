@@ -57,12 +57,10 @@ def _load() -> str:
 
 
 def _renderers() -> dict[str, Any]:
-    from bench import imaging as bi
+    from bench.imaging.variants import RENDERERS, vips_status
 
-    renderers = {"naive": bi._naive, "ours": bi._ours, "ours-pillow": bi._ours_pillow}
-    if bi.vips_status()[0]:
-        renderers["pyvips-cascade"] = bi._pyvips_cascade
-    return renderers
+    names = ["naive", "ours", "ours-pillow"] + (["pyvips-cascade"] if vips_status()[0] else [])
+    return {name: RENDERERS[name] for name in names}
 
 
 # ---------------------------------------------------------------------- timing
