@@ -1,6 +1,7 @@
 """Exceptions raised by the engine's management API.
 
-They mirror the HTTP outcomes of the extension's ``HttpApiHandler`` (§4.2): the server maps
+They mirror the HTTP outcomes of the extension's ``HttpApiHandler`` (azure-functions-durable-extension
+src/WebJobs.Extensions.DurableTask/HttpApiHandler.cs): the server maps
 UnknownFunctionError -> 400, InstanceExistsError -> 409, InstanceNotFoundError -> 404 and
 InstanceGoneError -> 410.
 """

@@ -1,4 +1,5 @@
-"""Constructors for DTFx history events, serialised the way the extension sends them (§2.1).
+"""Constructors for DTFx history events, serialised the way the extension sends them
+(durabletask src/DurableTask.Core/History/*.cs, written by Newtonsoft in the orchestration trigger's payload).
 
 DTFx ``[DataMember]`` properties serialised by Newtonsoft: PascalCase keys, ``EventType`` as
 an int (the SDK compares ints; a string silently breaks replay), ``EventId`` = sequence id for
@@ -93,7 +94,8 @@ def orchestrator_completed(now: datetime) -> dict[str, Any]:
 
 def execution_started(now: datetime, *, name: str, instance_id: str, execution_id: str,
                       input_json: str | None, parent: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``Version`` must be present (SDK 1.7.0 reads ``event.Version`` unconditionally, §1.1)."""
+    """``Version`` must be present (SDK 1.7.0 reads ``event.Version`` unconditionally:
+    azure-functions-durable-python azure/durable_functions/models/history/HistoryEvent.py)."""
     return event(
         EventType.EXECUTION_STARTED, now,
         OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},

@@ -4,7 +4,7 @@ A port of the extension's ``HttpApiHandler.HandleRequestAsync`` (2.13.x), served
 under the public webhook root ``/runtime/webhooks/durabletask/`` and under the local
 RPC root ``/durabletask/`` that the Python SDK calls (``rpcBaseUrl``). Routes, status
 codes and bodies are the extension's, because ``DurableOrchestrationClient`` branches
-on them (protocol doc §4.2):
+on them (azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/HttpApiHandler.cs):
 
 * ``orchestrators/{functionName}/{instanceId?}`` POST: start. 202 + check-status body,
   ``Location`` and ``Retry-After: 10``; ``?timeout=&pollingInterval=`` waits first.
@@ -22,7 +22,8 @@ on them (protocol doc §4.2):
   ``terminate|suspend|resume`` (202 / 404 / 410 when finished), ``restart``.
 * ``instances/{instanceId}/raiseEvent/{eventName}`` POST: 202 / 404 / 410 (finished) /
   400 when the content type is not ``application/json``. The body's JSON is kept as is,
-  so the SDK's double-encoded payload reaches the orchestrator as JSON *text* (§4.3).
+  so the SDK's double-encoded payload reaches the orchestrator as JSON *text*
+  (docs/devhost.md, "The double encoding is kept").
 
 Query parameter names are case-insensitive and booleans parse like .NET
 ``bool.TryParse`` (``True``/``true``/``TRUE``). Values given to the engine are JSON

@@ -1,13 +1,13 @@
 """Emulation of the extension's ``OutOfProcOrchestrationShim`` on top of DTFx's orchestration context.
 
 After the SDK returns its state for an episode, the extension replays the *actions* against a
-real DTFx ``TaskOrchestrationContext`` (§1.8).  This module does the same with synchronous
+real DTFx ``TaskOrchestrationContext`` (azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/Listener/
+OutOfProcOrchestrationShim.cs).  This module does the same with synchronous
 futures:
 
 * ``ProcessAsyncActionsV2``: ``foreach (action in actions) await InvokeAPIFromAction(action)``,
-  swallowing exceptions.  Every top-level action is awaited before the next one is even invoked,
-  so a "sliding window" that re-yields ``task_any(in_flight)`` only schedules its new tasks once
-  the previously awaited top-level action completed (the SDK omits already-scheduled children).
+  swallowing exceptions.  Every top-level action is awaited before the next one is even invoked
+  (what that does to a ``task_any`` sliding window: docs/design.md §1-2).
 * WhenAll = ``Task.WhenAll`` (waits for every child, even after a failure); WhenAny =
   ``Task.WhenAny`` (first child to finish, success, failure or cancellation).
 * Sequence ids are taken in DTFx call order from 0 per execution; scheduling events already in

@@ -349,7 +349,8 @@ def reset_sdk_session() -> None:
     """Forget the SDK's module-global aiohttp session and lock (tied to one event loop).
 
     ``azure.durable_functions.models.utils.http_utils`` caches a ``ClientSession``; a new
-    loop (each async test) must not reuse the old one (protocol doc §6.2).
+    loop (each async test) must not reuse the old one
+    (azure-functions-durable-python azure/durable_functions/models/utils/http_utils.py).
     """
     from azure.durable_functions.models.utils import http_utils
 
