@@ -61,7 +61,7 @@ def parse_ts(text: str) -> datetime:
     """Parse an ISO-8601 timestamp (DTFx or SDK format) into an aware UTC datetime.
 
     ``datetime.fromisoformat`` (Python 3.11+) reads DTFx's 7-digit fractions and ``Z`` about
-    10x faster than dateutil, which stays as the fallback for anything more exotic."""
+    much faster than dateutil, which stays as the fallback for anything more exotic."""
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

@@ -76,9 +76,8 @@ Decisions worth knowing before changing anything here:
   mapping them through any of the eight orientations is just an axis swap).
   Unknown orientation values (0, 9, garbage EXIF) are treated as 1.
 
-* **Speed recipe** (on a 4000x3000 photo-like JPEG and the default renditions:
-  ~130-150 ms against ~470-560 ms for open/convert/Lanczos-per-rendition, i.e.
-  3.6-3.8x, with SSIM within 0.0006 of it): JPEG DCT-domain downscaling via ``draft`` to the
+* **Speed recipe** (measured against open/convert/Lanczos-per-rendition in
+  ``docs/benchmarks.md``, "Imaging"; figures live only there): JPEG DCT-domain downscaling via ``draft`` to the
   smallest 1/2, 1/4, 1/8 scale that still keeps :data:`DRAFT_MARGIN` times the
   largest rendition's pixels; Lanczos with ``reducing_gap`` (integer box
   ``reduce`` first, then Lanczos over a much smaller image); renditions
@@ -93,9 +92,8 @@ Decisions worth knowing before changing anything here:
   only a full-scale decode lets libjpeg report damage, and libvips's shrink of
   it costs what its own shrink-on-load does); Pillow still does everything else, and any libvips
   error redoes the image on Pillow alone, so outputs, privacy and error kinds
-  are the same (``tests/test_imaging.py`` runs on both). Measured on the same
-  12 MP inputs: 1.4-1.5x less CPU than the Pillow recipe on JPEG sources, 1.7x on PNG (see
-  :mod:`imagebatch.libvips` and ``docs/benchmarks.md``).
+  are the same (``tests/test_imaging.py`` runs on both). What libvips saves over
+  the Pillow recipe is measured in ``docs/benchmarks.md`` (see also :mod:`imagebatch.libvips`).
 
 * **Animated images** (GIF, APNG, WebP): the first frame only.
 """
@@ -147,8 +145,8 @@ __all__ = [
 # libvips when pyvips is installed (see imagebatch/libvips.py), else Pillow.
 DEFAULT_BACKEND = "auto"
 # Below this many source pixels "auto" keeps to Pillow: libvips's fixed cost per
-# call (~7 ms for three renditions) outweighs its faster resampler (crossover
-# measured between 0.3 and 0.75 MP, 2026-11-26).
+# call outweighs its faster resampler on small images (docs/benchmarks.md,
+# "Libvips and small images").
 LIBVIPS_MIN_PIXELS = 500_000
 
 

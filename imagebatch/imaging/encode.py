@@ -50,12 +50,13 @@ def _encode(plan: _Plan, im: Image.Image, icc: bytes | None, spec: RenderSpec) -
 
 
 def _encoder_params(spec: RenderSpec) -> dict[str, object]:
-    """Settings measured for speed at equal quality on photo-like content.
+    """Settings chosen for speed at equal quality on photo-like content.
 
-    JPEG: ``optimize`` and ``progressive`` save 2-4 % of bytes for 2-5x the
-    encode time. WebP ``method=2`` is ~2.5x faster than the default 4 for ~4 %
-    more bytes at the same SSIM. PNG level 4 is ~3x faster than the default 6
-    and no larger on photos with zlib-ng.
+    JPEG: no ``optimize`` or ``progressive`` (they save a few per cent of bytes
+    for several times the encode time). WebP ``method=2`` rather than the default
+    4 (much faster for slightly more bytes at the same SSIM). PNG level 4 rather
+    than the default 6 (much faster, nearly the same size). The PNG figures are in
+    docs/benchmarks.md ("Where the Pillow recipe's time goes", item 6).
     """
     if spec.format == "jpeg":
         subsampling = "4:2:0" if spec.quality < JPEG_SUBSAMPLING_LIMIT else "4:4:4"

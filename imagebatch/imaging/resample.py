@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 REDUCING_GAP = 2.0
 # Sources with no draft shortcut (PNG, WebP, TIFF, GIF, small JPEGs) reach the
 # first resize at full size; a tighter gap there lets Pillow's integer box
-# reduction do more of the work: PNG sources 1.23x faster, SSIM -0.0006 on the
-# largest rendition (measured by bench/imaging.py --profile, 2026-11-26).
+# reduction do more of the work: faster on PNG sources for a negligible SSIM
+# loss on the largest rendition (docs/benchmarks.md, "Where the Pillow recipe's
+# time goes", item 3; python -m bench.experiments.pillow_recipes).
 UNDRAFTED_GAP = 1.0
 RESAMPLE = Image.Resampling.LANCZOS
 

@@ -143,8 +143,7 @@ def _coefficient_bytes(im: Image.Image) -> int:
     """What libjpeg holds for a progressive JPEG whatever the scale: every DCT
     coefficient of the image (2 bytes a sample: 3 B/px at 4:2:0, 6 at 4:4:4),
     because each scan refines all of them. Baseline JPEGs need none of it.
-    Measured: a 99 MP progressive 4:2:0 JPEG grew the process by 349 MiB on
-    both backends (``bench.memory``'s child, 2026-12-01)."""
+    Measured with ``bench.memory`` (docs/benchmarks.md, "Memory per image")."""
     if im.format not in ("JPEG", "MPO") or not im.info.get("progressive"):
         return 0
     layers = getattr(im, "layer", None) or [("", 1, 1, 0)] * len(im.getbands())
