@@ -15,6 +15,10 @@ host or master key, ``admin`` routes the master key, ``anonymous`` routes nothin
 missing or wrong key gets 401 with an empty body. The public webhook root then needs
 the extension's system key (handed out in every management URL as ``code=``) or the
 master key, as in Azure.
+
+About 400 lines: the application factory, keys, the routes that belong to no other module
+(admin, host status) and the site runner; HTTP triggers, the management API and timer
+triggers are their own modules.
 """
 
 from __future__ import annotations

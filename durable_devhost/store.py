@@ -6,6 +6,9 @@ status are committed together, and an activity result replaces its work item ato
 So a ``kill -9`` at any moment loses nothing: on restart every pending inbox message gets an
 episode, every unfinished work item is run again (at-least-once, as in Azure) and every timer
 is re-armed.  WAL mode keeps readers (status queries) off the writer's back.
+
+Over 400 lines on purpose: the schema and every transaction live together, so what commits
+atomically with what can be checked in one read.
 """
 
 from __future__ import annotations

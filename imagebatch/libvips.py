@@ -30,6 +30,10 @@ image per core and libvips's own threads then only add contention. A process
 forked after libvips started (``multiprocessing``'s default on Linux) must not
 call it -- it deadlocks on locks held by threads that did not survive the fork
 -- so such a child falls back to Pillow; spawned workers load their own.
+
+Over 400 lines on purpose: this is the only module that imports pyvips, so every
+call into the optional dependency (and its fork, thread and error handling) is
+reviewable in one place; :mod:`imagebatch.imaging` never touches pyvips itself.
 """
 
 from __future__ import annotations
