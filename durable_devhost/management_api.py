@@ -215,7 +215,7 @@ class ManagementApi:
         runtime = status.get("runtimeStatus")
         if runtime in RUNNING_STATES:
             return json_response(202, status, {"Location": str(request.url), "Retry-After": "5"})
-        if runtime == "Failed":
+        if runtime == RuntimeStatus.FAILED:
             return json_response(500 if q.bool("returnInternalServerErrorOnFailure") else 200, status)
         if runtime in (RuntimeStatus.COMPLETED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED):
             return json_response(200, status)
