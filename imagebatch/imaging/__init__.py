@@ -106,8 +106,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from imagebatch import libvips
-from imagebatch.imaging.decode import MAX_PIXELS_DEFAULT, _open, _orientation_and_size, _stream_orientation
-from imagebatch.imaging.decode import _decode as _decode
+from imagebatch.imaging.decode import MAX_PIXELS_DEFAULT, _decode, _open, _orientation_and_size, _stream_orientation
 from imagebatch.imaging.encode import EncodedRendition, _encode
 from imagebatch.imaging.errors import (
     _SOURCE_FORMAT_NAMES,
@@ -129,6 +128,9 @@ from imagebatch.imaging.resample import (
 from imagebatch.imaging.routing import MAX_DECODE_BYTES_DEFAULT, _Route, _route
 from imagebatch.specs import FITS, FORMATS, RenderSpec
 
+# render_image and decode_estimate look _open and _route up in this namespace, so a test
+# replaces them here; a helper called inside a submodule (routing._pillow_route,
+# decode._check_jpeg_scan...) is replaced on that submodule.
 __all__ = [
     "ACCEPTED_FORMATS",
     "ERROR_KINDS",
