@@ -1,6 +1,6 @@
 """A realistic benchmark corpus: 12 MP JPEG q90 "camera" photos of 2-6 MB.
 
-Why not ``imagebatch.sample_images.make_photo``: its drawn gradients, shapes
+Why not ``devtools.sample_images.make_photo``: its drawn gradients, shapes
 and text compress to ~1.5 MB at 12 MP q90 and decode ~35 % faster than a real
 12 MP camera JPEG, because most of their 8x8 blocks have few non-zero AC
 coefficients. Decode time is dominated by entropy decoding, i.e. by how many
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if not ok:
         print(f"SKIP corpus: {reason}")
         return 0
-    from imagebatch.sample_images import encode, make_photo
+    from devtools.sample_images import encode, make_photo
 
     print(f"load average {os.getloadavg()[0]:.2f}")
     rows = []

@@ -39,7 +39,7 @@ from PIL import Image
 
 from bench import corpus
 from bench.common import machine_info, ratio_line, results_dir, ssim_luma, write_json
-from imagebatch import imaging
+from imagebatch.imaging import encode as imaging_encode
 from imagebatch.imaging import render_image
 from imagebatch.specs import DEFAULT_RENDITIONS, RenderSpec, Rendition
 
@@ -57,12 +57,10 @@ def _load() -> str:
 
 
 def _renderers() -> dict[str, Any]:
-    from bench import imaging as bi
+    from bench.imaging.variants import RENDERERS, vips_status
 
-    renderers = {"naive": bi._naive, "ours": bi._ours, "ours-pillow": bi._ours_pillow}
-    if bi.vips_status()[0]:
-        renderers["pyvips-cascade"] = bi._pyvips_cascade
-    return renderers
+    names = ["naive", "ours", "ours-pillow"] + (["pyvips-cascade"] if vips_status()[0] else [])
+    return {name: RENDERERS[name] for name in names}
 
 
 # ---------------------------------------------------------------------- timing
@@ -146,7 +144,7 @@ def quality(datas: list[tuple[str, bytes]], renditions: Sequence[Rendition]) -> 
 def webp_methods(datas: list[tuple[str, bytes]], renditions: Sequence[Rendition], repeats: int) -> list[dict]:
     """What each libwebp ``method`` costs (ours' CPU per image) and gives (SSIM vs naive, worst rendition)."""
     naive = _renderers()["naive"]
-    original = imaging.WEBP_METHOD
+    original = imaging_encode.WEBP_METHOD
     rows = []
     naive_ssim: dict[int, list[float]] = {}
     refs: dict[int, list[Image.Image]] = {}
@@ -157,7 +155,7 @@ def webp_methods(datas: list[tuple[str, bytes]], renditions: Sequence[Rendition]
     spec = RenderSpec(renditions=tuple(renditions), format="webp", quality=QUALITY)
     try:
         for method in range(0, 7):
-            imaging.WEBP_METHOD = method
+            imaging_encode.WEBP_METHOD = method
             cpu, worst, size = [], math.inf, 0
             for _ in range(repeats):
                 for _, data in datas:
@@ -184,7 +182,7 @@ def webp_methods(datas: list[tuple[str, bytes]], renditions: Sequence[Rendition]
                 flush=True,
             )
     finally:
-        imaging.WEBP_METHOD = original
+        imaging_encode.WEBP_METHOD = original
     return rows
 
 

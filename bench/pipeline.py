@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 from azure.storage.blob import BlobServiceClient
 
-from imagebatch.sample_images import make_photo
+from devtools.sample_images import make_photo
 from imagebatch.specs import RenderSpec
 from storage.clients import close_async_clients
 from tests.azurite import connection_string, running_azurite

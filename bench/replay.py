@@ -31,12 +31,12 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-import durable_devhost.engine as engine_module
 import orchestrators
+from devtools.sample_images import make_photo
+from durable_devhost import orchestration_dispatch
 from durable_devhost.testing import DevHost
 from imagebatch.imaging import render_image
 from imagebatch.results import image_result, output_entry
-from imagebatch.sample_images import make_photo
 from imagebatch.sharding import shard_sizes
 from imagebatch.specs import RenderSpec
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
@@ -54,7 +54,7 @@ class ReplayMeter:
         self.cpu = 0.0
         self.episodes = 0
         self._lock = threading.Lock()
-        self._original = engine_module.invoke_orchestrator
+        self._original = orchestration_dispatch.invoke_orchestrator
 
     def __enter__(self) -> ReplayMeter:
         def timed(fn: Any, payload: str) -> dict[str, Any]:
@@ -66,11 +66,11 @@ class ReplayMeter:
                     self.cpu += time.thread_time() - start
                     self.episodes += 1
 
-        engine_module.invoke_orchestrator = timed
+        orchestration_dispatch.invoke_orchestrator = timed
         return self
 
     def __exit__(self, *exc: object) -> None:
-        engine_module.invoke_orchestrator = self._original
+        orchestration_dispatch.invoke_orchestrator = self._original
 
 
 def _fake_result(name: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """durable_devhost: a local stand-in for the Azure Functions host + Durable Functions extension.
 
-Runs Python v2 Durable apps (``df.DFApp``) with no Azure and no Core Tools.  See DESIGN.md.
+Runs Python v2 Durable apps (``df.DFApp``) with no Azure and no Core Tools.  See docs/devhost.md
+(usage, and "How it is built" for the modules).
 """
 
 from .clock import Clock, SkippableClock, SystemClock

@@ -1,65 +1,47 @@
-"""The engine: DTFx's dispatchers in miniature, driving the SDK through :mod:`replay`.
+"""The engine: DTFx's dispatchers in miniature, driving the SDK through :mod:`.replay`, behind one façade.
 
-* Orchestrations run in *episodes*, serially per instance.  An episode takes every pending inbox
-  message of the instance (the extension batches messages too), prepends ``OrchestratorStarted``
-  (now), invokes the orchestrator once with the whole history (§2.2), replays its actions through
-  the shim emulation and commits the result in one store transaction.
-* At most ``max_concurrent_orchestrations`` episodes and ``max_concurrent_activities`` activities
-  run at once (host.json ``maxConcurrent*Functions``).
-* Timers fire in ``FireAt`` order; with a :class:`~.clock.SkippableClock` in auto-skip mode the
-  clock jumps to the next timer as soon as nothing else can make progress.
-* Sub-orchestration results are routed to the parent's inbox the way DTFx's
-  ``TaskOrchestrationDispatcher`` does (Completed -> ``SubOrchestrationInstanceCompleted``,
-  anything else -> ``SubOrchestrationInstanceFailed``).
+:class:`Engine` is what the server, the CLI and :mod:`.testing` use: lifecycle (``start``/``stop``,
+resuming persisted work at-least-once), the management API (start, status, events, terminate,
+suspend/resume, purge) and waits. The work is done by three dispatchers it is made of:
+
+* :mod:`.orchestration_dispatch`: episodes, serially per instance, at most
+  ``max_concurrent_orchestrations`` at once (host.json ``maxConcurrentOrchestratorFunctions``);
+* :mod:`.activity_dispatch`: work items, at most ``max_concurrent_activities`` at once
+  (``maxConcurrentActivityFunctions``), on threads, the event loop or worker processes;
+* :mod:`.timer_dispatch`: durable timers in ``FireAt`` order, with optional time-skipping.
+
+Statuses are :class:`~.runtime_status.RuntimeStatus`; status payloads are built by
+:mod:`.status_json`; payload sizes are measured against Azure Storage's limits
+here (:meth:`Engine.payload_stats`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import json
 import logging
-import multiprocessing
-import os
 import time
 import uuid
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import history as h
+from .activity_dispatch import ActivityDispatcher
 from .clock import Clock, SkippableClock, SystemClock
 from .errors import InstanceExistsError, InstanceGoneError, InstanceNotFoundError, UnknownFunctionError
 from .functions import FunctionIndex
 from .history import EventType
-from .invoke import (
-    ActivityResult,
-    invoke_orchestrator,
-    orchestrator_payload,
-    run_activity_async,
-    run_activity_sync,
-    set_fast_replay,
-    worker_init,
-    worker_run_activity,
-)
-from .replay import ReplayResult, ShimReplayer, unknown_function_message
-from .store import (
-    TERMINAL_STATUSES,
-    EpisodeCommit,
-    InstanceRow,
-    NewMessage,
-    NewTimer,
-    NewWork,
-    Store,
-    TimerRow,
-    WorkItem,
-)
+from .invoke import set_fast_replay
+from .orchestration_dispatch import OrchestrationDispatcher
+from .replay import unknown_function_message
+from .runtime_status import ACTIVE_STATUSES, TERMINAL_STATUSES, RuntimeStatus
+from .status_json import status_json, summarised_history
+from .store import InstanceRow, NewMessage, Store, TimerRow, WorkItem
+from .timer_dispatch import TimerDispatcher, _wait_event
 
 log = logging.getLogger("durable_devhost")
 
-_ACTIVE_STATUSES = ("Running", "Pending", "Suspended", "ContinuedAsNew")
 
 # Azure Storage provider limits the dev host measures payloads against (it stores everything inline):
 # durabletask src/DurableTask.AzureStorage/MessageManager.cs: MaxStorageQueuePayloadSizeInBytes = 45 * 1024,
@@ -70,24 +52,8 @@ _ACTIVE_STATUSES = ("Running", "Pending", "Suspended", "ContinuedAsNew")
 QUEUE_MESSAGE_LIMIT = 45 * 1024
 TABLE_PROPERTY_LIMIT = 60 * 1024
 CUSTOM_STATUS_LIMIT_KB = 16
-# DTFx OrchestrationStatus, by value (durabletask src/DurableTask.Core/OrchestrationStatus.cs)
-_ORCHESTRATION_STATUS = ("Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated", "Pending",
-                         "Suspended")
 PAYLOAD_KINDS = ("orchestration_input", "orchestration_output", "activity_input", "activity_output",
                  "custom_status")
-
-
-async def _wait_event(event: asyncio.Event, timeout: float | None) -> None:
-    """Wait for ``event`` at most ``timeout`` seconds.
-
-    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that races with the
-    event being set, which would make :meth:`Engine.stop` hang.
-    """
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=timeout)
-    finally:
-        waiter.cancel()
 
 
 @dataclass
@@ -102,7 +68,12 @@ class EngineOptions:
     function_timeout: str | None = None  # host.json functionTimeout, enforced for activities
 
 
-class Engine:
+class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
+    """The dev host's engine; see the module docstring."""
+
+    # The extension's showHistory summary, kept reachable here for callers of the old static method.
+    summarised_history = staticmethod(summarised_history)
+
     def __init__(self, index: FunctionIndex, store: Store, clock: Clock | None = None,
                  options: EngineOptions | None = None) -> None:
         self.index = index
@@ -202,11 +173,6 @@ class Engine:
         for instance_id in self.store.instances_with_inbox():
             self._mark_ready(instance_id)
 
-    def _new_process_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            self.options.worker_processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_init, initargs=(self.index.app_path, os.getpid()))
-
     async def stop(self) -> None:
         if not self._started:
             return
@@ -235,11 +201,11 @@ class Engine:
                                                                 self.index.names("orchestrator")))
         instance_id = instance_id or uuid.uuid4().hex
         existing = self.store.get_instance(instance_id)
-        if existing is not None and existing.status in _ACTIVE_STATUSES:
+        if existing is not None and existing.status in ACTIVE_STATUSES:
             raise InstanceExistsError(f"An Orchestration instance with the ID '{instance_id}' already exists.")
         now = self.clock.now()
         row = InstanceRow(instance_id=instance_id, name=fn.name, execution_id=uuid.uuid4().hex,
-                          status="Pending", input=input_json, created=now, updated=now)
+                          status=RuntimeStatus.PENDING, input=input_json, created=now, updated=now)
         start = h.execution_started(now, name=fn.name, instance_id=instance_id,
                                     execution_id=row.execution_id, input_json=input_json)
         self.store.create_instance(row, start)
@@ -253,8 +219,8 @@ class Engine:
         if row is None:
             return None
         status = self._status_json(row, show_input)
-        if show_history and row.status != "Pending":     # the extension reads no history while Pending
-            status["historyEvents"] = self.summarised_history(self.store.history(instance_id), show_history_output,
+        if show_history and row.status != RuntimeStatus.PENDING:     # the extension reads no history while Pending
+            status["historyEvents"] = summarised_history(self.store.history(instance_id), show_history_output,
                                                               show_input)
         return status
 
@@ -278,7 +244,8 @@ class Engine:
         self._mark_ready(instance_id)
 
     async def raise_event(self, instance_id: str, event_name: str, input_json: str | None) -> None:
-        """EventRaised{Name, Input}: ``Input`` is the JSON text given, untouched (§4.3)."""
+        """EventRaised{Name, Input}: ``Input`` is the JSON text given, untouched (the extension stores the
+        client's JSON as it arrives; the SDK's double encoding is described in docs/devhost.md)."""
         self._require_live(instance_id)
         self._send(instance_id, h.event_raised(self.clock.now(), event_name, input_json))
 
@@ -375,558 +342,14 @@ class Engine:
         self._kick()
         await asyncio.sleep(0)
 
-    # ---- status JSON -------------------------------------------------------------------------
-
-    @staticmethod
-    def _loads(text: str | None) -> Any:
-        return json.loads(text) if text is not None else None
 
     def _status_json(self, row: InstanceRow, show_input: bool) -> dict[str, Any]:
-        """The extension's ``StatusResponsePayload`` (§4.2)."""
-        return {
-            "name": row.name,
-            "instanceId": row.instance_id,
-            "runtimeStatus": row.status,
-            "input": self._loads(row.input) if show_input else None,
-            "customStatus": self._loads(row.custom_status),
-            "output": self._loads(row.output),
-            "createdTime": h.format_status_ts(row.created),
-            "lastUpdatedTime": h.format_status_ts(row.updated),
-        }
-
-    @staticmethod
-    def _scheduled_time(timestamp: str) -> str:
-        """``historyItem["ScheduledTime"] = (DateTime)historyItem["Timestamp"]``, serialised again.
-
-        The cast parses the (string) timestamp with ``Convert.ToDateTime``, which yields a *local* DateTime;
-        Newtonsoft writes it with ``FFFFFFF`` (trailing zeros dropped) and the local offset, ``+00:00`` on
-        Azure Functions (UTC)."""
-        dt = h.parse_ts(timestamp)
-        fraction = f"{dt.microsecond:06d}0".rstrip("0")
-        return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "+00:00"
-
-    @classmethod
-    def summarised_history(cls, events: list[dict[str, Any]], show_history_output: bool,
-                           show_input: bool) -> list[dict[str, Any]]:
-        """The ``historyEvents`` the extension returns for ``showHistory``.
-
-        A copy of azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/ContextImplementations/
-        DurableClient.cs ``GetDurableOrchestrationStatusAsync``: ``EventType`` as its name; TaskScheduled /
-        SubOrchestrationInstanceCreated rows are folded into their completion (``ScheduledTime``,
-        ``FunctionName``, ``Input``) and removed, as are OrchestratorStarted/Completed; ``Result`` only with
-        ``showHistoryOutput`` and then as JSON (``ParseToJToken``); ``EventId``/``IsPlayed`` dropped.
-        """
-        items = [dict(ev) for ev in events]
-        mapper: dict[str, tuple[int, dict[str, Any]]] = {}
-        drop: list[int] = []
-        for i, item in enumerate(items):
-            try:
-                et = EventType(item["EventType"])
-            except ValueError:
-                continue
-            name = et.name.title().replace("_", "")
-            item["EventType"] = name
-            if et in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
-                mapper[f"{name}_{item.get('EventId')}"] = (i, item)
-                item.pop("Version", None)
-            elif et in (EventType.TASK_COMPLETED, EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
-                        EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
-                task = et in (EventType.TASK_COMPLETED, EventType.TASK_FAILED)
-                prefix = "TaskScheduled" if task else "SubOrchestrationInstanceCreated"
-                found = mapper.get(f"{prefix}_{item.get('TaskScheduledId')}")
-                if found is not None:
-                    index, scheduled = found
-                    item["ScheduledTime"] = cls._scheduled_time(scheduled["Timestamp"])
-                    item["FunctionName"] = scheduled.get("Name")
-                    if show_input:
-                        item["Input"] = scheduled.get("Input")
-                    drop.append(index)
-                item.pop("TaskScheduledId", None)
-                completed = et in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED)
-                if completed:
-                    if show_history_output:
-                        item["Result"] = cls._parse_token(item.get("Result"))
-                    else:
-                        item.pop("Result", None)
-            elif et == EventType.EXECUTION_STARTED:
-                function_name = item.pop("Name", None)
-                item["FunctionName"] = function_name
-                for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
-                    item.pop(key, None)
-            elif et == EventType.EXECUTION_COMPLETED:
-                status = item.get("OrchestrationStatus")
-                if isinstance(status, int) and 0 <= status < len(_ORCHESTRATION_STATUS):
-                    item["OrchestrationStatus"] = _ORCHESTRATION_STATUS[status]
-                if show_history_output:
-                    item["Result"] = cls._parse_token(item.get("Result"))
-                else:
-                    item.pop("Result", None)
-            elif et == EventType.TIMER_FIRED:
-                item.pop("TimerId", None)
-            elif et in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
-                drop.append(i)
-            if not show_input:
-                item.pop("Input", None)
-            item.pop("EventId", None)
-            item.pop("IsPlayed", None)
-        dropped = set(drop)
-        return [item for i, item in enumerate(items) if i not in dropped]
-
-    @staticmethod
-    def _parse_token(value: Any) -> Any:
-        """``DurableClient.ParseToJToken``: JSON when it parses, the trimmed raw text otherwise."""
-        if value is None:
-            return None
-        text = str(value).strip()
-        if not text:
-            return ""
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-
-    # ---- orchestration dispatch ------------------------------------------------------------------
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _mark_ready(self, instance_id: str) -> None:
-        if not self._started:
-            return
-        if instance_id in self._active:
-            self._again.add(instance_id)
-            return
-        self._active.add(instance_id)
-        self._spawn(self._drive(instance_id))
-
-    async def _drive(self, instance_id: str) -> None:
-        """Run episodes for one instance until its inbox is drained (one at a time per instance)."""
-        try:
-            while True:
-                await self._gather_batch(instance_id)
-                self._again.discard(instance_id)
-                async with self._orch_sem:
-                    t0 = time.perf_counter()
-                    await self._episode(instance_id)
-                    self._last_episode[instance_id] = time.perf_counter() - t0
-                if instance_id not in self._again:
-                    break
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("episode for %s crashed", instance_id)
-        finally:
-            self._active.discard(instance_id)
-            self._notify()
-
-    async def _gather_batch(self, instance_id: str) -> None:
-        """Let more activity results pile up before an expensive episode.
-
-        Every episode re-runs the orchestrator over the whole history, so a big fan-out would
-        spend its time replaying once per completion.  While the instance still has activities in
-        flight we wait up to as long as its last episode took (capped at 100 ms), which keeps the
-        replay overhead bounded; chains (nothing else in flight) are never delayed.  Batching is
-        allowed: the extension also delivers several messages per episode (§2.2).
-        """
-        budget = min(self._last_episode.get(instance_id, 0.0), 0.1)
-        deadline = time.perf_counter() + budget
-        while self._outstanding.get(instance_id, 0) > 0 and time.perf_counter() < deadline:
-            await asyncio.sleep(0.002)
+        return status_json(row, show_input)
 
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
         self._kick()
 
-    async def _episode(self, instance_id: str) -> None:
-        row = self.store.get_instance(instance_id)
-        messages = self.store.inbox(instance_id)
-        if not messages:
-            return
-        if row is None or row.completed:
-            # DTFx drops messages addressed to finished (or unknown) instances.
-            self.store.drop_messages(m.id for m in messages)
-            return
-
-        consumed: list[int] = []
-        deliver: list[dict[str, Any]] = []
-        start_event: dict[str, Any] | None = None
-        terminate: dict[str, Any] | None = None
-        suspended = row.status == "Suspended"
-        held: list[Any] = []                  # queued while suspended; delivered after a resume
-        for m in messages:
-            et = m.event["EventType"]
-            if m.execution_id is not None and m.execution_id != row.execution_id:
-                consumed.append(m.id)          # stale: an older execution (continue-as-new)
-                continue
-            if et == EventType.EXECUTION_STARTED:
-                start_event = m.event
-            elif et == EventType.EXECUTION_TERMINATED:
-                terminate = m.event
-                consumed.append(m.id)
-                break
-            elif et == EventType.EXECUTION_SUSPENDED:
-                if not suspended:
-                    suspended = True
-                    deliver.append(m.event)
-            elif et == EventType.EXECUTION_RESUMED:
-                if suspended:
-                    # DTFx HandleExecutionResumedEvent replays the events buffered while suspended.
-                    suspended = False
-                    deliver.append(m.event)
-                    deliver.extend(x.event for x in held)
-                    consumed.extend(x.id for x in held)
-                    held.clear()
-            elif suspended:
-                held.append(m)                 # stays queued until resumed
-                continue
-            else:
-                deliver.append(m.event)
-            consumed.append(m.id)
-
-        if terminate is not None:
-            self._terminate_now(row, terminate, consumed, messages)
-            return
-        old = self.store.history(instance_id)
-        if start_event is None and not old:
-            return                             # not started yet (should not happen)
-        if start_event is None and not deliver:
-            if consumed:
-                self.store.drop_messages(consumed)
-            return
-
-        now = self.clock.now()
-        new_events = [h.orchestrator_started(now)]
-        if start_event is not None:
-            new_events.append(start_event)
-        new_events.extend(deliver)
-        for ev in new_events:
-            ev["IsPlayed"] = False
-        full = old + new_events
-        result, duration_ms = await self._run_orchestrator(row, full)
-        commit = self._episode_commit(row, now, new_events, result, consumed, suspended)
-        work, timers = self.store.commit_episode(commit)
-        log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", row.name,
-                 "Failed" if result.outcome == "failed" else "Succeeded", instance_id, duration_ms)
-        log.debug("episode %s: %d new events, %d decisions, outcome=%s", instance_id, len(new_events),
-                  len(result.decisions), result.outcome)
-        self._after_commit(commit, work, timers)
-
-    async def _run_orchestrator(self, row: InstanceRow, full: list[dict[str, Any]]) -> tuple[ReplayResult, int]:
-        fn = self.index.orchestrator(row.name)
-        started = next((e for e in full if e["EventType"] == EventType.EXECUTION_STARTED), {})
-        t0 = time.perf_counter()
-        if fn is None:
-            message = unknown_function_message(row.name, "orchestrator", self.index.names("orchestrator"))
-            return ReplayResult(outcome="failed", output=json.dumps(message), failure_details=message), 0
-        payload = orchestrator_payload(
-            history=full, input_json=started.get("Input"), instance_id=row.instance_id,
-            parent_instance_id=row.parent_instance_id,
-            long_timer_interval=self.options.long_timer_interval, max_short_timer=self.options.max_short_timer)
-        replayer = ShimReplayer(
-            orchestrator_name=fn.name, instance_id=row.instance_id, execution_id=row.execution_id,
-            activity_exists=lambda n: self.index.activity(n) is not None,
-            orchestrator_exists=lambda n: self.index.orchestrator(n) is not None,
-            known_activities=lambda: self.index.names("activity"),
-            known_orchestrators=lambda: self.index.names("orchestrator"),
-            parent_instance_id=row.parent_instance_id)
-
-        def run() -> ReplayResult:
-            state = invoke_orchestrator(fn, payload)
-            return replayer.replay(full, state)
-
-        result = await self._loop.run_in_executor(self._orch_pool, run)
-        return result, int((time.perf_counter() - t0) * 1000)
-
-    def _episode_commit(self, row: InstanceRow, now: datetime, new_events: list[dict[str, Any]],
-                        result: ReplayResult, consumed: list[int], suspended: bool) -> EpisodeCommit:
-        inst = InstanceRow(**{**row.__dict__})
-        inst.updated = now
-        inst.custom_status = result.custom_status
-        self._record_payload("custom_status", row.name, row.instance_id, result.custom_status)
-        commit = EpisodeCommit(instance=inst, consumed_inbox=consumed)
-        events = list(new_events)
-        if result.outcome != "failed":
-            for d in result.decisions:
-                events.append(d.to_event(now))
-                if d.kind == "task":
-                    self._record_payload("activity_input", d.name or "", row.instance_id, d.input)
-                    commit.new_work.append(NewWork(d.task_id, d.name or "", d.input))
-                elif d.kind == "timer" and not d.cancelled:
-                    assert d.fire_at is not None
-                    commit.new_timers.append(NewTimer(d.task_id, h.format_ts(d.fire_at)))
-                elif d.kind == "sub":
-                    self._start_child(commit, inst, d.task_id, d.name or "", d.instance_id or "", d.input, now)
-        events.append(h.orchestrator_completed(now))
-
-        if result.outcome == "running":
-            inst.status = "Suspended" if suspended else "Running"
-        elif result.outcome == "continued_as_new":
-            # A new execution: fresh history whose first episode starts from ExecutionStarted(input),
-            # plus the EventRaised messages that arrived after ContinueAsNew (DTFx carry-over).
-            inst.status = "Running"
-            inst.execution_id = uuid.uuid4().hex
-            inst.output = None
-            inst.input = result.continue_input
-            self._record_payload("orchestration_input", row.name, row.instance_id, result.continue_input)
-            commit.reset_history = True
-            commit.cancel_timers = True
-            commit.new_work.clear()
-            commit.new_timers.clear()
-            # The ending execution's last episode is kept with its archived history (tests read it).
-            commit.archive_tail = [{**ev, "IsPlayed": True} for ev in events]
-            events = []
-            commit.new_messages.append(NewMessage(inst.instance_id, inst.execution_id, h.execution_started(
-                now, name=inst.name, instance_id=inst.instance_id, execution_id=inst.execution_id,
-                input_json=result.continue_input, parent=self._parent_of(inst))))
-            for ev in result.carryover_events:
-                commit.new_messages.append(NewMessage(inst.instance_id, None, ev))
-        else:
-            status = "Completed" if result.outcome == "completed" else "Failed"
-            inst.status = status
-            inst.output = result.output
-            if status == "Completed":
-                self._record_payload("orchestration_output", row.name, row.instance_id, result.output)
-            commit.cancel_timers = True
-            # DTFx writes ExecutionCompleted with the episode's decisions, before OrchestratorCompleted.
-            events.insert(len(events) - 1, h.execution_completed(now, status, result.output, result.failure_details))
-            self._notify_parent(commit, inst, now, result.failure_details)
-
-        for ev in events:
-            ev["IsPlayed"] = True     # DTFx persists IsPlayed=true once processed
-        commit.append_history = events
-        return commit
-
-    @staticmethod
-    def _parent_of(inst: InstanceRow) -> dict[str, Any] | None:
-        if inst.parent_instance_id is None:
-            return None
-        return h.parent_instance(name="", instance_id=inst.parent_instance_id,
-                                 execution_id=inst.parent_execution_id or "",
-                                 task_schedule_id=inst.parent_task_id or 0)
-
-    def _start_child(self, commit: EpisodeCommit, parent: InstanceRow, task_id: int, name: str,
-                     child_id: str, action_input: str | None, now: datetime) -> None:
-        fn = self.index.orchestrator(name)
-        child_name = fn.name if fn is not None else name
-        # The shim passes the action's input (a JSON string) as an object; DTFx serialises it again.
-        input_json = json.dumps(action_input)
-        self._record_payload("orchestration_input", child_name, child_id, input_json)
-        child = InstanceRow(instance_id=child_id, name=child_name, execution_id=uuid.uuid4().hex,
-                            status="Pending", input=input_json, created=now, updated=now,
-                            parent_instance_id=parent.instance_id, parent_execution_id=parent.execution_id,
-                            parent_task_id=task_id)
-        commit.new_instances.append(child)
-        commit.new_messages.append(NewMessage(child_id, child.execution_id, h.execution_started(
-            now, name=child_name, instance_id=child_id, execution_id=child.execution_id, input_json=input_json,
-            parent=h.parent_instance(name=parent.name, instance_id=parent.instance_id,
-                                     execution_id=parent.execution_id, task_schedule_id=task_id))))
-
-    def _notify_parent(self, commit: EpisodeCommit, inst: InstanceRow, now: datetime,
-                       details: str | None) -> None:
-        """``TaskOrchestrationDispatcher``: Completed -> SubOrchestrationInstanceCompleted, else Failed."""
-        if inst.parent_instance_id is None or inst.parent_task_id is None:
-            return
-        if inst.status == "Completed":
-            ev = h.sub_orchestration_completed(now, inst.parent_task_id, inst.output)
-        else:
-            reason = self._loads(inst.output)
-            ev = h.sub_orchestration_failed(now, inst.parent_task_id, str(reason), details)
-        commit.new_messages.append(NewMessage(inst.parent_instance_id, inst.parent_execution_id, ev))
-
-    def _terminate_now(self, row: InstanceRow, terminate: dict[str, Any], consumed: list[int],
-                       messages: list[Any]) -> None:
-        now = self.clock.now()
-        inst = InstanceRow(**{**row.__dict__})
-        inst.status, inst.updated = "Terminated", now
-        reason = terminate.get("Input")
-        inst.output = json.dumps(reason)
-        # Everything else queued for this instance is dropped with it.
-        commit = EpisodeCommit(instance=inst, consumed_inbox=[m.id for m in messages], cancel_timers=True)
-        events = [h.orchestrator_started(now), terminate, h.execution_completed(now, "Terminated", inst.output),
-                  h.orchestrator_completed(now)]
-        for ev in events:
-            ev["IsPlayed"] = True
-        commit.append_history = events
-        self._notify_parent(commit, inst, now, None)
-        work, timers = self.store.commit_episode(commit)
-        log.info("Terminated instance %s (reason=%r)", row.instance_id, reason)
-        self._after_commit(commit, work, timers)
-
-    def _after_commit(self, commit: EpisodeCommit, work: list[WorkItem], timers: list[TimerRow]) -> None:
-        for item in work:
-            self._enqueue_work(item)
-        for t in timers:
-            self._arm(t)
-        for m in commit.new_messages:
-            self._mark_ready(m.instance_id)
-        self._notify()
-
-    # ---- activities ------------------------------------------------------------------------------
-
-    def _enqueue_work(self, item: WorkItem) -> None:
-        self._counted.add(item.id)
-        self._outstanding[item.instance_id] = self._outstanding.get(item.instance_id, 0) + 1
-        self._work_queue.put_nowait(item)
-
-    def _work_done(self, item: WorkItem) -> None:
-        """Idempotent: the worker's ``finally`` calls it again."""
-        if item.id not in self._counted:
-            return
-        self._counted.discard(item.id)
-        left = self._outstanding.get(item.instance_id, 0) - 1
-        if left > 0:
-            self._outstanding[item.instance_id] = left
-        else:
-            self._outstanding.pop(item.instance_id, None)
-
-    async def _activity_worker(self) -> None:
-        while True:
-            item = await self._work_queue.get()
-            self._running_activities += 1
-            retry = False
-            try:
-                await self._run_work(item)
-            except asyncio.CancelledError:
-                raise
-            except BrokenProcessPool:
-                # A worker process died (os._exit, segfault, OOM): like the host restarting the
-                # language worker, start new workers and run the work item again (at-least-once).
-                log.warning("worker process died running %s; restarting workers and retrying", item.name)
-                self._replace_broken_pool()
-                await asyncio.sleep(0.2)
-                retry = True
-            except Exception:
-                log.exception("activity work item %s crashed", item.id)
-            finally:
-                self._running_activities -= 1
-                self._work_done(item)
-                self._kick()
-            if retry:
-                self._enqueue_work(item)
-
-    def _timeout_seconds(self) -> float | None:
-        from .settings import parse_timespan
-
-        return parse_timespan(self.options.function_timeout)
-
-    async def _invoke_activity(self, fn: Any, item: WorkItem, invocation_id: str) -> ActivityResult:
-        if fn.is_async:
-            return await run_activity_async(fn, item.input, invocation_id, self.index.app_path)
-        if self._process_pool is not None:
-            return await self._loop.run_in_executor(self._process_pool, worker_run_activity, fn.name, item.input,
-                                                    invocation_id)
-        return await self._loop.run_in_executor(self._thread_pool, run_activity_sync, fn, item.input, invocation_id,
-                                                self.index.app_path)
-
-    async def _run_with_timeout(self, fn: Any, item: WorkItem, invocation_id: str) -> ActivityResult:
-        """host.json ``functionTimeout``: the WebJobs ``FunctionExecutor`` (azure-webjobs-sdk
-        src/Microsoft.Azure.WebJobs.Host/Executors/FunctionExecutor.cs) logs "Timeout value of {t} exceeded by
-        function 'Functions.X' (Id: '...'). Initiating cancellation." and fails the invocation with
-        ``FunctionTimeoutException("Timeout value of {t} was exceeded by function: Functions.X")``; the host
-        then restarts the language worker. The dev host fails the invocation with the same text but cannot
-        stop a sync activity's thread (or process): it runs on in the background, its result discarded."""
-        timeout = self._timeout_seconds()
-        task = asyncio.ensure_future(self._invoke_activity(fn, item, invocation_id))
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if task in done:
-            return task.result()
-        task.cancel()
-        text = self.options.function_timeout
-        log.error("Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). Initiating cancellation.",
-                  text, fn.name, invocation_id)
-        message = f"Timeout value of {text} was exceeded by function: Functions.{fn.name}"
-        return ActivityResult(ok=False, reason=f"Activity function '{fn.name}' failed: {message}",
-                              details=f"Microsoft.Azure.WebJobs.Host.FunctionTimeoutException: {message}")
-
-    def _replace_broken_pool(self) -> None:
-        pool = self._process_pool
-        if pool is not None and getattr(pool, "_broken", False):
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._process_pool = self._new_process_pool()
-
-    async def _run_work(self, item: WorkItem) -> None:
-        row = self.store.get_instance(item.instance_id)
-        if row is None or row.completed or row.execution_id != item.execution_id:
-            self.store.discard_work(item.id)
-            return
-        fn = self.index.activity(item.name)
-        invocation_id = str(uuid.uuid4())
-        t0 = time.perf_counter()
-        result: ActivityResult
-        try:
-            if fn is None:
-                result = ActivityResult(ok=False, reason=unknown_function_message(
-                    item.name, "activity", self.index.names("activity")))
-            elif fn.unsupported_bindings:
-                names = ", ".join(f"'{b.get('name')}' ({b.get('type')}, {str(b.get('direction', '?')).lower()})"
-                                  for b in fn.unsupported_bindings)
-                message = (f"Activity function '{fn.name}' failed: the local dev host cannot honour its binding(s) "
-                           f"{names}; only the activityTrigger is supplied. On Azure the Functions host would "
-                           f"provide them.")
-                result = ActivityResult(ok=False, reason=message, details=message)
-            elif self._timeout_seconds() is not None:
-                result = await self._run_with_timeout(fn, item, invocation_id)
-            elif fn.is_async:
-                # Like the Python worker: ``async def`` functions run on the event loop, not in a
-                # thread or a worker process, so I/O-bound activities never queue behind CPU work.
-                result = await run_activity_async(fn, item.input, invocation_id, self.index.app_path)
-            elif self._process_pool is not None:
-                result = await self._loop.run_in_executor(self._process_pool, worker_run_activity, fn.name,
-                                                          item.input, invocation_id)
-            else:
-                result = await self._loop.run_in_executor(self._thread_pool, run_activity_sync, fn, item.input,
-                                                          invocation_id, self.index.app_path)
-        except (asyncio.CancelledError, BrokenProcessPool):
-            raise
-        except Exception as exc:  # the worker could not even run it: fail the task, never hang the instance
-            log.exception("activity %s could not be run", item.name)
-            result = ActivityResult(ok=False, reason=f"Activity function '{item.name}' failed: {exc}",
-                                    details=f"{type(exc).__name__}: {exc}")
-        duration_ms = int((time.perf_counter() - t0) * 1000)
-        now = self.clock.now()
-        if result.ok:
-            self._record_payload("activity_output", item.name, item.instance_id, result.result)
-            event = h.task_completed(now, item.task_id, result.result)
-        else:
-            event = h.task_failed(now, item.task_id, result.reason or "", result.details)
-        log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", item.name,
-                 "Succeeded" if result.ok else "Failed", item.instance_id, duration_ms)
-        if self.store.complete_work(item.id, NewMessage(item.instance_id, item.execution_id, event)):
-            self._work_done(item)     # before waking the instance, so it does not wait for itself
-            self._mark_ready(item.instance_id)
-
-    # ---- timers ----------------------------------------------------------------------------------
-
-    def _arm(self, row: TimerRow) -> None:
-        heapq.heappush(self._timer_heap, (row.fire_at_dt, row.id, row))
-        self._kick()
-
-    def _kick(self) -> None:
-        wake = getattr(self, "_timer_wake", None)
-        if wake is not None:
-            wake.set()
-
     def _idle(self) -> bool:
         return not self._active and self._work_queue.empty() and self._running_activities == 0
-
-    async def _timer_loop(self) -> None:
-        while True:
-            self._timer_wake.clear()
-            now = self.clock.now()
-            while self._timer_heap and self._timer_heap[0][0] <= now:
-                _, _, row = heapq.heappop(self._timer_heap)
-                ev = h.timer_fired(now, row.timer_id, row.fire_at)
-                if self.store.fire_timer(row.id, NewMessage(row.instance_id, row.execution_id, ev)):
-                    self._mark_ready(row.instance_id)
-            if self._timer_heap and getattr(self.clock, "auto_skip", False) and self._idle():
-                # Time-skipping: nothing can progress except a future timer, so jump to it.
-                assert isinstance(self.clock, SkippableClock)
-                self.clock.skip_to(self._timer_heap[0][0])
-                continue
-            timeout = None
-            if self._timer_heap:
-                timeout = max(0.0, (self._timer_heap[0][0] - now).total_seconds())
-            await _wait_event(self._timer_wake, timeout)

@@ -1,8 +1,10 @@
 """Exceptions raised by the engine's management API.
 
-They mirror the HTTP outcomes of the extension's ``HttpApiHandler`` (§4.2): the server maps
-UnknownFunctionError -> 400, InstanceExistsError -> 409, InstanceNotFoundError -> 404 and
-InstanceGoneError -> 410.
+They mirror the HTTP outcomes of the extension's ``HttpApiHandler`` (azure-functions-durable-extension
+src/WebJobs.Extensions.DurableTask/HttpApiHandler.cs): the server maps
+UnknownFunctionError -> 400, InstanceExistsError -> 500 (the extension's generic catch of
+DTFx's ``OrchestrationAlreadyExistsException``, see :mod:`.management_api`), InstanceNotFoundError
+-> 404 and InstanceGoneError -> 410.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Index of an app's functions, built the way the Python worker indexes a v2 app (§6.1).
+"""Index of an app's functions, built the way the Python worker indexes a v2 app
+(azure-functions-python-worker azure_functions_worker/loader.py ``index_function_app``).
 
 ``app.get_functions()`` may be called only once per app object (a second call raises
 "does not have a unique function name"), so the index calls it exactly once and keeps the result.

@@ -1,4 +1,5 @@
-"""Constructors for DTFx history events, serialised the way the extension sends them (§2.1).
+"""Constructors for DTFx history events, serialised the way the extension sends them
+(durabletask src/DurableTask.Core/History/*.cs, written by Newtonsoft in the orchestration trigger's payload).
 
 DTFx ``[DataMember]`` properties serialised by Newtonsoft: PascalCase keys, ``EventType`` as
 an int (the SDK compares ints; a string silently breaks replay), ``EventId`` = sequence id for
@@ -12,6 +13,8 @@ from enum import IntEnum
 from typing import Any
 
 from dateutil import parser as _dtparser
+
+from .runtime_status import ORDERED, TERMINAL_STATUSES, RuntimeStatus
 
 
 class EventType(IntEnum):
@@ -58,7 +61,7 @@ def parse_ts(text: str) -> datetime:
     """Parse an ISO-8601 timestamp (DTFx or SDK format) into an aware UTC datetime.
 
     ``datetime.fromisoformat`` (Python 3.11+) reads DTFx's 7-digit fractions and ``Z`` about
-    10x faster than dateutil, which stays as the fallback for anything more exotic."""
+    much faster than dateutil, which stays as the fallback for anything more exotic."""
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
@@ -91,7 +94,8 @@ def orchestrator_completed(now: datetime) -> dict[str, Any]:
 
 def execution_started(now: datetime, *, name: str, instance_id: str, execution_id: str,
                       input_json: str | None, parent: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``Version`` must be present (SDK 1.7.0 reads ``event.Version`` unconditionally, §1.1)."""
+    """``Version`` must be present (SDK 1.7.0 reads ``event.Version`` unconditionally:
+    azure-functions-durable-python azure/durable_functions/models/history/HistoryEvent.py)."""
     return event(
         EventType.EXECUTION_STARTED, now,
         OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
@@ -166,6 +170,6 @@ def execution_resumed(now: datetime, reason: str | None) -> dict[str, Any]:
 def execution_completed(now: datetime, status: str, result: str | None,
                         failure: str | None = None) -> dict[str, Any]:
     """DTFx appends this when an execution ends (``OrchestrationStatus`` is the .NET enum name)."""
-    status_ints = {"Completed": 1, "ContinuedAsNew": 2, "Failed": 3, "Canceled": 4, "Terminated": 5}
-    return event(EventType.EXECUTION_COMPLETED, now, OrchestrationStatus=status_ints.get(status, 1),
+    ended = status in TERMINAL_STATUSES or status == RuntimeStatus.CONTINUED_AS_NEW
+    return event(EventType.EXECUTION_COMPLETED, now, OrchestrationStatus=ORDERED.index(status) if ended else 1,
                  Result=result, FailureDetails=failure)

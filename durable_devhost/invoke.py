@@ -1,4 +1,5 @@
-"""Invoke one orchestrator episode or one activity exactly as the Python worker does (§6.2).
+"""Invoke one orchestrator episode or one activity exactly as the Python worker does
+(azure-functions-python-worker azure_functions_worker/dispatcher.py).
 
 The real converters from ``azure.functions`` are used (``OrchestrationTriggerConverter``,
 ``ActivityTriggerConverter``) so inputs and outputs are encoded byte-for-byte as in Azure.
@@ -81,7 +82,9 @@ class ActivityResult:
 def orchestrator_payload(*, history: list[dict[str, Any]], input_json: str | None, instance_id: str,
                          parent_instance_id: str | None, long_timer_interval: str = "3.00:00:00",
                          max_short_timer: str = "6.00:00:00") -> str:
-    """The JSON the extension passes to the orchestration trigger (§1.1, ``OrchestrationContextToString``).
+    """The JSON the extension passes to the orchestration trigger (``OrchestrationContextToString``,
+    azure-functions-durable-extension
+    src/WebJobs.Extensions.DurableTask/Bindings/OrchestrationTriggerAttributeBindingProvider.cs).
 
     ``input`` is ``JToken.Load(ExecutionStarted.Input)``: the stored JSON text parsed once.
     """
@@ -108,7 +111,8 @@ def _context_kwargs(fn: IndexedFunction, invocation_id: str, app_path: str | Non
 
 
 def invoke_orchestrator(fn: IndexedFunction, payload_json: str) -> dict[str, Any]:
-    """Run one episode; return the SDK's state dict (§1.3), parsing ``$OutOfProcData$`` on failure.
+    """Run one episode; return the SDK's state dict, parsing ``$OutOfProcData$`` on failure
+    (azure-functions-durable-python azure/durable_functions/models/OrchestratorState.py).
 
     A failure without out-of-proc data (e.g. the trigger could not be decoded) is flagged with
     ``NO_STATE_KEY``: ``TaskOrchestrationShim`` then fails the instance at once with

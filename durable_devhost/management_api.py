@@ -4,7 +4,7 @@ A port of the extension's ``HttpApiHandler.HandleRequestAsync`` (2.13.x), served
 under the public webhook root ``/runtime/webhooks/durabletask/`` and under the local
 RPC root ``/durabletask/`` that the Python SDK calls (``rpcBaseUrl``). Routes, status
 codes and bodies are the extension's, because ``DurableOrchestrationClient`` branches
-on them (protocol doc §4.2):
+on them (azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/HttpApiHandler.cs):
 
 * ``orchestrators/{functionName}/{instanceId?}`` POST: start. 202 + check-status body,
   ``Location`` and ``Retry-After: 10``; ``?timeout=&pollingInterval=`` waits first.
@@ -22,165 +22,47 @@ on them (protocol doc §4.2):
   ``terminate|suspend|resume`` (202 / 404 / 410 when finished), ``restart``.
 * ``instances/{instanceId}/raiseEvent/{eventName}`` POST: 202 / 404 / 410 (finished) /
   400 when the content type is not ``application/json``. The body's JSON is kept as is,
-  so the SDK's double-encoded payload reaches the orchestrator as JSON *text* (§4.3).
+  so the SDK's double-encoded payload reaches the orchestrator as JSON *text*
+  (docs/devhost.md, "The double encoding is kept").
 
 Query parameter names are case-insensitive and booleans parse like .NET
-``bool.TryParse`` (``True``/``true``/``TRUE``). Values given to the engine are JSON
+``bool.TryParse`` (``True``/``true``/``TRUE``): :mod:`.management_protocol`. Values given to the engine are JSON
 text re-serialised compactly, as Newtonsoft/DTFx store them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import re
 import time
-import traceback
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from .client_binding import ClientUrls
 from .errors import InstanceExistsError, InstanceGoneError, InstanceNotFoundError, UnknownFunctionError
+from .management_protocol import (
+    DEFAULT_PAGE_SIZE,
+    FINISHED_STATES,
+    RUNNING_STATES,
+    ArgumentError,
+    Query,
+    compact_json,
+    decode_token,
+    empty,
+    encode_token,
+    error_response,
+    json_response,
+    validate_instance_id,
+)
+from .runtime_status import RuntimeStatus
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger("durable_devhost.management")
-
-RUNNING_STATES = ("Running", "Pending", "ContinuedAsNew", "Suspended")
-FINISHED_STATES = ("Completed", "Failed", "Terminated", "Canceled")
-RUNTIME_STATUSES = RUNNING_STATES + FINISHED_STATES
-_INVALID_ID_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f]")
-MAX_INSTANCE_ID_LENGTH = 256
-DEFAULT_PAGE_SIZE = 100
-
-
-# ---------------------------------------------------------------------------
-# .NET-style parsing helpers
-# ---------------------------------------------------------------------------
-
-
-class Query:
-    """Case-insensitive query access (``GetQueryNameValuePairs`` uses OrdinalIgnoreCase)."""
-
-    def __init__(self, query: Mapping[str, str]) -> None:
-        self._values: dict[str, list[str]] = {}
-        getall = getattr(query, "getall", None)
-        for key in dict.fromkeys(query):
-            self._values.setdefault(key.lower(), []).extend(getall(key) if getall else [query[key]])
-
-    def get(self, name: str) -> str | None:
-        vals = self._values.get(name.lower())
-        return ",".join(vals) if vals else None
-
-    def get_all(self, name: str) -> list[str]:
-        return list(self._values.get(name.lower(), []))
-
-    def bool(self, name: str) -> bool | None:
-        """``bool.TryParse``: case-insensitive ``true``/``false``, anything else -> None."""
-        value = (self.get(name) or "").strip().lower()
-        return {"true": True, "false": False}.get(value)
-
-    def int(self, name: str) -> int | None:
-        try:
-            return int((self.get(name) or "").strip())
-        except ValueError:
-            return None
-
-    def seconds(self, name: str) -> float | None:
-        try:
-            return float((self.get(name) or "").strip())
-        except ValueError:
-            return None
-
-    def datetime(self, name: str) -> datetime | None:
-        return parse_datetime(self.get(name))
-
-    def statuses(self, name: str) -> list[str]:
-        """``TryGetIEnumerableQueryParameterValue``: comma lists, unknown names dropped."""
-        lookup = {s.lower(): s for s in RUNTIME_STATUSES}
-        out: list[str] = []
-        for raw in self.get_all(name):
-            for part in raw.split(","):
-                status = lookup.get(part.strip().lower())
-                if status and status not in out:
-                    out.append(status)
-        return out
-
-
-def parse_datetime(value: str | None) -> datetime | None:
-    """Lenient ISO-8601 parse (the SDK sends ``%Y-%m-%dT%H:%M:%S.%fZ``); naive = UTC."""
-    if not value:
-        return None
-    text = value.strip().replace(" ", "+") if "T" in value else value.strip()
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # .NET allows 7 fractional digits
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def compact_json(text: str) -> str:
-    """Re-serialise JSON the way Newtonsoft writes it (no spaces, non-ASCII kept)."""
-    return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
-
-
-def json_response(status: int, value: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    """``CreateResponse<T>``: Newtonsoft-serialised body, ``application/json; charset=utf-8``."""
-    return web.Response(
-        status=status,
-        body=json.dumps(value, ensure_ascii=False).encode("utf-8"),
-        content_type="application/json",
-        charset="utf-8",
-        headers=headers,
-    )
-
-
-def error_response(
-    status: int, message: str, exc: BaseException | None = None, exc_type: str | None = None
-) -> web.Response:
-    """``CreateErrorResponse``: ``{"Message"}`` or with ``ExceptionMessage/Type/StackTrace``."""
-    body: dict[str, Any] = {"Message": message}
-    if exc is not None:
-        body["ExceptionMessage"] = str(exc)
-        body["ExceptionType"] = exc_type or f"{type(exc).__module__}.{type(exc).__qualname__}"
-        body["StackTrace"] = "".join(traceback.format_tb(exc.__traceback__)) or None
-    return json_response(status, body)
-
-
-def empty(status: int, headers: Mapping[str, str] | None = None) -> web.Response:
-    """``CreateResponse(statusCode)``: no content at all (the SDK reads it as ``None``)."""
-    return web.Response(status=status, headers=headers)
-
-
-class _ArgumentError(ValueError):
-    """Maps to the handler's ``catch (ArgumentException)`` -> 400."""
-
-
-def validate_instance_id(instance_id: str) -> None:
-    """``DurableClient.StartNewAsync`` checks (the argument order of the .NET
-    ``ArgumentException`` there is swapped, so its message is the parameter name)."""
-    if instance_id.startswith("@"):
-        raise _ArgumentError("instanceId (Parameter 'Orchestration instance ids must not start with @.')")
-    if _INVALID_ID_CHARS.search(instance_id):
-        raise _ArgumentError(
-            "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, "
-            "or control characters.')"
-        )
-    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        raise _ArgumentError(f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_LENGTH} characters.")
-
-
-# ---------------------------------------------------------------------------
-# the API
-# ---------------------------------------------------------------------------
 
 
 class ManagementApi:
@@ -198,7 +80,7 @@ class ManagementApi:
         method = request.method.upper()
         try:
             return await self._dispatch(request, method, segments)
-        except _ArgumentError as e:
+        except ArgumentError as e:
             return error_response(
                 400, "One or more of the arguments submitted is incorrect", e, "System.ArgumentException"
             )
@@ -298,7 +180,7 @@ class ManagementApi:
     ) -> web.Response:
         """``WaitForCompletionOrCreateCheckStatusResponseAsync`` (polling flavour)."""
         if interval > timeout:
-            raise _ArgumentError(f"Total timeout {timeout:g} should be bigger than retry timeout {interval:g}")
+            raise ArgumentError(f"Total timeout {timeout:g} should be bigger than retry timeout {interval:g}")
         deadline = time.monotonic() + timeout
         status = None
         while True:
@@ -309,7 +191,7 @@ class ManagementApi:
             if remaining <= 0:
                 break
             await asyncio.sleep(min(interval, remaining))
-        if status is not None and status.get("runtimeStatus") == "Completed":
+        if status is not None and status.get("runtimeStatus") == RuntimeStatus.COMPLETED:
             return json_response(200, status.get("output"))
         if status is not None and status.get("runtimeStatus") in FINISHED_STATES:
             return await self.get_status(request, instance_id)
@@ -333,9 +215,9 @@ class ManagementApi:
         runtime = status.get("runtimeStatus")
         if runtime in RUNNING_STATES:
             return json_response(202, status, {"Location": str(request.url), "Retry-After": "5"})
-        if runtime == "Failed":
+        if runtime == RuntimeStatus.FAILED:
             return json_response(500 if q.bool("returnInternalServerErrorOnFailure") else 200, status)
-        if runtime in ("Completed", "Terminated", "Canceled"):
+        if runtime in (RuntimeStatus.COMPLETED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED):
             return json_response(200, status)
         log.error("Unknown runtime state '%s'.", runtime)
         return json_response(500, status)
@@ -353,7 +235,7 @@ class ManagementApi:
             instance_id_prefix=q.get("instanceIdPrefix"),
             show_input=True if show_input is None else show_input,
         )
-        offset = _decode_token(request.headers.get("x-ms-continuation-token"))
+        offset = decode_token(request.headers.get("x-ms-continuation-token"))
         top = q.int("top")
         if top is None or top <= 0:
             top = DEFAULT_PAGE_SIZE
@@ -361,7 +243,7 @@ class ManagementApi:
         token = ""
         if len(page) > top:
             page = page[:top]
-            token = _encode_token(offset + top)
+            token = encode_token(offset + top)
         return json_response(200, page, {"x-ms-continuation-token": token})
 
     # -- purge ---------------------------------------------------------------------------
@@ -410,7 +292,7 @@ class ManagementApi:
         q = Query(request.query)
         status = await self._status(instance_id, show_input=True)
         if status is None:
-            raise _ArgumentError("InstanceId does not match a valid orchestration instance.")
+            raise ArgumentError("InstanceId does not match a valid orchestration instance.")
         new_id = instance_id if q.bool("restartWithNewInstanceId") is False else uuid.uuid4().hex
         raw_input = status.get("input")
         input_json = None if raw_input is None else json.dumps(raw_input, separators=(",", ":"), ensure_ascii=False)
@@ -432,7 +314,7 @@ class ManagementApi:
         status = await self._status(instance_id, show_input=False)
         if status is None:
             return empty(404)
-        if status.get("runtimeStatus") in ("Completed", "Terminated", "Canceled"):
+        if status.get("runtimeStatus") in (RuntimeStatus.COMPLETED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED):
             return empty(410)
         return error_response(501, "Rewind is not supported by the local dev host")
 
@@ -460,16 +342,3 @@ class ManagementApi:
         except InstanceGoneError:
             return empty(410)
         return empty(202)
-
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return max(0, int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]))
-    except (ValueError, KeyError, TypeError):
-        return 0

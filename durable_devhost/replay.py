@@ -1,13 +1,13 @@
 """Emulation of the extension's ``OutOfProcOrchestrationShim`` on top of DTFx's orchestration context.
 
 After the SDK returns its state for an episode, the extension replays the *actions* against a
-real DTFx ``TaskOrchestrationContext`` (§1.8).  This module does the same with synchronous
-futures:
+real DTFx ``TaskOrchestrationContext`` (azure-functions-durable-extension
+src/WebJobs.Extensions.DurableTask/Listener/OutOfProcOrchestrationShim.cs).  This module does the same
+with synchronous futures:
 
 * ``ProcessAsyncActionsV2``: ``foreach (action in actions) await InvokeAPIFromAction(action)``,
-  swallowing exceptions.  Every top-level action is awaited before the next one is even invoked,
-  so a "sliding window" that re-yields ``task_any(in_flight)`` only schedules its new tasks once
-  the previously awaited top-level action completed (the SDK omits already-scheduled children).
+  swallowing exceptions.  Every top-level action is awaited before the next one is even invoked
+  (what that does to a ``task_any`` sliding window: docs/design.md §1-2).
 * WhenAll = ``Task.WhenAll`` (waits for every child, even after a failure); WhenAny =
   ``Task.WhenAny`` (first child to finish, success, failure or cancellation).
 * Sequence ids are taken in DTFx call order from 0 per execution; scheduling events already in
@@ -18,6 +18,11 @@ futures:
 * A ``CreateTimer`` with ``isCanceled`` is created (id + TimerCreated) and cancelled at once.
 * Completion: after the replay of the actions finished and DTFx has no open tasks, ``error`` ->
   Failed "Orchestrator function '<name>' failed: <error>", else ``isDone`` -> Completed / continue.
+
+Over 400 lines on purpose: :class:`ShimReplayer` is one state machine (the shim's loop, DTFx's
+sequence ids, the non-determinism checks and the retry interceptor share its state), and splitting
+it would scatter one algorithm over several files. What the extension checks before replaying
+(retry options, custom status size) is in :mod:`.state_checks`.
 """
 
 from __future__ import annotations
@@ -32,14 +37,17 @@ from typing import Any, Literal
 from . import history as h
 from .history import EventType
 from .invoke import NO_STATE_KEY
+from .state_checks import (
+    MAX_DELAY_DAYS,
+    MAX_RETRY_INTERVAL_MS,
+    StateError,
+    check_custom_status_size,
+    check_state_actions,
+    parse_retry_options,
+)
 
 Outcome = Literal["running", "completed", "failed", "continued_as_new"]
 
-# azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/RetryOptions.cs
-# (DefaultMaxRetryinterval) and AzureStorageDurabilityProvider.MaximumDelayTime: both 6 days.
-_MAX_RETRY_INTERVAL_MS = 6 * 24 * 3600 * 1000
-_MAX_DELAY_DAYS = 6
-_INT32_MAX = 2**31 - 1
 
 # What the extension does with a call it rejects inside DurableOrchestrationContext.CallDurableTaskFunctionAsync
 # (an ``async`` method, so the ArgumentException becomes a *faulted task*):
@@ -90,83 +98,6 @@ class _Fatal(Exception):
     """Fails the instance outright (non-determinism, unknown function, unsupported API)."""
 
 
-class _StateError(Exception):
-    """Thrown while the extension reads the SDK's state (``ToObject``/``SetCustomStatus``): fails the
-    instance with "Orchestrator function '<name>' failed: <message>" before any action is replayed."""
-
-
-def _int32(value: Any) -> int:
-    """Newtonsoft ``JToken.Value<int>()``."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise _StateError("Input string was not in a correct format.") from None
-    if not -2**31 <= number <= _INT32_MAX:
-        raise _StateError("Value was either too large or too small for an Int32.")
-    return number
-
-
-def _parse_retry_options(options: Any) -> dict[str, Any]:
-    """azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/RetryOptionsConverter.cs.
-
-    ``firstRetryIntervalInMilliseconds`` and ``maxNumberOfAttempts`` are required (ArgumentException with
-    parameter name ``reader``), every interval is read with ``Value<int>()``, and DTFx's
-    ``RetryOptions(firstRetryInterval, ...)`` constructor (durabletask src/DurableTask.Core/RetryOptions.cs)
-    rejects a first interval <= 0. The other fields are optional; ``MaxRetryInterval`` defaults to 6 days.
-    """
-    if not isinstance(options, dict):
-        raise _StateError("Object reference not set to an instance of an object.")
-    out: dict[str, Any] = {}
-    for required in ("firstRetryIntervalInMilliseconds", "maxNumberOfAttempts"):
-        if required not in options:
-            raise _StateError(f"Invalid JSON. Must contain field {required} (Parameter 'reader')")
-    out["firstRetryIntervalInMilliseconds"] = _int32(options["firstRetryIntervalInMilliseconds"])
-    out["maxNumberOfAttempts"] = _int32(options["maxNumberOfAttempts"])
-    if out["firstRetryIntervalInMilliseconds"] <= 0:
-        raise _StateError("Invalid interval.  Specify a TimeSpan value greater then TimeSpan.Zero. "
-                          "(Parameter 'firstRetryInterval')")
-    if "backoffCoefficient" in options:
-        out["backoffCoefficient"] = float(options["backoffCoefficient"])
-    out["maxRetryIntervalInMilliseconds"] = (_int32(options["maxRetryIntervalInMilliseconds"])
-                                             if "maxRetryIntervalInMilliseconds" in options else _MAX_RETRY_INTERVAL_MS)
-    if "retryTimeoutInMilliseconds" in options:
-        out["retryTimeoutInMilliseconds"] = _int32(options["retryTimeoutInMilliseconds"])
-    return out
-
-
-def _check_state_actions(actions: Any) -> None:
-    """What ``result.Json.ToObject<OutOfProcOrchestratorState>()`` rejects (only the retry options here)."""
-    stack = [actions]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            if item.get("retryOptions") is not None or item.get("actionType") in (1, 3):
-                _parse_retry_options(item.get("retryOptions"))
-            stack.extend(item.get("compoundActions") or [])
-
-
-MAX_CUSTOM_STATUS_KB = 16   # DurableOrchestrationContext.SetCustomStatus: MaxCustomStatusPayloadSizeInKB
-
-
-def newtonsoft_json(value: Any) -> str:
-    """``JToken.ToString(Formatting.None)``: compact, non-ASCII characters not escaped."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def utf16_bytes(text: str) -> int:
-    """``Encoding.Unicode.GetByteCount``."""
-    return len(text.encode("utf-16-le", "surrogatepass"))
-
-
-def check_custom_status_size(custom: Any) -> None:
-    """azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/MessagePayloadDataConverter.cs
-    ``Serialize(value, maxSizeInKB)``: ``(int)(Encoding.Unicode.GetByteCount(json) / 1024.0) > 16`` throws."""
-    size_kb = int(utf16_bytes(newtonsoft_json(custom)) / 1024.0)
-    if size_kb > MAX_CUSTOM_STATUS_KB:
-        raise _StateError("The UTF-16 size of the JSON-serialized payload must not exceed "
-                          f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB.")
 
 
 class _Future:
@@ -270,8 +201,8 @@ class ShimReplayer:
             # AzureStorageDurabilityProvider.ValidateDelayTime: "> MaximumDelayTime" (6 days).
             for field_, param in (("maxRetryIntervalInMilliseconds", "MaxRetryInterval"),
                                   ("firstRetryIntervalInMilliseconds", "FirstRetryInterval")):
-                if retry.get(field_, 0) > _MAX_DELAY_DAYS * 24 * 3600 * 1000:
-                    raise _Fatal(f"The Azure Storage provider supports a maximum of {_MAX_DELAY_DAYS} days for "
+                if retry.get(field_, 0) > MAX_DELAY_DAYS * 24 * 3600 * 1000:
+                    raise _Fatal(f"The Azure Storage provider supports a maximum of {MAX_DELAY_DAYS} days for "
                                  f"time-based delays (Parameter '{param}')" + AZURE_STAYS_RUNNING)
         if kind in (0, 1):
             if not self._activity_exists(name):
@@ -347,7 +278,7 @@ class ShimReplayer:
         max_attempts = int(options.get("maxNumberOfAttempts", 1))
         first_ms = float(options["firstRetryIntervalInMilliseconds"])
         backoff = float(options.get("backoffCoefficient", 1.0))
-        max_interval_ms = float(options.get("maxRetryIntervalInMilliseconds", _MAX_RETRY_INTERVAL_MS))
+        max_interval_ms = float(options.get("maxRetryIntervalInMilliseconds", MAX_RETRY_INTERVAL_MS))
         timeout_ms = options.get("retryTimeoutInMilliseconds")
         first_attempt = self._now_or_fail()
         if max_attempts <= 0:
@@ -385,17 +316,17 @@ class ShimReplayer:
     def _invoke(self, action: dict[str, Any]) -> _Future:
         kind = action.get("actionType")
         if kind in (0, 1, 2, 3):
-            retry = _parse_retry_options(action.get("retryOptions")) if kind in (1, 3) else None
+            retry = parse_retry_options(action.get("retryOptions")) if kind in (1, 3) else None
             self._validate_call(kind, action.get("functionName") or "", action.get("instanceId"), retry)
         if kind == 0:
             return self._call_activity(action["functionName"], action.get("input"))
         if kind == 1:
-            return self._with_retry(_parse_retry_options(action.get("retryOptions")),
+            return self._with_retry(parse_retry_options(action.get("retryOptions")),
                                     lambda: self._call_activity(action["functionName"], action.get("input")))
         if kind == 2:
             return self._call_sub(action["functionName"], action.get("instanceId"), action.get("input"))
         if kind == 3:
-            return self._with_retry(_parse_retry_options(action.get("retryOptions")),
+            return self._with_retry(parse_retry_options(action.get("retryOptions")),
                                     lambda: self._call_sub(action["functionName"], action.get("instanceId"),
                                                            action.get("input")))
         if kind == 4:
@@ -580,10 +511,10 @@ class ShimReplayer:
             # OutOfProcOrchestrationShim.ScheduleDurableTaskEvents: ToObject (RetryOptionsConverter), then
             # context.SetCustomStatus (16 KB check), then the replay. Either throw fails the instance through
             # TaskOrchestrationShim's catch: "Orchestrator function '<name>' failed: <message>".
-            _check_state_actions(state.get("actions"))
+            check_state_actions(state.get("actions"))
             if custom is not None:
                 check_custom_status_size(custom)
-        except _StateError as exc:
+        except StateError as exc:
             message = f"Orchestrator function '{self.orchestrator_name}' failed: {exc}"
             return ReplayResult(outcome="failed", output=json.dumps(message), failure_details=message,
                                 custom_status=None)

@@ -15,6 +15,10 @@ host or master key, ``admin`` routes the master key, ``anonymous`` routes nothin
 missing or wrong key gets 401 with an empty body. The public webhook root then needs
 the extension's system key (handed out in every management URL as ``code=``) or the
 master key, as in Azure.
+
+About 400 lines: the application factory, keys, the routes that belong to no other module
+(admin, host status) and the site runner; HTTP triggers, the management API and timer
+triggers are their own modules.
 """
 
 from __future__ import annotations
@@ -353,7 +357,8 @@ def reset_sdk_session() -> None:
     """Forget the SDK's module-global aiohttp session and lock (tied to one event loop).
 
     ``azure.durable_functions.models.utils.http_utils`` caches a ``ClientSession``; a new
-    loop (each async test) must not reuse the old one (protocol doc §6.2).
+    loop (each async test) must not reuse the old one
+    (azure-functions-durable-python azure/durable_functions/models/utils/http_utils.py).
     """
     from azure.durable_functions.models.utils import http_utils
 

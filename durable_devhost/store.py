@@ -6,6 +6,9 @@ status are committed together, and an activity result replaces its work item ato
 So a ``kill -9`` at any moment loses nothing: on restart every pending inbox message gets an
 episode, every unfinished work item is run again (at-least-once, as in Azure) and every timer
 is re-armed.  WAL mode keeps readers (status queries) off the writer's back.
+
+Over 400 lines on purpose: the schema and every transaction live together, so what commits
+atomically with what can be checked in one read.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .history import format_ts, parse_ts
+from .runtime_status import TERMINAL_STATUSES, RuntimeStatus
 
-TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
+__all__ = ["TERMINAL_STATUSES"]  # re-exported: callers imported it from here before runtime_status existed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -83,7 +87,7 @@ class InstanceRow:
     instance_id: str
     name: str
     execution_id: str
-    status: str
+    status: RuntimeStatus
     input: str | None
     created: datetime
     updated: datetime
@@ -230,8 +234,8 @@ class SqliteStore:
 
     @staticmethod
     def _row(r: tuple[Any, ...]) -> InstanceRow:
-        return InstanceRow(instance_id=r[0], name=r[1], execution_id=r[2], status=r[3], input=r[4], output=r[5],
-                           custom_status=r[6], created=parse_ts(r[7]), updated=parse_ts(r[8]),
+        return InstanceRow(instance_id=r[0], name=r[1], execution_id=r[2], status=RuntimeStatus(r[3]), input=r[4],
+                           output=r[5], custom_status=r[6], created=parse_ts(r[7]), updated=parse_ts(r[8]),
                            parent_instance_id=r[9], parent_execution_id=r[10], parent_task_id=r[11])
 
     @staticmethod

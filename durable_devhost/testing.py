@@ -196,7 +196,7 @@ class DevHost:
         """Start an instance on the engine.
 
         By default the input is encoded the way ``DurableOrchestrationClient.start_new``
-        sends it (``df_dumps`` then JSON again, protocol doc §4.3), so ``get_input()``
+        sends it (``df_dumps`` then JSON again, see docs/devhost.md, "The double encoding is kept"), so ``get_input()``
         returns the value for any JSON type and the status ``input`` is the JSON text.
         ``raw=True`` encodes it once, like ``curl -d`` to the start API: only JSON objects
         survive ``get_input()`` then (the SDK re-serialises dict tokens only).

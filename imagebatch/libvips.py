@@ -1,11 +1,11 @@
 """Optional libvips acceleration for :func:`imagebatch.imaging.render_image`.
 
 Why it exists: after JPEG draft decoding and the cascade, Pillow's scalar
-Lanczos resampler is most of our CPU time (~70 % on a 12 MP JPEG), and PNG
-sources cannot be draft-decoded at all, so Pillow's recipe tops out near 2x
-naive on them. libvips resamples with SIMD (highway) and fuses PNG decoding
-with the first shrink, never holding the full frame (``bench.imaging``
-measures both).
+Lanczos resampler is most of our CPU time, and PNG sources cannot be
+draft-decoded at all, so Pillow's recipe gains least on them. libvips resamples
+with SIMD (highway) and fuses PNG decoding with the first shrink, never holding
+the full frame (``bench.imaging`` measures both; the figures are in
+docs/benchmarks.md).
 
 libvips gets only two jobs:
 
@@ -30,6 +30,10 @@ image per core and libvips's own threads then only add contention. A process
 forked after libvips started (``multiprocessing``'s default on Linux) must not
 call it -- it deadlocks on locks held by threads that did not survive the fork
 -- so such a child falls back to Pillow; spawned workers load their own.
+
+Over 400 lines on purpose: this is the only module that imports pyvips, so every
+call into the optional dependency (and its fork, thread and error handling) is
+reviewable in one place; :mod:`imagebatch.imaging` never touches pyvips itself.
 """
 
 from __future__ import annotations
@@ -290,7 +294,8 @@ def jpeg_scan_damage(vips: ModuleType, data: bytes) -> tuple[str, str] | None:
     12 MP-class files 22 flagged at full scale, 17 at ``shrink`` 2-8; a 64-byte
     zeroed run in a baseline scan is missed at every reduced scale). The rows are
     summed 16:1 (``shrinkv`` with ``ceil``, so the last rows count too) instead
-    of computing ``avg`` over the full frame: 49 against 77 ms CPU on a 12 MP JPEG.
+    of computing ``avg`` over the full frame, for less CPU (docs/benchmarks.md,
+    "The damage check").
     ``kind`` is ``truncated`` when the file ends inside the scan and ``corrupt``
     otherwise. A failed allocation raises :class:`MemoryError` (transient).
     """
@@ -391,7 +396,7 @@ def stream_bytes(im: Image.Image, kind: str, scale: float) -> int:
 
     Sequential decoding holds a strip of source rows; the first resize holds
     its output (the largest rendition) a few times over. Calibrated with
-    ``python -m bench.memory`` (docs/benchmarks.md): a 99 MP PNG measured 70-80 MB.
+    ``python -m bench.memory`` (docs/benchmarks.md, "Memory per image").
     """
     width, height = im.size
     out = max(1.0, width * scale) * max(1.0, height * scale) * 4  # the largest rendition, RGBA

@@ -20,10 +20,10 @@ import math
 DEFAULT_SHARD_SIZE = 50
 # The parent's history grows by about seven events per shard and every parent
 # episode replays it, so a very large batch gets larger shards rather than more
-# of them: full-size shards stay around this many. Measured with bench.replay at
-# 30,000 images: 50-image shards 4.77, 100-image shards 3.62 ms of orchestrator
-# CPU per image (parent 2.44 -> 0.71; lanes 2.33 -> 2.91, their carried results
-# being larger). 10,000 images and fewer are unaffected.
+# of them: full-size shards stay around this many. bench.replay measured the
+# trade at 30,000 images (docs/benchmarks.md, "Replay cost"): larger shards cost
+# the parent less and the lanes a little more (their carried results are larger),
+# less in total. 10,000 images and fewer are unaffected.
 FULL_SHARDS_TARGET = 300
 # Past this a shard's carried results (about 0.5 KB per image, see
 # orchestrators/shard.py) would cost more per episode than the parent saves.

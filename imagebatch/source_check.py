@@ -25,24 +25,26 @@ from imagebatch.naming import MAX_BLOB_NAME_LENGTH, MAX_PATH_SEGMENTS, VERSION_P
 KIND_INVALID_NAME = "invalid_name"
 SNIFF_BYTES = 16
 
-# Signatures of the formats the app decodes (Pillow's plugins check the same bytes).
-_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
-    (b"\xff\xd8\xff", 0, "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", 0, "png"),
-    (b"GIF87a", 0, "gif"),
-    (b"GIF89a", 0, "gif"),
-    (b"II*\x00", 0, "tiff"),
-    (b"MM\x00*", 0, "tiff"),
-    (b"BM", 0, "bmp"),
+# Signatures of the formats the app decodes (Pillow's plugins check the same
+# bytes): the one table, also used by ``imagebatch.imaging`` to tell a damaged
+# image from a file that is no image at all. Each entry is every
+# ``(offset, bytes)`` part the head must hold.
+IMAGE_SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
+    ("jpeg", ((0, b"\xff\xd8\xff"),)),
+    ("png", ((0, b"\x89PNG\r\n\x1a\n"),)),
+    ("gif", ((0, b"GIF87a"),)),
+    ("gif", ((0, b"GIF89a"),)),
+    ("webp", ((0, b"RIFF"), (8, b"WEBP"))),
+    ("tiff", ((0, b"II*\x00"),)),
+    ("tiff", ((0, b"MM\x00*"),)),
+    ("bmp", ((0, b"BM"),)),
 )
 
 
 def sniff_image_format(head: bytes) -> str | None:
     """The image format whose signature ``head`` (the object's first bytes) starts with."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    for signature, offset, fmt in _SIGNATURES:
-        if head[offset : offset + len(signature)] == signature:
+    for fmt, parts in IMAGE_SIGNATURES:
+        if all(head[offset : offset + len(part)] == part for offset, part in parts):
             return fmt
     return None
 

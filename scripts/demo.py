@@ -31,7 +31,7 @@ from azure.storage.blob import BlobServiceClient
 from batchcli.api import ApiClient
 from batchcli.download import download_report
 from batchcli.watch import outcome_lines, watch
-from imagebatch.sample_images import sample_set
+from devtools.sample_images import sample_set
 from tests.azurite import azurite_command, connection_string
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,7 +13,6 @@ from azure.storage.blob import BlobServiceClient
 from storage.clients import reset_clients
 from tests.azurite import connection_string, running_azurite
 
-
 # The test tiers: these files hold the tests that take seconds to minutes each (10,000-image
 # batches, SIGKILLs, storage outages, the API fuzz, headless Chromium, benchmarks, memory
 # limits). They are marked ``slow`` here, in one place; ``make test-fast`` runs the rest.

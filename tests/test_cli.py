@@ -20,8 +20,8 @@ from PIL import Image
 
 from batchcli.__main__ import build_parser, main
 from batchcli.request import batch_request
+from devtools.sample_images import sample_set
 from durable_devhost.testing import DevHost
-from imagebatch.sample_images import sample_set
 from tests.batchkit import FUNCTION_KEY, keyed_host
 
 REPO = Path(__file__).resolve().parent.parent

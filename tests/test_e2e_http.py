@@ -12,8 +12,8 @@ from urllib.parse import unquote
 import aiohttp
 import pytest
 
+from devtools.sample_images import sample_set
 from imagebatch.naming import output_blob_name, output_version
-from imagebatch.sample_images import sample_set
 from tests.batchkit import keyed_host, keyed_session
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Hostile inputs as one real batch, and what each costs.
 
-``imagebatch.sample_images.hostile_corpus()`` (empty files, HTML named .jpg,
+``devtools.sample_images.hostile_corpus()`` (empty files, HTML named .jpg,
 truncations, corruptions, decompression bombs, zTXt bombs, 300-frame GIFs,
 CMYK, 16-bit, bogus EXIF, ...) is uploaded and run as a single batch through
 the dev host: each file must end as its *own* result with the expected kind
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from imagebatch.sample_images import hostile_corpus
+from devtools.sample_images import hostile_corpus
 from tests.batchkit import (
     batch_request,
     close_app_storage_clients,
@@ -44,7 +44,7 @@ CHILD_TIMEOUT_S = 30
 WORKER = r"""
 import json, os, resource, select, signal, sys, time
 from imagebatch.imaging import ImageProcessingError, render_image
-from imagebatch.sample_images import hostile_corpus
+from devtools.sample_images import hostile_corpus
 from imagebatch.specs import RenderSpec, Rendition
 
 spec = RenderSpec(renditions=(Rendition("small", 32), Rendition("tiny", 16, 16, "cover")), format="jpeg")

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from activities.process_image import process_image
+from devtools.sample_images import encode, hostile_corpus, make_photo, oriented_jpeg
 from imagebatch.imaging import ImageProcessingError, render_image
-from imagebatch.sample_images import encode, hostile_corpus, make_photo, oriented_jpeg
 from imagebatch.settings import AppSettings
 from imagebatch.specs import FORMATS, RenderSpec, Rendition
 

@@ -12,6 +12,15 @@ import warnings
 import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFilter, ImageMath, ImageOps, PngImagePlugin
 
+from devtools.sample_images import (
+    cmyk_icc_profile,
+    encode,
+    exif_bytes,
+    make_photo,
+    oriented_jpeg,
+    sample_set,
+    srgb_profile_bytes,
+)
 from imagebatch import imaging
 from imagebatch.imaging import (
     ERROR_KINDS,
@@ -20,15 +29,6 @@ from imagebatch.imaging import (
     RenderResult,
     plan_size,
     render_image,
-)
-from imagebatch.sample_images import (
-    cmyk_icc_profile,
-    encode,
-    exif_bytes,
-    make_photo,
-    oriented_jpeg,
-    sample_set,
-    srgb_profile_bytes,
 )
 from imagebatch.specs import FORMATS, RenderSpec, Rendition
 
@@ -575,7 +575,7 @@ def test_pillow_global_limit_neither_replaces_nor_leaks(monkeypatch: pytest.Monk
 
 
 def _corpus() -> list[tuple[str, bytes, str]]:
-    from imagebatch.sample_images import hostile_corpus
+    from devtools.sample_images import hostile_corpus
 
     return hostile_corpus()
 

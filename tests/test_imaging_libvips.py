@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, PngImagePlugin
 
+from devtools.sample_images import encode, exif_bytes, make_photo, sample_set, srgb_profile_bytes
 from imagebatch import imaging, libvips
 from imagebatch.imaging import ImageProcessingError, render_image
-from imagebatch.sample_images import encode, exif_bytes, make_photo, sample_set, srgb_profile_bytes
 from imagebatch.settings import AppSettings
 from imagebatch.specs import FORMATS, RenderSpec, Rendition
 from tests.test_imaging import ssim
@@ -251,7 +251,7 @@ def test_without_pyvips_auto_is_pillow_and_libvips_is_a_clear_error() -> None:
         sys.modules["pyvips"] = None  # makes `import pyvips` raise ImportError
         from imagebatch import imaging, libvips
         from imagebatch.imaging import render_image
-        from imagebatch.sample_images import encode, make_photo
+        from devtools.sample_images import encode, make_photo
         from imagebatch.specs import RenderSpec, Rendition
         data = encode(make_photo(120, 80, 1), "PNG")
         spec = RenderSpec(renditions=(Rendition("a", 60),))
@@ -277,7 +277,7 @@ def test_a_forked_child_renders_with_pillow_instead_of_hanging_in_libvips() -> N
         import os, sys
         from imagebatch import imaging, libvips
         from imagebatch.imaging import render_image
-        from imagebatch.sample_images import encode, make_photo
+        from devtools.sample_images import encode, make_photo
         from imagebatch.specs import RenderSpec, Rendition
         data = encode(make_photo(640, 480, 1), "PNG")
         spec = RenderSpec(renditions=(Rendition("a", 100),))
@@ -357,7 +357,7 @@ def test_libvips_jpeg_damage_is_classified_without_a_pillow_redo(monkeypatch: py
     from tests.test_hostile_images import DAMAGED
 
     redone = []
-    monkeypatch.setattr(imaging, "_check_jpeg_scan", lambda data: redone.append(data))
+    monkeypatch.setattr(imaging.decode, "_check_jpeg_scan", lambda data: redone.append(data))
     for name in ("marker-in-scan.jpg", "zeroed-scan.jpg", "scan-cut.jpg"):
         data, kind = DAMAGED[name]
         with pytest.raises(ImageProcessingError) as caught:

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from activities.process_image import process_image
+from devtools.sample_images import encode, exif_bytes, make_photo
 from imagebatch import imaging, libvips
-from imagebatch.imaging import ImageProcessingError, render_image
+from imagebatch.imaging import ImageProcessingError, decode, render_image, routing
 from imagebatch.memory_budget import MemoryBudget, process_budget
-from imagebatch.sample_images import encode, exif_bytes, make_photo
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, Rendition
 
@@ -206,7 +206,7 @@ def test_streamed_decoding_gives_what_pillow_gives(monkeypatch: pytest.MonkeyPat
         routes.append(route)
         return route
 
-    monkeypatch.setattr(imaging, "_pillow_route", lambda *a, **k: imaging._Route(None, 1, 1.0, 2**40))
+    monkeypatch.setattr(routing, "_pillow_route", lambda *a, **k: imaging._Route(None, 1, 1.0, 2**40))
     monkeypatch.setattr(imaging, "_route", spy)
     streamed = [Image.open(io.BytesIO(r.data)) for r in render_image(data, spec, backend="libvips").renditions]
     assert routes and routes[0].stream is not None, routes
@@ -218,7 +218,7 @@ def test_streamed_png_honours_exif_after_the_pixels(monkeypatch: pytest.MonkeyPa
     from tests.test_imaging_libvips import _before_iend, _chunk
 
     data = _before_iend(encode(make_photo(600, 400, 2).quantize(64), "PNG"), _chunk(b"eXIf", exif_bytes(6)[6:]))
-    monkeypatch.setattr(imaging, "_pillow_route", lambda *a, **k: imaging._Route(None, 1, 1.0, 2**40))
+    monkeypatch.setattr(routing, "_pillow_route", lambda *a, **k: imaging._Route(None, 1, 1.0, 2**40))
     result = render_image(data, SPEC, backend="libvips")
     assert (result.source_width, result.source_height) == (400, 600)
     assert (result.renditions[0].width, result.renditions[0].height) == (400, 600)
@@ -243,10 +243,10 @@ def test_strip_reduction_gives_what_the_whole_frame_gives(
     data = encode(image, fmt)
     small = RenderSpec(renditions=(Rendition("a", 200), Rendition("b", 60, 60, "cover")))  # box-reduce by 3
     whole = _rendered(data, small, backend="pillow")
-    monkeypatch.setattr(imaging, "STRIP_MIN_BYTES", 0)
+    monkeypatch.setattr(routing, "STRIP_MIN_BYTES", 0)
     strips = []
-    original = imaging._reduce_in_strips
-    monkeypatch.setattr(imaging, "_reduce_in_strips", lambda *a: strips.append(a[1]) or original(*a))
+    original = decode._reduce_in_strips
+    monkeypatch.setattr(decode, "_reduce_in_strips", lambda *a: strips.append(a[1]) or original(*a))
     for backend in ("pillow", "libvips"):
         _agree(whole, _rendered(data, small, backend=backend), floor=0.96)
     assert strips and all(f >= 2 for f in strips)

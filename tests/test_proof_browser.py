@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from imagebatch.sample_images import sample_set
+from devtools.sample_images import sample_set
 from tests.batchkit import close_app_storage_clients, keyed_host, keyed_session, poll
 from tests.test_report_browser import CHROMIUM, REPO, chromium
 

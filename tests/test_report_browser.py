@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
+from devtools.sample_images import sample_set
 from durable_devhost.testing import DevHost
 from imagebatch.report import report_blob_name
-from imagebatch.sample_images import sample_set
 from tests.batchkit import keyed_host, keyed_session
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ async def running(app_or_index: Any, *, clock: Clock | None = None, store: Sqlit
 
 
 def client_input(value: Any) -> str:
-    """What the Python client's start_new puts in ExecutionStarted.Input (df_dumps, then JSON again, §4.3)."""
+    """What the Python client's start_new puts in ExecutionStarted.Input (df_dumps, then JSON again)."""
     return json.dumps(json.dumps(value))
 
 

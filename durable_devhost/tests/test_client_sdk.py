@@ -127,7 +127,7 @@ async def test_start_input_is_double_encoded_but_round_trips(host):
     status = await host.wait(iid)
     assert status["output"] == {"value": {"a": 1}, "type": "dict"}
     s = await client.get_status(iid)
-    assert s.input_ == '{"a": 1}'  # §4.3: the status input is the JSON text
+    assert s.input_ == '{"a": 1}'  # double encoding (docs/devhost.md): the status input is the JSON text
 
 
 async def test_wait_for_completion_or_create_check_status_response(host, http):
@@ -205,7 +205,7 @@ async def test_raise_event_direct_delivers_json_text(host):
     await wait_status(client, iid, "Running")
     await client.raise_event(iid, "Approval", {"ok": 1})
     status = await host.wait(iid)
-    # §4.3 / azure-functions-durable-python#295: the orchestrator gets the JSON *text*.
+    # docs/devhost.md / azure-functions-durable-python#295: the orchestrator gets the JSON *text*.
     assert status["output"] == {"value": '{"ok": 1}', "type": "str"}
 
 

@@ -88,12 +88,12 @@ async def test_uncaught_activity_failure_message(engine):
 
 
 async def test_an_activity_the_worker_cannot_run_fails_the_task_instead_of_hanging(engine, monkeypatch):
-    import durable_devhost.engine as engine_module
+    from durable_devhost import activity_dispatch
 
     def broken_worker(*args, **kwargs):
         raise RuntimeError("worker could not start")
 
-    monkeypatch.setattr(engine_module, "run_activity_sync", broken_worker)
+    monkeypatch.setattr(activity_dispatch, "run_activity_sync", broken_worker)
     iid = await engine.start_orchestration("uncaught_activity_failure")
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Failed"

@@ -18,7 +18,8 @@ from durable_devhost.history import EventType
 
 
 class Order:
-    """A custom class with to_json/from_json (the SDK's serialisation envelope, §5.4)."""
+    """A custom class with to_json/from_json (the SDK's serialisation envelope:
+    azure-functions-durable-python azure/durable_functions/models/utils/json_utils.py)."""
 
     def __init__(self, item: str, qty: int) -> None:
         self.item, self.qty = item, qty
@@ -151,7 +152,7 @@ async def test_chaining(engine):
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == ["Hello Tokyo", "Hello Hello Tokyo"]
-    assert status["input"] == '"Tokyo"'          # the Python client's double encoding (§4.3)
+    assert status["input"] == '"Tokyo"'          # the Python client's double encoding (docs/devhost.md)
     hist = engine.history(iid)
     assert event_types(hist)[:4] == [12, 0, 4, 13]
     assert [e["EventId"] for e in hist if e["EventType"] == EventType.TASK_SCHEDULED] == [0, 1]

@@ -84,7 +84,7 @@ async def test_event_wins_race_and_cancelled_timer_does_not_block():
 
 
 async def test_uncancelled_timer_keeps_instance_running_until_it_fires():
-    """DTFx will not complete an orchestration with open tasks (§1.8)."""
+    """DTFx will not complete an orchestration with open tasks (see durable_devhost/replay.py)."""
     clock = SkippableClock()
     async with running(make_app(), clock=clock) as engine:
         iid = await engine.start_orchestration("race", client_input("leave-timer"))

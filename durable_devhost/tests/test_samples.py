@@ -117,7 +117,7 @@ async def test_human_interaction_correct_code_via_send_event_uri(devhost_factory
     host = await devhost_factory(APPS / "human_interaction")
     urls = await start_via_http(http, host, "orchestrators/E4_SMSPhoneVerification", "+14255550123")
     code = await challenge_code(host, urls["id"])
-    # a raw JSON body (curl / browser) arrives as the value itself (§4.3)
+    # a raw JSON body (curl / browser) arrives as the value itself (docs/devhost.md, double encoding)
     async with http.post(urls["sendEventPostUri"].replace("{eventName}", "SmsChallengeResponse"), json=code) as r:
         assert r.status == 202
     status = await poll_until_done(http, urls)

@@ -322,13 +322,13 @@ async def test_devhost_accepts_an_app_object():
     ],
 )
 def test_route_template_matching(template, path, expected):
-    from durable_devhost.http_triggers import RouteTemplate
+    from durable_devhost.route_templates import RouteTemplate
 
     assert RouteTemplate(template).match(path) == expected
 
 
 def test_route_precedence_literal_before_constrained_before_plain():
-    from durable_devhost.http_triggers import RouteTemplate
+    from durable_devhost.route_templates import RouteTemplate
 
     ordered = sorted(["items/{x}", "items/{id:int}", "items/new", "{*all}"], key=lambda t: RouteTemplate(t).precedence)
     assert ordered == ["items/new", "items/{id:int}", "items/{x}", "{*all}"]

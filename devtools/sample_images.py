@@ -1,4 +1,4 @@
-"""Deterministic, offline sample images for tests, benchmarks and the demo.
+"""Deterministic, offline sample images for tests, benchmarks and the demo (never deployed).
 
 Everything here is generated from a seed with Pillow alone (no files, no network,
 no external fonts), so a test failure or a benchmark number can be reproduced

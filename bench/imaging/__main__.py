@@ -1,0 +1,5 @@
+"""``python -m bench.imaging``: see :mod:`bench.imaging`."""
+
+from bench.imaging.cli import main
+
+raise SystemExit(main())
