@@ -1,24 +1,14 @@
 """A sliding window of Durable activities that stays a real window -- and
 deterministic -- on the real Durable extension.
 
-Two traps in the obvious Python version (keep ``limit`` calls in flight with
+The obvious Python version (keep ``limit`` calls in flight with
 ``call_activity_with_retry``, ``yield context.task_any(in_flight)``, top up,
-repeat), both from how the extension's out-of-process shim
-(``OutOfProcOrchestrationShim.ProcessAsyncActionsV2``) replays the actions the
-SDK returns -- it awaits each top-level action before it even looks at the
-next:
-
-1. **The window stalls.** The SDK leaves already-scheduled tasks out of a
-   compound action, so each later ``task_any`` reaches the extension as a
-   WhenAny of only the *new* task. The shim blocks on it until that newest
-   task finishes and schedules nothing else meanwhile: throughput collapses
-   towards one at a time.
-2. **Retries become non-deterministic.** ``call_activity_with_retry`` timers
-   get their sequence ids from the extension (DTFx's RetryInterceptor) when a
-   failure is seen. Any wait that emits no action (re-yielding ``task_any``
-   over scheduled tasks) lets the shim, on replay, reach the *next* action
-   earlier than it did live, so action ids and retry-timer ids swap places
-   and DTFx fails the instance with "Non-Deterministic workflow detected".
+repeat) has two traps on the real extension, both from how its
+out-of-process shim replays the actions the SDK returns: **the window
+stalls** towards one task at a time, and **retries become
+non-deterministic**. Both are explained once, with their sources and the
+test that reproduces them, in docs/design.md §1 ("How the extension replays
+a Python orchestrator").
 
 What this module does instead:
 

@@ -55,7 +55,8 @@ from orchestrators.retry import retry_policy
 SHARD_ORCHESTRATOR_NAME = "ImageProcessing_Shard"
 # Images per execution before the lane continues as new. Measured with
 # bench/replay.py: lane replay CPU per image is about linear in this number,
-# while each new execution costs a couple of episodes more.
+# while each new execution costs a couple of episodes more (5 / 10 / 20 compared in
+# docs/benchmarks.md, "With Azure's replay cost").
 SEGMENT_SIZE = 10
 # A lane held by a pause looks again after this long, doubling up to the cap (ms).
 HOLD_POLL_MS = (5000, 60000)
