@@ -330,10 +330,14 @@ async def _change_controls(
         service, container = _interactive_storage(), request["output_container"]
         new = await asyncio.wait_for(
             asyncio.to_thread(
-                update_controls, service, container,
+                update_controls,
+                service,
+                container,
                 controls_blob=controls_blob_name(prefix, instance_id, run),
                 marker_blob=cancel_blob_name(prefix, instance_id, run),
-                initial=initial, change=change, stamp=stamp,
+                initial=initial,
+                change=change,
+                stamp=stamp,
             ),
             15,
         )
@@ -360,8 +364,12 @@ async def _change_controls(
         await _wake_held_lanes(client, instance_id, run)
     root = batches_root(req.url)
     body = {
-        "id": instance_id, "run": run, "batchStatus": "Paused" if new["paused"] else "Running",
-        "controls": new, **batch_links(root, instance_id), **control_links(root, instance_id),
+        "id": instance_id,
+        "run": run,
+        "batchStatus": "Paused" if new["paused"] else "Running",
+        "controls": new,
+        **batch_links(root, instance_id),
+        **control_links(root, instance_id),
     }
     return func.HttpResponse(
         json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
@@ -434,15 +442,15 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     mine = {"decision": decision, "by": BY_REVIEWER, "at": datetime.now(UTC).isoformat(), "reason": reason}
     try:
         service, container = _interactive_storage(), request["output_container"]
-        recorded = await asyncio.wait_for(
-            asyncio.to_thread(record_decision, service, container, blob, mine), 15
-        )
+        recorded = await asyncio.wait_for(asyncio.to_thread(record_decision, service, container, blob, mine), 15)
     except Exception as error:
         message = f"cannot record the decision, nothing was {verb}; try again: {describe(error)}"
         return _storage_unavailable("id", message)
     if recorded.get("decision") != decision:
-        message = (f"batch '{instance_id}' was already {recorded.get('decision')} "
-                   f"(by {recorded.get('by')} at {recorded.get('at')}); the first decision stands")
+        message = (
+            f"batch '{instance_id}' was already {recorded.get('decision')} "
+            f"(by {recorded.get('by')} at {recorded.get('at')}); the first decision stands"
+        )
         return _error(409, "conflict", "id", message)
     try:
         await client.raise_event(instance_id, REVIEW_EVENT, recorded)
@@ -483,7 +491,8 @@ async def purge_history(timer: func.TimerRequest, client: df.DurableOrchestratio
     if not retention.enabled:
         return
     result = await client.purge_instance_history_by(
-        created_time_from=retention.oldest, created_time_to=retention.cutoff(datetime.now(UTC)),
+        created_time_from=retention.oldest,
+        created_time_to=retention.cutoff(datetime.now(UTC)),
         runtime_status=[
             df.OrchestrationRuntimeStatus.Completed,
             df.OrchestrationRuntimeStatus.Failed,

@@ -74,8 +74,13 @@ def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page
         permanent = permanent_error(error)
         if permanent is None:
             raise
-        return {"total": 0, "shards": [], "plan": "", "pages": 0,
-                "error": f"cannot list the source or write the batch plan: {permanent['message']}"}
+        return {
+            "total": 0,
+            "shards": [],
+            "plan": "",
+            "pages": 0,
+            "error": f"cannot list the source or write the batch plan: {permanent['message']}",
+        }
 
 
 def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
@@ -124,7 +129,10 @@ def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page
         )
     not_images = listing.get("not_images") or []
     plan: dict[str, Any] = {
-        "total": len(images) + len(rejected), "shards": sizes, "plan": folder, "pages": listing["pages"],
+        "total": len(images) + len(rejected),
+        "shards": sizes,
+        "plan": folder,
+        "pages": listing["pages"],
     }
     if picked:
         plan.update({"sample": len(picked), "sample_shards": len(sample_sizes)})
@@ -133,8 +141,9 @@ def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page
             "rejected": rejected,
             "not_images": {"count": len(not_images), "items": not_images[:MAX_LISTED_NOT_IMAGES]},
         }
-        blobs.upload_text(service, payload["output_container"], extra_blob(folder), json.dumps(extra),
-                          "application/json")
+        blobs.upload_text(
+            service, payload["output_container"], extra_blob(folder), json.dumps(extra), "application/json"
+        )
         plan.update({"rejected": len(rejected), "not_images": len(not_images), "extra": extra_blob(folder)})
     if listing.get("error"):
         plan["error"] = listing["error"]

@@ -61,9 +61,7 @@ def post_webhook(url: str, body: dict[str, Any], *, timeout: float, attempts: in
     data = json.dumps(body).encode("utf-8")
     reason = "not attempted"
     for attempt in range(1, max(1, attempts) + 1):
-        request = urllib.request.Request(
-            url, data=data, method="POST", headers={"Content-Type": "application/json"}
-        )
+        request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 if 200 <= response.status < 300:
@@ -170,16 +168,20 @@ def _recheck_shard(
     except Exception as error:
         log.warning("Cannot re-check a shard without its plan (%s): %s", plan_blob, describe(error))
         message = f"the shard's result record was lost ({reason}) and its plan too; re-submit to check them"
-        return [image_result(f"images {window[0]}-{window[1] - 1} of {plan_blob}", "unknown",
-                             kind=KIND_RECORD_LOST, message=message)]
+        return [
+            image_result(
+                f"images {window[0]}-{window[1] - 1} of {plan_blob}", "unknown", kind=KIND_RECORD_LOST, message=message
+            )
+        ]
     rechecked = []
     for source in images:
         try:
             etag = source.etag or blobs.source_etag(service, request["source_container"], source.name)
             version = output_version(etag, spec.fingerprint())
             targets = {
-                r.name: output_blob_name(request.get("output_prefix") or "", source.name, r.name, spec.extension,
-                                         version)
+                r.name: output_blob_name(
+                    request.get("output_prefix") or "", source.name, r.name, spec.extension, version
+                )
                 for r in spec.renditions
             }
             outputs = []
@@ -313,8 +315,14 @@ def _publish(
             service,
             output_container,
             latest_run_blob_name(output_prefix, instance_id),
-            {"batch_id": instance_id, "run": run, "status": manifest["status"],
-             "finished": manifest["timings"]["finished"], "manifest": manifest_name, "report": report_name},
+            {
+                "batch_id": instance_id,
+                "run": run,
+                "status": manifest["status"],
+                "finished": manifest["timings"]["finished"],
+                "manifest": manifest_name,
+                "report": report_name,
+            },
         )
         runs.delete_prefixes(service, output_container, run_scratch_prefixes(output_prefix, instance_id, run))
     except Exception as error:

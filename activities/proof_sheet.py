@@ -53,8 +53,13 @@ def write_proof_sheet(payload: dict[str, Any], service: BlobServiceClient) -> di
         results = collect_results(payload, service, container)
         sizes = _source_sizes(service, container, payload["plan_folder"], len(outcomes))
         page = build_proof(
-            batch_id=payload["instance_id"], run=payload["run"], request=request, results=results,
-            source_sizes=sizes, total=int(payload["total"]), timeout_at=payload.get("timeout_at"),
+            batch_id=payload["instance_id"],
+            run=payload["run"],
+            request=request,
+            results=results,
+            source_sizes=sizes,
+            total=int(payload["total"]),
+            timeout_at=payload.get("timeout_at"),
             on_timeout=payload.get("on_timeout") or "reject",
         )
         blobs.upload_text(service, container, name, page, PROOF_CONTENT_TYPE)

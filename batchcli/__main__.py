@@ -55,8 +55,14 @@ def cmd_upload(args: argparse.Namespace) -> int:
     service = blob_service(args.connection_string)
     console = Console(stderr=True)
     with Progress(
-        TextColumn("[bold]upload"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(), console=console, redirect_stdout=False, redirect_stderr=False,
+        TextColumn("[bold]upload"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console,
+        redirect_stdout=False,
+        redirect_stderr=False,
     ) as bar:
         task = bar.add_task("upload", total=None, counts="")
         tally = {"uploaded": 0, "skipped": 0, "failed": 0}
@@ -66,8 +72,13 @@ def cmd_upload(args: argparse.Namespace) -> int:
             bar.update(task, advance=1, counts=" · ".join(f"{n} {k}" for k, n in tally.items()))
 
         result = upload_directory(
-            service, Path(args.dir), args.container, args.prefix, workers=args.workers,
-            on_start=lambda total: bar.update(task, total=total), on_file=on_file,
+            service,
+            Path(args.dir),
+            args.container,
+            args.prefix,
+            workers=args.workers,
+            on_start=lambda total: bar.update(task, total=total),
+            on_file=on_file,
         )
     print(
         f"uploaded {len(result.uploaded)} file(s) ({_megabytes(result.bytes_sent)}), "
@@ -153,8 +164,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.open:
         target = downloaded.web_url or downloaded.report.resolve().as_uri()
         if not downloaded.web_url:
-            print("note: thumbnails show only when the report is opened from storage (container not public)",
-                  file=sys.stderr)
+            print(
+                "note: thumbnails show only when the report is opened from storage (container not public)",
+                file=sys.stderr,
+            )
         webbrowser.open(target)
     return 0
 
@@ -168,7 +181,8 @@ def build_parser() -> Parser:
     # SUPPRESS so they only override the top-level value when given.
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument(
-        "--connection-string", default=None,
+        "--connection-string",
+        default=None,
         help=f"storage connection string (default: ${CONNECTION_ENV})",
     )
     common = argparse.ArgumentParser(add_help=False)
@@ -197,7 +211,10 @@ def build_parser() -> Parser:
     sub.add_argument("--output-container", required=True)
     sub.add_argument("--output-prefix")
     sub.add_argument(
-        "--rendition", action="append", type=parse_rendition, metavar="NAME:WIDTH[xHEIGHT][:cover]",
+        "--rendition",
+        action="append",
+        type=parse_rendition,
+        metavar="NAME:WIDTH[xHEIGHT][:cover]",
         help="an output size (repeatable; default large 1600, medium 800, thumb 320)",
     )
     sub.add_argument("--format", choices=["jpeg", "webp", "png"])
@@ -206,8 +223,12 @@ def build_parser() -> Parser:
     sub.add_argument("--tolerated-failure-percent", type=float)
     sub.add_argument("--batch-id")
     sub.add_argument("--deadline-minutes", type=int, help="no new image starts after this many minutes")
-    sub.add_argument("--review-sample", type=int, metavar="N",
-                     help="proof first: render N sample images, then wait for `approve` or `reject`")
+    sub.add_argument(
+        "--review-sample",
+        type=int,
+        metavar="N",
+        help="proof first: render N sample images, then wait for `approve` or `reject`",
+    )
     sub.add_argument("--review-timeout-minutes", type=int, metavar="T", help="time to decide (default a day)")
     sub.add_argument("--review-on-timeout", choices=["reject", "approve"], help="when nobody decides (default reject)")
     sub.add_argument("--watch", action="store_true", help="then follow it like `watch`")
@@ -222,7 +243,8 @@ def build_parser() -> Parser:
     wat.set_defaults(func=cmd_watch)
 
     can = commands.add_parser(
-        "cancel", parents=[common],
+        "cancel",
+        parents=[common],
         help="cancel a running batch gracefully (its manifest lists what was not started)",
     )
     can.add_argument("id")

@@ -90,7 +90,6 @@ class ApiClient:
             raise CliError(f"batch '{batch_id}' is not running; nothing to cancel")
         raise _api_error(f"cannot cancel batch '{batch_id}'", response)
 
-
     def control_batch(self, batch_id: str, action: str, body: Any = None) -> dict[str, Any]:
         """``pause`` / ``resume`` (POST) or ``set-concurrency`` (PATCH with ``body``)."""
         path = f"/api/batches/{quote(batch_id, safe='')}"
@@ -106,7 +105,6 @@ class ApiClient:
             message = (response.body or {}).get("message") if isinstance(response.body, dict) else None
             raise CliError(message or f"batch '{batch_id}' is not running")
         raise _api_error(f"cannot {action} batch '{batch_id}'", response)
-
 
     def decide_batch(self, batch_id: str, decision: str, reason: str | None = None) -> dict[str, Any]:
         """``approve`` / ``reject`` the proof sheet of a run awaiting approval."""

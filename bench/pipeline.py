@@ -83,8 +83,13 @@ def run_baseline(conn: str, source: str, names: list[str], workers: int) -> floa
     output = f"base-{uuid.uuid4().hex[:12]}"
     BlobServiceClient.from_connection_string(conn).create_container(output)
     payloads = [
-        {"source_container": source, "source": {"name": n}, "output_container": output, "output_prefix": "web/",
-         "spec": RenderSpec().to_dict()}
+        {
+            "source_container": source,
+            "source": {"name": n},
+            "output_container": output,
+            "output_prefix": "web/",
+            "spec": RenderSpec().to_dict(),
+        }
         for n in names
     ]
     # Spawned like the dev host's workers: bench.run may already have loaded libvips in this
@@ -166,14 +171,20 @@ def main(argv: list[str] | None = None) -> int:
 
     base = statistics.median(result["baseline_images_per_s"])
     hosted = statistics.median(result["devhost_images_per_s"])
-    print(f"{args.images} images {args.size[0]}x{args.size[1]}, {args.workers} worker processes, "
-          f"{args.repeats} repeat(s), medians:")
+    print(
+        f"{args.images} images {args.size[0]}x{args.size[1]}, {args.workers} worker processes, "
+        f"{args.repeats} repeat(s), medians:"
+    )
     print(f"  baseline (plain process pool): {base:7.2f} images/s")
     print(f"  dev host (Durable batch):      {hosted:7.2f} images/s")
     print(f"ratio dev host / baseline throughput: {hosted / base:.2f} (goal >= 0.90)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**result, "images": args.images, "size": args.size,
-                                    "workers": args.workers, "ratio": hosted / base}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {**result, "images": args.images, "size": args.size, "workers": args.workers, "ratio": hosted / base},
+            indent=2,
+        )
+    )
     print(f"results: {args.out}")
     return 0
 

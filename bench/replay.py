@@ -74,8 +74,10 @@ class ReplayMeter:
 
 
 def _fake_result(name: str) -> dict[str, Any]:
-    outputs = [output_entry(r, f"web/{name}/{r}.jpg", 1600 // (i + 1), 1067 // (i + 1), 200_000 // (i + 1))
-               for i, r in enumerate(("large", "medium", "thumb"))]
+    outputs = [
+        output_entry(r, f"web/{name}/{r}.jpg", 1600 // (i + 1), 1067 // (i + 1), 200_000 // (i + 1))
+        for i, r in enumerate(("large", "medium", "thumb"))
+    ]
     return image_result(name, "processed", outputs=outputs, duration_ms=150)
 
 
@@ -95,8 +97,11 @@ def bench_app(total: int, shard_size: int | None) -> df.DFApp:
         shard = int(payload["blob"].rsplit("/", 1)[1].split(".")[0])
         images = [{"name": f"img{starts[shard] + i:06d}.jpg", "etag": "0x1", "size": 1} for i in range(sizes[shard])]
         start, count = int(payload.get("start") or 0), int(payload.get("count") or len(images))
-        return {"request": batch_input(total, shard_size)["request"], "images": images[start : start + count],
-                "total": len(images)}
+        return {
+            "request": batch_input(total, shard_size)["request"],
+            "images": images[start : start + count],
+            "total": len(images),
+        }
 
     @app.activity_trigger(input_name="payload")
     def ProcessImage(payload: dict) -> dict:
@@ -130,10 +135,15 @@ def bench_app(total: int, shard_size: int | None) -> df.DFApp:
 def batch_input(total: int, shard_size: int | None) -> dict[str, Any]:
     return {
         "request": {
-            "source_container": "in", "source_prefix": "", "source_blobs": None,
-            "output_container": "out", "output_prefix": "web/",
-            "spec": RenderSpec().to_dict(), "max_concurrency": CONCURRENCY,
-            "tolerated_failure_percent": 0.0, "batch_id": None,
+            "source_container": "in",
+            "source_prefix": "",
+            "source_blobs": None,
+            "output_container": "out",
+            "output_prefix": "web/",
+            "spec": RenderSpec().to_dict(),
+            "max_concurrency": CONCURRENCY,
+            "tolerated_failure_percent": 0.0,
+            "batch_id": None,
         },
         "run": "20261201T000000Z-000000",
         "shard_size": shard_size,
@@ -154,9 +164,13 @@ async def run_variant(variant: str, total: int, shard_size: int | None) -> dict[
             largest = max(len(host.history(i["instanceId"])) for i in instances)
     assert status["runtimeStatus"] == "Completed", status.get("output")
     return {
-        "variant": variant, "images": total, "wall_s": round(wall, 3),
-        "orchestrator_cpu_s": round(meter.cpu, 4), "episodes": meter.episodes,
-        "cpu_per_image_ms": round(1000 * meter.cpu / total, 4), "largest_history": largest,
+        "variant": variant,
+        "images": total,
+        "wall_s": round(wall, 3),
+        "orchestrator_cpu_s": round(meter.cpu, 4),
+        "episodes": meter.episodes,
+        "cpu_per_image_ms": round(1000 * meter.cpu / total, 4),
+        "largest_history": largest,
         "instances": len(instances),
     }
 
@@ -204,8 +218,13 @@ def activity_cpu_per_image_ms(repeats: int, data: bytes) -> tuple[float, float]:
         for i in range(repeats + 1):  # the first round warms up clients, codecs and libvips
             name = f"photo-{i}.jpg"
             service.get_blob_client("photos", name).upload_blob(data)
-            payload = {"source_container": "photos", "source": {"name": name}, "output_container": "web",
-                       "output_prefix": "", "spec": spec.to_dict()}
+            payload = {
+                "source_container": "photos",
+                "source": {"name": name},
+                "output_container": "web",
+                "output_prefix": "",
+                "spec": spec.to_dict(),
+            }
             start = time.process_time()
             result = process_image(payload, service, AppSettings())
             spent = time.process_time() - start
@@ -237,11 +256,21 @@ def plot(rows: list[dict[str, Any]], activity_ms: float, path: Path, render_ms: 
         points = sorted((r["images"], r["cpu_per_image_ms"]) for r in rows if r["variant"] == variant)
         if points:
             ax.plot(*zip(*points, strict=True), style, label=variant)
-    ax.axhline(0.05 * activity_ms, color="grey", linewidth=0.8, linestyle=":",
-               label=f"5 % of one image's activity CPU ({activity_ms:.0f} ms)")
+    ax.axhline(
+        0.05 * activity_ms,
+        color="grey",
+        linewidth=0.8,
+        linestyle=":",
+        label=f"5 % of one image's activity CPU ({activity_ms:.0f} ms)",
+    )
     if render_ms:
-        ax.axhline(0.05 * render_ms, color="grey", linewidth=0.8, linestyle="-.",
-                   label=f"5 % of render_image alone ({render_ms:.0f} ms)")
+        ax.axhline(
+            0.05 * render_ms,
+            color="grey",
+            linewidth=0.8,
+            linestyle="-.",
+            label=f"5 % of render_image alone ({render_ms:.0f} ms)",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("images in the batch")
@@ -259,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 images only (CI smoke test)")
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--flat-max", type=int, default=1000, help="largest flat run; larger ones are extrapolated")
-    parser.add_argument("--shard-size", type=int, default=None,
-                        help="explicit SHARD_SIZE (default: sized for the batch, like the app)")
+    parser.add_argument(
+        "--shard-size", type=int, default=None, help="explicit SHARD_SIZE (default: sized for the batch, like the app)"
+    )
     parser.add_argument("--segment-size", type=int, default=None, help="images per shard execution (tuning)")
     parser.add_argument("--out", type=Path, default=RESULTS / "replay.json")
     parser.add_argument("--chart", type=Path, default=None, help="write a PNG chart (default: docs/bench/replay.png)")
@@ -293,41 +323,61 @@ def main(argv: list[str] | None = None) -> int:
             row["vs_activity_cpu_percent"] = round(100 * row["cpu_per_image_ms"] / activity_ms, 3)
             row["vs_render_cpu_percent"] = round(100 * row["cpu_per_image_ms"] / render_ms, 3)
             rows.append(row)
-            print(f"{variant:8} {total:>6} images: orchestrator CPU {row['orchestrator_cpu_s']:8.2f} s "
-                  f"({row['cpu_per_image_ms']:.3f} ms/image = {row['vs_activity_cpu_percent']:.2f}% of activity CPU, "
-                  f"{row['vs_render_cpu_percent']:.2f}% of render_image alone), "
-                  f"episodes {row['episodes']}, largest history {row['largest_history']} events, "
-                  f"wall {row['wall_s']:.1f} s", flush=True)
+            print(
+                f"{variant:8} {total:>6} images: orchestrator CPU {row['orchestrator_cpu_s']:8.2f} s "
+                f"({row['cpu_per_image_ms']:.3f} ms/image = {row['vs_activity_cpu_percent']:.2f}% of activity CPU, "
+                f"{row['vs_render_cpu_percent']:.2f}% of render_image alone), "
+                f"episodes {row['episodes']}, largest history {row['largest_history']} events, "
+                f"wall {row['wall_s']:.1f} s",
+                flush=True,
+            )
 
-    print(f"\nbaseline: activity CPU per image (ProcessImage on Azurite, {baseline_name}, "
-          f"{len(photo) / 1e6:.1f} MB) = {activity_ms:.1f} ms; render_image alone = {render_ms:.1f} ms")
+    print(
+        f"\nbaseline: activity CPU per image (ProcessImage on Azurite, {baseline_name}, "
+        f"{len(photo) / 1e6:.1f} MB) = {activity_ms:.1f} ms; render_image alone = {render_ms:.1f} ms"
+    )
     if synthetic_ms is not None:
-        print(f"for comparison, the earlier synthetic 4000x3000 photo: ProcessImage {synthetic_ms[0]:.1f} ms, "
-              f"render_image alone {synthetic_ms[1]:.1f} ms")
+        print(
+            f"for comparison, the earlier synthetic 4000x3000 photo: ProcessImage {synthetic_ms[0]:.1f} ms, "
+            f"render_image alone {synthetic_ms[1]:.1f} ms"
+        )
     sharded = [r for r in rows if r["variant"] == "sharded"]
     flat = [r for r in rows if r["variant"] == "flat"]
     for row in sharded:
         match = next((f for f in flat if f["images"] == row["images"]), None)
         if match:
-            print(f"ratio flat/sharded orchestrator CPU at {row['images']} images: "
-                  f"{match['orchestrator_cpu_s'] / max(row['orchestrator_cpu_s'], 1e-9):.2f}x")
+            print(
+                f"ratio flat/sharded orchestrator CPU at {row['images']} images: "
+                f"{match['orchestrator_cpu_s'] / max(row['orchestrator_cpu_s'], 1e-9):.2f}x"
+            )
         else:
             estimate = extrapolate_flat(rows, row["images"])
-            print(f"ratio flat/sharded orchestrator CPU at {row['images']} images: "
-                  f"~{estimate / max(row['orchestrator_cpu_s'], 1e-9):.0f}x (flat extrapolated quadratically: "
-                  f"~{estimate:.0f} s)")
+            print(
+                f"ratio flat/sharded orchestrator CPU at {row['images']} images: "
+                f"~{estimate / max(row['orchestrator_cpu_s'], 1e-9):.0f}x (flat extrapolated quadratically: "
+                f"~{estimate:.0f} s)"
+            )
     if len(sharded) > 1:
-        print(f"ratio sharded CPU per image, largest/smallest batch: "
-              f"{sharded[-1]['cpu_per_image_ms'] / max(sharded[0]['cpu_per_image_ms'], 1e-9):.2f}x "
-              "(flat is the goal: ~1)")
+        print(
+            f"ratio sharded CPU per image, largest/smallest batch: "
+            f"{sharded[-1]['cpu_per_image_ms'] / max(sharded[0]['cpu_per_image_ms'], 1e-9):.2f}x "
+            "(flat is the goal: ~1)"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for row in sharded:
         verdict = "met" if row["vs_activity_cpu_percent"] < 5 else "NOT met"
-        print(f"RATIO sharded orchestrator/activity CPU per image [{row['images']} images]: "
-              f"{row['vs_activity_cpu_percent'] / 100:.3f} (goal < 0.05: {verdict}; "
-              f"vs render_image alone {row['vs_render_cpu_percent'] / 100:.3f})")
-    saved = {"baseline": baseline_name, "activity_cpu_ms": activity_ms, "render_cpu_ms": render_ms,
-             "synthetic_cpu_ms": synthetic_ms, "rows": rows}
+        print(
+            f"RATIO sharded orchestrator/activity CPU per image [{row['images']} images]: "
+            f"{row['vs_activity_cpu_percent'] / 100:.3f} (goal < 0.05: {verdict}; "
+            f"vs render_image alone {row['vs_render_cpu_percent'] / 100:.3f})"
+        )
+    saved = {
+        "baseline": baseline_name,
+        "activity_cpu_ms": activity_ms,
+        "render_cpu_ms": render_ms,
+        "synthetic_cpu_ms": synthetic_ms,
+        "rows": rows,
+    }
     args.out.write_text(json.dumps(saved, indent=2))
     print(f"results: {args.out}")
     if not args.quick:

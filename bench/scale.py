@@ -81,8 +81,12 @@ async def run(args: argparse.Namespace, conn: str) -> dict:
         "renditions": [{"name": "small", "width": 64}, {"name": "tiny", "width": 32}],
         "max_concurrency": args.concurrency,
     }
-    async with DevHost(REPO, processes=args.workers, in_memory=False,
-                       state_path=Path(args.state_dir) / f"scale-{uuid.uuid4().hex[:8]}.sqlite") as host:
+    async with DevHost(
+        REPO,
+        processes=args.workers,
+        in_memory=False,
+        state_path=Path(args.state_dir) / f"scale-{uuid.uuid4().hex[:8]}.sqlite",
+    ) as host:
         worker_pids: set[int] = set()
         async with aiohttp.ClientSession() as http:
             start = time.perf_counter()
@@ -117,10 +121,16 @@ async def run(args: argparse.Namespace, conn: str) -> dict:
     manifest_blob = status["manifest"].split("/", 1)[1]
     manifest = json.loads(service.get_blob_client(output, manifest_blob).download_blob().readall())
     return {
-        "images": args.images, "concurrency": args.concurrency, "workers": args.workers,
-        "wall_s": round(wall, 1), "images_per_s": round(args.images / wall, 1),
-        "counts": status["progress"], "manifest_images": len(manifest["images"]),
-        "instances": len(instances), "largest_history_events": largest, "largest_payloads": payloads,
+        "images": args.images,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "wall_s": round(wall, 1),
+        "images_per_s": round(args.images / wall, 1),
+        "counts": status["progress"],
+        "manifest_images": len(manifest["images"]),
+        "instances": len(instances),
+        "largest_history_events": largest,
+        "largest_payloads": payloads,
         "host_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "worker_peak_rss_mib": [round(k / 1024, 1) for k in worker_peaks if k],
     }

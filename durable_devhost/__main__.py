@@ -25,18 +25,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m durable_devhost", description=__doc__.splitlines()[0])
     p.add_argument("app", nargs="?", default=".", help="app directory or function_app.py (default: .)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None,
-                   help="port (default: local.settings.json Host.LocalHttpPort or 7071)")
+    p.add_argument(
+        "--port", type=int, default=None, help="port (default: local.settings.json Host.LocalHttpPort or 7071)"
+    )
     state = p.add_mutually_exclusive_group()
     state.add_argument("--state", default=None, help="SQLite state file (default <app dir>/.devhost/state.sqlite)")
     state.add_argument("--in-memory", action="store_true", help="keep no state on disk")
     p.add_argument("--processes", type=int, default=0, help="run activities in N worker processes (0 = threads)")
     p.add_argument("--time-skipping", action="store_true", help="jump to the next timer whenever the host is idle")
-    p.add_argument("--function-key", action="append", default=None,
-                   help="require this function key (repeatable; also env DEVHOST_FUNCTION_KEY)")
+    p.add_argument(
+        "--function-key",
+        action="append",
+        default=None,
+        help="require this function key (repeatable; also env DEVHOST_FUNCTION_KEY)",
+    )
     p.add_argument("--master-key", default=None, help="master key when keys are on (also env DEVHOST_MASTER_KEY)")
-    p.add_argument("--fast-replay", action="store_true",
-                   help="cache the SDK's history timestamp parsing (faster replays than the real worker)")
+    p.add_argument(
+        "--fast-replay",
+        action="store_true",
+        help="cache the SDK's history timestamp parsing (faster replays than the real worker)",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -101,7 +109,11 @@ async def serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else (settings.local_http_port or 7071)
     url_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     app = create_app(
-        index, engine, settings, base_url=f"http://{url_host}:{port}", keys=_keys(args),
+        index,
+        engine,
+        settings,
+        base_url=f"http://{url_host}:{port}",
+        keys=_keys(args),
         route_prefix=read_route_prefix(app_dir),
     )
     await engine.start()

@@ -50,15 +50,18 @@ class ActivityDispatcher:
     _process_pool: Executor | None
 
     if TYPE_CHECKING:  # provided by the engine and its other dispatchers
+
         def _mark_ready(self, instance_id: str) -> None: ...
         def _kick(self) -> None: ...
         def _record_payload(self, kind: str, function: str, instance_id: str, text: str | None) -> None: ...
 
     def _new_process_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self.options.worker_processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_init, initargs=(self.index.app_path, os.getpid()))
-
+            self.options.worker_processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker_init,
+            initargs=(self.index.app_path, os.getpid()),
+        )
 
     def _enqueue_work(self, item: WorkItem) -> None:
         self._counted.add(item.id)
@@ -110,10 +113,12 @@ class ActivityDispatcher:
         if fn.is_async:
             return await run_activity_async(fn, item.input, invocation_id, self.index.app_path)
         if self._process_pool is not None:
-            return await self._loop.run_in_executor(self._process_pool, worker_run_activity, fn.name, item.input,
-                                                    invocation_id)
-        return await self._loop.run_in_executor(self._thread_pool, run_activity_sync, fn, item.input, invocation_id,
-                                                self.index.app_path)
+            return await self._loop.run_in_executor(
+                self._process_pool, worker_run_activity, fn.name, item.input, invocation_id
+            )
+        return await self._loop.run_in_executor(
+            self._thread_pool, run_activity_sync, fn, item.input, invocation_id, self.index.app_path
+        )
 
     async def _run_with_timeout(self, fn: Any, item: WorkItem, invocation_id: str) -> ActivityResult:
         """host.json ``functionTimeout``: the WebJobs ``FunctionExecutor`` (azure-webjobs-sdk
@@ -129,11 +134,18 @@ class ActivityDispatcher:
             return task.result()
         task.cancel()
         text = self.options.function_timeout
-        log.error("Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). Initiating cancellation.",
-                  text, fn.name, invocation_id)
+        log.error(
+            "Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). Initiating cancellation.",
+            text,
+            fn.name,
+            invocation_id,
+        )
         message = f"Timeout value of {text} was exceeded by function: Functions.{fn.name}"
-        return ActivityResult(ok=False, reason=f"Activity function '{fn.name}' failed: {message}",
-                              details=f"Microsoft.Azure.WebJobs.Host.FunctionTimeoutException: {message}")
+        return ActivityResult(
+            ok=False,
+            reason=f"Activity function '{fn.name}' failed: {message}",
+            details=f"Microsoft.Azure.WebJobs.Host.FunctionTimeoutException: {message}",
+        )
 
     def _replace_broken_pool(self) -> None:
         pool = self._process_pool
@@ -152,14 +164,19 @@ class ActivityDispatcher:
         result: ActivityResult
         try:
             if fn is None:
-                result = ActivityResult(ok=False, reason=unknown_function_message(
-                    item.name, "activity", self.index.names("activity")))
+                result = ActivityResult(
+                    ok=False, reason=unknown_function_message(item.name, "activity", self.index.names("activity"))
+                )
             elif fn.unsupported_bindings:
-                names = ", ".join(f"'{b.get('name')}' ({b.get('type')}, {str(b.get('direction', '?')).lower()})"
-                                  for b in fn.unsupported_bindings)
-                message = (f"Activity function '{fn.name}' failed: the local dev host cannot honour its binding(s) "
-                           f"{names}; only the activityTrigger is supplied. On Azure the Functions host would "
-                           f"provide them.")
+                names = ", ".join(
+                    f"'{b.get('name')}' ({b.get('type')}, {str(b.get('direction', '?')).lower()})"
+                    for b in fn.unsupported_bindings
+                )
+                message = (
+                    f"Activity function '{fn.name}' failed: the local dev host cannot honour its binding(s) "
+                    f"{names}; only the activityTrigger is supplied. On Azure the Functions host would "
+                    f"provide them."
+                )
                 result = ActivityResult(ok=False, reason=message, details=message)
             elif self._timeout_seconds() is not None:
                 result = await self._run_with_timeout(fn, item, invocation_id)
@@ -168,17 +185,22 @@ class ActivityDispatcher:
                 # thread or a worker process, so I/O-bound activities never queue behind CPU work.
                 result = await run_activity_async(fn, item.input, invocation_id, self.index.app_path)
             elif self._process_pool is not None:
-                result = await self._loop.run_in_executor(self._process_pool, worker_run_activity, fn.name,
-                                                          item.input, invocation_id)
+                result = await self._loop.run_in_executor(
+                    self._process_pool, worker_run_activity, fn.name, item.input, invocation_id
+                )
             else:
-                result = await self._loop.run_in_executor(self._thread_pool, run_activity_sync, fn, item.input,
-                                                          invocation_id, self.index.app_path)
+                result = await self._loop.run_in_executor(
+                    self._thread_pool, run_activity_sync, fn, item.input, invocation_id, self.index.app_path
+                )
         except (asyncio.CancelledError, BrokenProcessPool):
             raise
         except Exception as exc:  # the worker could not even run it: fail the task, never hang the instance
             log.exception("activity %s could not be run", item.name)
-            result = ActivityResult(ok=False, reason=f"Activity function '{item.name}' failed: {exc}",
-                                    details=f"{type(exc).__name__}: {exc}")
+            result = ActivityResult(
+                ok=False,
+                reason=f"Activity function '{item.name}' failed: {exc}",
+                details=f"{type(exc).__name__}: {exc}",
+            )
         duration_ms = int((time.perf_counter() - t0) * 1000)
         now = self.clock.now()
         if result.ok:
@@ -186,8 +208,13 @@ class ActivityDispatcher:
             event = h.task_completed(now, item.task_id, result.result)
         else:
             event = h.task_failed(now, item.task_id, result.reason or "", result.details)
-        log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", item.name,
-                 "Succeeded" if result.ok else "Failed", item.instance_id, duration_ms)
+        log.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)",
+            item.name,
+            "Succeeded" if result.ok else "Failed",
+            item.instance_id,
+            duration_ms,
+        )
         if self.store.complete_work(item.id, NewMessage(item.instance_id, item.execution_id, event)):
-            self._work_done(item)     # before waking the instance, so it does not wait for itself
+            self._work_done(item)  # before waking the instance, so it does not wait for itself
             self._mark_ready(item.instance_id)

@@ -135,9 +135,7 @@ class ClientUrls:
         return {
             "taskHubName": task_hub or self.hub_name,
             "creationUrls": self.creation_urls(),
-            "managementUrls": self.management_urls(
-                INSTANCE_PLACEHOLDER, task_hub=task_hub, connection=connection
-            ),
+            "managementUrls": self.management_urls(INSTANCE_PLACEHOLDER, task_hub=task_hub, connection=connection),
             "baseUrl": self.base_url,
             "requiredQueryStringParameters": self.required_query,
             "rpcBaseUrl": self.rpc_base_url,

@@ -52,19 +52,18 @@ log = logging.getLogger("durable_devhost")
 QUEUE_MESSAGE_LIMIT = 45 * 1024
 TABLE_PROPERTY_LIMIT = 60 * 1024
 CUSTOM_STATUS_LIMIT_KB = 16
-PAYLOAD_KINDS = ("orchestration_input", "orchestration_output", "activity_input", "activity_output",
-                 "custom_status")
+PAYLOAD_KINDS = ("orchestration_input", "orchestration_output", "activity_input", "activity_output", "custom_status")
 
 
 @dataclass
 class EngineOptions:
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
-    worker_processes: int = 0            # 0: threads; N: a ProcessPoolExecutor of N workers
+    worker_processes: int = 0  # 0: threads; N: a ProcessPoolExecutor of N workers
     hub_name: str = "TestHubName"
     long_timer_interval: str = "3.00:00:00"
     max_short_timer: str = "6.00:00:00"
-    fast_replay: bool = False            # cache the SDK's timestamp parsing (not what the worker does)
+    fast_replay: bool = False  # cache the SDK's timestamp parsing (not what the worker does)
     function_timeout: str | None = None  # host.json functionTimeout, enforced for activities
 
 
@@ -74,8 +73,9 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
     # The extension's showHistory summary, kept reachable here for callers of the old static method.
     summarised_history = staticmethod(summarised_history)
 
-    def __init__(self, index: FunctionIndex, store: Store, clock: Clock | None = None,
-                 options: EngineOptions | None = None) -> None:
+    def __init__(
+        self, index: FunctionIndex, store: Store, clock: Clock | None = None, options: EngineOptions | None = None
+    ) -> None:
         self.index = index
         self.store = store
         self.clock: Clock = clock or SystemClock()
@@ -83,15 +83,15 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
         self._started = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
-        self._active: set[str] = set()           # instances with a driver task
-        self._again: set[str] = set()            # got messages while their episode ran
+        self._active: set[str] = set()  # instances with a driver task
+        self._again: set[str] = set()  # got messages while their episode ran
         self._running_activities = 0
-        self._counted: set[int] = set()          # work item ids counted in _outstanding
-        self._outstanding: dict[str, int] = {}   # activity work items per instance, not yet completed
+        self._counted: set[int] = set()  # work item ids counted in _outstanding
+        self._outstanding: dict[str, int] = {}  # activity work items per instance, not yet completed
         self._last_episode: dict[str, float] = {}  # seconds the instance's last episode took
         self._timer_heap: list[tuple[datetime, int, TimerRow]] = []
         self._changed = asyncio.Event()
-        self._payloads: dict[str, dict[str, Any]] = {}   # largest payload of each kind
+        self._payloads: dict[str, dict[str, Any]] = {}  # largest payload of each kind
         self._payload_warned: set[tuple[str, str]] = set()
 
     # ---- payload size accounting ---------------------------------------------------------------
@@ -113,22 +113,34 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
                 exceeds.append("table_property_60KB")
         best = self._payloads.get(kind)
         if best is None or utf16 > best["utf16_bytes"]:
-            self._payloads[kind] = {"function": function, "instance_id": instance_id, "utf8_bytes": utf8,
-                                    "utf16_bytes": utf16, "exceeds": exceeds}
+            self._payloads[kind] = {
+                "function": function,
+                "instance_id": instance_id,
+                "utf8_bytes": utf8,
+                "utf16_bytes": utf16,
+                "exceeds": exceeds,
+            }
         for limit in exceeds:
             if (kind, limit) in self._payload_warned:
                 continue
             self._payload_warned.add((kind, limit))
             effect = {
                 "queue_message_45KB": "over 45 KB (UTF-8): on Azure Storage this queue message is offloaded to a "
-                                      "blob (compressed upload + download on every dequeue)",
+                "blob (compressed upload + download on every dequeue)",
                 "table_property_60KB": "over 60 KB (UTF-16): on Azure Storage this table property is offloaded "
-                                       "to a blob (an extra blob read on every history load / status query)",
+                "to a blob (an extra blob read on every history load / status query)",
                 "custom_status_16KB": "over the 16 KB (UTF-16) custom status limit: the extension fails the "
-                                      "orchestration",
+                "orchestration",
             }[limit]
-            log.warning("payload size: %s of '%s' (instance %s) is %d bytes UTF-8 / %d bytes UTF-16, %s",
-                        kind, function, instance_id, utf8, utf16, effect)
+            log.warning(
+                "payload size: %s of '%s' (instance %s) is %d bytes UTF-8 / %d bytes UTF-16, %s",
+                kind,
+                function,
+                instance_id,
+                utf8,
+                utf16,
+                effect,
+            )
 
     def payload_stats(self) -> dict[str, dict[str, Any]]:
         """The largest payload seen of each kind (``orchestration_input``, ``orchestration_output``,
@@ -147,10 +159,12 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
         opts = self.options
         set_fast_replay(opts.fast_replay)
         self._orch_sem = asyncio.Semaphore(max(1, opts.max_concurrent_orchestrations))
-        self._orch_pool = ThreadPoolExecutor(max(1, opts.max_concurrent_orchestrations),
-                                             thread_name_prefix="devhost-orchestrator")
-        self._thread_pool = ThreadPoolExecutor(max(1, opts.max_concurrent_activities),
-                                               thread_name_prefix="devhost-activity")
+        self._orch_pool = ThreadPoolExecutor(
+            max(1, opts.max_concurrent_orchestrations), thread_name_prefix="devhost-orchestrator"
+        )
+        self._thread_pool = ThreadPoolExecutor(
+            max(1, opts.max_concurrent_activities), thread_name_prefix="devhost-activity"
+        )
         self._process_pool: Executor | None = None
         if opts.worker_processes > 0:
             if not self.index.app_path:
@@ -158,9 +172,14 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
             self._process_pool = self._new_process_pool()
         for fn in self.index.functions.values():
             for b in fn.unsupported_bindings:
-                log.warning("function %s: %s binding '%s' (%s) cannot be honoured by the dev host; invocations of "
-                            "%s will fail", fn.name, str(b.get("direction", "?")).lower(), b.get("name"),
-                            b.get("type"), fn.name)
+                log.warning(
+                    "function %s: %s binding '%s' (%s) cannot be honoured by the dev host; invocations of %s will fail",
+                    fn.name,
+                    str(b.get("direction", "?")).lower(),
+                    b.get("name"),
+                    b.get("type"),
+                    fn.name,
+                )
         self._work_queue: asyncio.Queue[WorkItem] = asyncio.Queue()
         self._timer_wake = asyncio.Event()
         for item in self.store.pending_work():
@@ -193,42 +212,67 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
 
     # ---- management API ------------------------------------------------------------------------
 
-    async def start_orchestration(self, name: str, input_json: str | None = None,
-                                  instance_id: str | None = None) -> str:
+    async def start_orchestration(
+        self, name: str, input_json: str | None = None, instance_id: str | None = None
+    ) -> str:
         fn = self.index.orchestrator(name)
         if fn is None:
-            raise UnknownFunctionError(unknown_function_message(name, "orchestrator",
-                                                                self.index.names("orchestrator")))
+            raise UnknownFunctionError(unknown_function_message(name, "orchestrator", self.index.names("orchestrator")))
         instance_id = instance_id or uuid.uuid4().hex
         existing = self.store.get_instance(instance_id)
         if existing is not None and existing.status in ACTIVE_STATUSES:
             raise InstanceExistsError(f"An Orchestration instance with the ID '{instance_id}' already exists.")
         now = self.clock.now()
-        row = InstanceRow(instance_id=instance_id, name=fn.name, execution_id=uuid.uuid4().hex,
-                          status=RuntimeStatus.PENDING, input=input_json, created=now, updated=now)
-        start = h.execution_started(now, name=fn.name, instance_id=instance_id,
-                                    execution_id=row.execution_id, input_json=input_json)
+        row = InstanceRow(
+            instance_id=instance_id,
+            name=fn.name,
+            execution_id=uuid.uuid4().hex,
+            status=RuntimeStatus.PENDING,
+            input=input_json,
+            created=now,
+            updated=now,
+        )
+        start = h.execution_started(
+            now, name=fn.name, instance_id=instance_id, execution_id=row.execution_id, input_json=input_json
+        )
         self.store.create_instance(row, start)
         self._record_payload("orchestration_input", fn.name, instance_id, input_json)
         self._mark_ready(instance_id)
         return instance_id
 
-    async def get_status(self, instance_id: str, *, show_history: bool = False,
-                         show_history_output: bool = False, show_input: bool = True) -> dict[str, Any] | None:
+    async def get_status(
+        self,
+        instance_id: str,
+        *,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = True,
+    ) -> dict[str, Any] | None:
         row = self.store.get_instance(instance_id)
         if row is None:
             return None
         status = self._status_json(row, show_input)
-        if show_history and row.status != RuntimeStatus.PENDING:     # the extension reads no history while Pending
-            status["historyEvents"] = summarised_history(self.store.history(instance_id), show_history_output,
-                                                              show_input)
+        if show_history and row.status != RuntimeStatus.PENDING:  # the extension reads no history while Pending
+            status["historyEvents"] = summarised_history(
+                self.store.history(instance_id), show_history_output, show_input
+            )
         return status
 
-    async def list_instances(self, *, created_from: datetime | None = None, created_to: datetime | None = None,
-                             runtime_status: list[str] | None = None, instance_id_prefix: str | None = None,
-                             show_input: bool = False) -> list[dict[str, Any]]:
-        rows = self.store.list_instances(created_from=created_from, created_to=created_to,
-                                         runtime_status=runtime_status, instance_id_prefix=instance_id_prefix)
+    async def list_instances(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        runtime_status: list[str] | None = None,
+        instance_id_prefix: str | None = None,
+        show_input: bool = False,
+    ) -> list[dict[str, Any]]:
+        rows = self.store.list_instances(
+            created_from=created_from,
+            created_to=created_to,
+            runtime_status=runtime_status,
+            instance_id_prefix=instance_id_prefix,
+        )
         return [self._status_json(r, show_input) for r in rows]
 
     def _require_live(self, instance_id: str) -> InstanceRow:
@@ -275,16 +319,23 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
         self._after_purge(deleted)
         return deleted
 
-    async def purge_by(self, *, created_from: datetime | None = None, created_to: datetime | None = None,
-                       runtime_status: list[str] | None = None) -> int:
+    async def purge_by(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        runtime_status: list[str] | None = None,
+    ) -> int:
         """Azure Storage's ``PurgeInstanceHistoryAsync(from, to, statuses)``: the given statuses are reduced
         to Completed/Terminated/Canceled/Failed, and an empty (or absent) list means *no status filter*,
         so Running instances in the time range are deleted too (the OData condition has no status clause).
         ``created_to`` None: the HTTP API defaults it to now (``DateTime.UtcNow``), on the host clock."""
         statuses = [s for s in (runtime_status or []) if s in TERMINAL_STATUSES]
-        rows = self.store.list_instances(created_from=created_from,
-                                         created_to=created_to if created_to is not None else self.clock.now(),
-                                         runtime_status=statuses or None)
+        rows = self.store.list_instances(
+            created_from=created_from,
+            created_to=created_to if created_to is not None else self.clock.now(),
+            runtime_status=statuses or None,
+        )
         deleted = self.store.purge(r.instance_id for r in rows)
         self._after_purge(deleted)
         return deleted
@@ -306,8 +357,10 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
                 return self._status_json(row, True)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"instance {instance_id} did not finish within {timeout}s "
-                                   f"(status {row.status if row else None}; {self._stuck_report(instance_id)})")
+                raise TimeoutError(
+                    f"instance {instance_id} did not finish within {timeout}s "
+                    f"(status {row.status if row else None}; {self._stuck_report(instance_id)})"
+                )
             await _wait_event(changed, min(remaining, 0.5))
 
     def _stuck_report(self, instance_id: str) -> str:
@@ -318,11 +371,13 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
         names = [getattr(EventType(t), "name", t) if isinstance(t, int) else t for t in tail]
         timers = [t for t in self.store.timers() if t.instance_id == instance_id]
         armed = [r for _, _, r in self._timer_heap if r.instance_id == instance_id]
-        return (f"custom status {row.custom_status if row else None}; last events {names}; "
-                f"inbox {len(self.store.inbox(instance_id))}; activities outstanding "
-                f"{self._outstanding.get(instance_id, 0)}; timers stored {[t.fire_at for t in timers]}, "
-                f"armed {[r.fire_at for r in armed]}; clock {h.format_ts(self.clock.now())}; "
-                f"episode running {instance_id in self._active}")
+        return (
+            f"custom status {row.custom_status if row else None}; last events {names}; "
+            f"inbox {len(self.store.inbox(instance_id))}; activities outstanding "
+            f"{self._outstanding.get(instance_id, 0)}; timers stored {[t.fire_at for t in timers]}, "
+            f"armed {[r.fire_at for r in armed]}; clock {h.format_ts(self.clock.now())}; "
+            f"episode running {instance_id in self._active}"
+        )
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
         """Return once no episode or activity is queued or running (timers may still be pending)."""
@@ -341,7 +396,6 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
         self.clock.advance(delta)
         self._kick()
         await asyncio.sleep(0)
-
 
     def _status_json(self, row: InstanceRow, show_input: bool) -> dict[str, Any]:
         return status_json(row, show_input)

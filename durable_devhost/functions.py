@@ -69,7 +69,7 @@ class FunctionIndex:
     @classmethod
     def from_app(cls, app: Any, app_path: str | None = None) -> FunctionIndex:
         functions: dict[str, IndexedFunction] = {}
-        for f in app.get_functions():   # once only: the SDK's name validation is stateful
+        for f in app.get_functions():  # once only: the SDK's name validation is stateful
             trigger = f.get_trigger()
             binding_type = trigger.get_binding_name() if trigger is not None else ""
             user_fn = f.get_user_function()
@@ -91,8 +91,7 @@ class FunctionIndex:
         module = import_app_module(path)
         registers = [v for v in vars(module).values() if isinstance(v, func.FunctionRegister)]
         if len(registers) != 1:
-            raise ValueError(f"{path}: expected exactly one FunctionApp/DFApp at module level, "
-                             f"found {len(registers)}")
+            raise ValueError(f"{path}: expected exactly one FunctionApp/DFApp at module level, found {len(registers)}")
         return cls.from_app(registers[0], path)
 
     def get(self, name: str) -> IndexedFunction | None:
@@ -124,6 +123,6 @@ def import_app_module(path: str, module_name: str = "function_app") -> Any:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module   # df_loads resolves custom classes through sys.modules
+    sys.modules[module_name] = module  # df_loads resolves custom classes through sys.modules
     spec.loader.exec_module(module)
     return module

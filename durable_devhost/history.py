@@ -71,8 +71,9 @@ def parse_ts(text: str) -> datetime:
     return dt.astimezone(UTC)
 
 
-def event(event_type: EventType, now: datetime, *, event_id: int = -1, is_played: bool = False,
-          **fields: Any) -> dict[str, Any]:
+def event(
+    event_type: EventType, now: datetime, *, event_id: int = -1, is_played: bool = False, **fields: Any
+) -> dict[str, Any]:
     """One history event: the four keys every event must have, then the type's own fields."""
     ev: dict[str, Any] = {
         "EventType": int(event_type),
@@ -92,15 +93,29 @@ def orchestrator_completed(now: datetime) -> dict[str, Any]:
     return event(EventType.ORCHESTRATOR_COMPLETED, now)
 
 
-def execution_started(now: datetime, *, name: str, instance_id: str, execution_id: str,
-                      input_json: str | None, parent: dict[str, Any] | None = None) -> dict[str, Any]:
+def execution_started(
+    now: datetime,
+    *,
+    name: str,
+    instance_id: str,
+    execution_id: str,
+    input_json: str | None,
+    parent: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``Version`` must be present (SDK 1.7.0 reads ``event.Version`` unconditionally:
     azure-functions-durable-python azure/durable_functions/models/history/HistoryEvent.py)."""
     return event(
-        EventType.EXECUTION_STARTED, now,
+        EventType.EXECUTION_STARTED,
+        now,
         OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
-        ParentInstance=parent, Name=name, Version="", Input=input_json, Tags=None,
-        Correlation=None, ScheduledStartTime=None, Generation=0,
+        ParentInstance=parent,
+        Name=name,
+        Version="",
+        Input=input_json,
+        Tags=None,
+        Correlation=None,
+        ScheduledStartTime=None,
+        Generation=0,
     )
 
 
@@ -126,21 +141,32 @@ def task_failed(now: datetime, task_scheduled_id: int, reason: str, details: str
     return event(EventType.TASK_FAILED, now, TaskScheduledId=task_scheduled_id, Reason=reason, Details=details)
 
 
-def sub_orchestration_created(now: datetime, task_id: int, name: str, instance_id: str,
-                              input_json: str | None) -> dict[str, Any]:
-    return event(EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, now, event_id=task_id, Name=name,
-                 Version="", InstanceId=instance_id, Input=input_json)
+def sub_orchestration_created(
+    now: datetime, task_id: int, name: str, instance_id: str, input_json: str | None
+) -> dict[str, Any]:
+    return event(
+        EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        now,
+        event_id=task_id,
+        Name=name,
+        Version="",
+        InstanceId=instance_id,
+        Input=input_json,
+    )
 
 
 def sub_orchestration_completed(now: datetime, task_scheduled_id: int, result: str | None) -> dict[str, Any]:
-    return event(EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, now, TaskScheduledId=task_scheduled_id,
-                 Result=result)
+    return event(EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, now, TaskScheduledId=task_scheduled_id, Result=result)
 
 
-def sub_orchestration_failed(now: datetime, task_scheduled_id: int, reason: str,
-                             details: str | None) -> dict[str, Any]:
-    return event(EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, now, TaskScheduledId=task_scheduled_id,
-                 Reason=reason, Details=details)
+def sub_orchestration_failed(now: datetime, task_scheduled_id: int, reason: str, details: str | None) -> dict[str, Any]:
+    return event(
+        EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+        now,
+        TaskScheduledId=task_scheduled_id,
+        Reason=reason,
+        Details=details,
+    )
 
 
 def timer_created(now: datetime, timer_id: int, fire_at: datetime) -> dict[str, Any]:
@@ -167,9 +193,13 @@ def execution_resumed(now: datetime, reason: str | None) -> dict[str, Any]:
     return event(EventType.EXECUTION_RESUMED, now, Reason=reason)
 
 
-def execution_completed(now: datetime, status: str, result: str | None,
-                        failure: str | None = None) -> dict[str, Any]:
+def execution_completed(now: datetime, status: str, result: str | None, failure: str | None = None) -> dict[str, Any]:
     """DTFx appends this when an execution ends (``OrchestrationStatus`` is the .NET enum name)."""
     ended = status in TERMINAL_STATUSES or status == RuntimeStatus.CONTINUED_AS_NEW
-    return event(EventType.EXECUTION_COMPLETED, now, OrchestrationStatus=ORDERED.index(status) if ended else 1,
-                 Result=result, FailureDetails=failure)
+    return event(
+        EventType.EXECUTION_COMPLETED,
+        now,
+        OrchestrationStatus=ORDERED.index(status) if ended else 1,
+        Result=result,
+        FailureDetails=failure,
+    )

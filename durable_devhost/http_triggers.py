@@ -168,8 +168,7 @@ def encode_response(value: Any) -> HttpResult:
     if isinstance(value, str):
         return HttpResult(200, [("Content-Type", "text/plain; charset=utf-8")], value.encode("utf-8"))
     raise TypeError(
-        'unable to encode outgoing TypedData: unsupported type "http" '
-        f'for Python type "{type(value).__name__}"'
+        f'unable to encode outgoing TypedData: unsupported type "http" for Python type "{type(value).__name__}"'
     )
 
 

@@ -24,7 +24,7 @@ from azure.functions import meta
 from .functions import FunctionIndex, IndexedFunction
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
-NO_STATE_KEY = "$devhostNoState"   # the invocation failed without $OutOfProcData$ (not an SDK key)
+NO_STATE_KEY = "$devhostNoState"  # the invocation failed without $OutOfProcData$ (not an SDK key)
 
 _REGISTRY = func.get_binding_registry()
 
@@ -73,15 +73,21 @@ class ContextStub:
 @dataclass
 class ActivityResult:
     ok: bool
-    result: str | None = None      # JSON text (TaskCompleted.Result)
-    reason: str | None = None      # TaskFailed.Reason
-    details: str | None = None     # TaskFailed.Details
+    result: str | None = None  # JSON text (TaskCompleted.Result)
+    reason: str | None = None  # TaskFailed.Reason
+    details: str | None = None  # TaskFailed.Details
     pid: int | None = None
 
 
-def orchestrator_payload(*, history: list[dict[str, Any]], input_json: str | None, instance_id: str,
-                         parent_instance_id: str | None, long_timer_interval: str = "3.00:00:00",
-                         max_short_timer: str = "6.00:00:00") -> str:
+def orchestrator_payload(
+    *,
+    history: list[dict[str, Any]],
+    input_json: str | None,
+    instance_id: str,
+    parent_instance_id: str | None,
+    long_timer_interval: str = "3.00:00:00",
+    max_short_timer: str = "6.00:00:00",
+) -> str:
     """The JSON the extension passes to the orchestration trigger (``OrchestrationContextToString``,
     azure-functions-durable-extension
     src/WebJobs.Extensions.DurableTask/Bindings/OrchestrationTriggerAttributeBindingProvider.cs).
@@ -89,18 +95,20 @@ def orchestrator_payload(*, history: list[dict[str, Any]], input_json: str | Non
     ``input`` is ``JToken.Load(ExecutionStarted.Input)``: the stored JSON text parsed once.
     """
     started = next((e for e in history if e["EventType"] == 0), None)
-    return json.dumps({
-        "history": history,
-        "input": json.loads(input_json) if input_json is not None else None,
-        "instanceId": instance_id,
-        "isReplaying": bool(started and started.get("IsPlayed")),
-        "parentInstanceId": parent_instance_id,
-        "upperSchemaVersion": 1,
-        "upperSchemaVersionNew": 2,
-        "longRunningTimerIntervalDuration": long_timer_interval,
-        "maximumShortTimerDuration": max_short_timer,
-        "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
-    })
+    return json.dumps(
+        {
+            "history": history,
+            "input": json.loads(input_json) if input_json is not None else None,
+            "instanceId": instance_id,
+            "isReplaying": bool(started and started.get("IsPlayed")),
+            "parentInstanceId": parent_instance_id,
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+            "longRunningTimerIntervalDuration": long_timer_interval,
+            "maximumShortTimerDuration": max_short_timer,
+            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+        }
+    )
 
 
 def _context_kwargs(fn: IndexedFunction, invocation_id: str, app_path: str | None) -> dict[str, Any]:
@@ -142,14 +150,17 @@ def _user_traceback(exc: BaseException) -> Any:
 def _failure(name: str, exc: BaseException) -> ActivityResult:
     """``TaskActivityShim``: TaskFailureException("Activity function 'X' failed: <msg>", details)."""
     details = "".join(traceback.format_exception(type(exc), exc, _user_traceback(exc)))
-    return ActivityResult(ok=False, reason=f"Activity function '{name}' failed: {exc}",
-                          details=f"{type(exc).__name__}: {exc}\n{details}", pid=os.getpid())
+    return ActivityResult(
+        ok=False,
+        reason=f"Activity function '{name}' failed: {exc}",
+        details=f"{type(exc).__name__}: {exc}\n{details}",
+        pid=os.getpid(),
+    )
 
 
 def _decode_activity_input(input_json: str | None) -> Any:
     conv = _REGISTRY.get("activityTrigger")
-    return conv.decode(meta.Datum(input_json if input_json is not None else "null", "string"),
-                       trigger_metadata={})
+    return conv.decode(meta.Datum(input_json if input_json is not None else "null", "string"), trigger_metadata={})
 
 
 def _encode_activity_output(value: Any) -> str | None:
@@ -157,8 +168,9 @@ def _encode_activity_output(value: Any) -> str | None:
     return conv.encode(value, expected_type=None).value
 
 
-def run_activity_sync(fn: IndexedFunction, input_json: str | None, invocation_id: str,
-                      app_path: str | None = None) -> ActivityResult:
+def run_activity_sync(
+    fn: IndexedFunction, input_json: str | None, invocation_id: str, app_path: str | None = None
+) -> ActivityResult:
     """Run a (sync) activity; an ``async def`` one gets its own short-lived loop (process workers)."""
     try:
         arg = _decode_activity_input(input_json)
@@ -170,8 +182,9 @@ def run_activity_sync(fn: IndexedFunction, input_json: str | None, invocation_id
         return _failure(fn.name, exc)
 
 
-async def run_activity_async(fn: IndexedFunction, input_json: str | None, invocation_id: str,
-                             app_path: str | None = None) -> ActivityResult:
+async def run_activity_async(
+    fn: IndexedFunction, input_json: str | None, invocation_id: str, app_path: str | None = None
+) -> ActivityResult:
     """Await an ``async def`` activity on the host's loop, as the worker does."""
     try:
         arg = _decode_activity_input(input_json)
@@ -223,6 +236,7 @@ def worker_run_activity(name: str, input_json: str | None, invocation_id: str) -
         raise RuntimeError("worker process was not initialised with an app")
     fn = _WORKER_INDEX.activity(name)
     if fn is None:
-        return ActivityResult(ok=False, reason=f"Activity function '{name}' failed: not found in worker",
-                              details=None, pid=os.getpid())
+        return ActivityResult(
+            ok=False, reason=f"Activity function '{name}' failed: not found in worker", details=None, pid=os.getpid()
+        )
     return run_activity_sync(fn, input_json, invocation_id, _WORKER_INDEX.app_path)

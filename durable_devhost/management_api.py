@@ -138,9 +138,7 @@ class ManagementApi:
         payload = self.urls.check_status_payload(
             instance_id, origin=self._origin(request), task_hub=q.get("taskHub"), connection=q.get("connection")
         )
-        return json_response(
-            202, payload, {"Location": payload["statusQueryGetUri"], "Retry-After": "10"}
-        )
+        return json_response(202, payload, {"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
 
     async def _status(self, instance_id: str, **flags: bool) -> dict | None:
         return await self.engine.get_status(instance_id, **flags)
@@ -159,9 +157,7 @@ class ManagementApi:
         if instance_id:
             validate_instance_id(instance_id)
         try:
-            new_id = await self.engine.start_orchestration(
-                function_name, input_json, instance_id=instance_id or None
-            )
+            new_id = await self.engine.start_orchestration(function_name, input_json, instance_id=instance_id or None)
         except InstanceExistsError as e:
             return error_response(
                 500,

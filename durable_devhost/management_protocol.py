@@ -138,8 +138,7 @@ def validate_instance_id(instance_id: str) -> None:
         raise ArgumentError("instanceId (Parameter 'Orchestration instance ids must not start with @.')")
     if _INVALID_ID_CHARS.search(instance_id):
         raise ArgumentError(
-            "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, "
-            "or control characters.')"
+            "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"
         )
     if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
         raise ArgumentError(f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_LENGTH} characters.")

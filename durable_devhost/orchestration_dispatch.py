@@ -57,6 +57,7 @@ class OrchestrationDispatcher:
     _orch_pool: ThreadPoolExecutor
 
     if TYPE_CHECKING:  # provided by the engine and its other dispatchers
+
         def _notify(self) -> None: ...
         def _record_payload(self, kind: str, function: str, instance_id: str, text: str | None) -> None: ...
         def _enqueue_work(self, item: WorkItem) -> None: ...
@@ -126,11 +127,11 @@ class OrchestrationDispatcher:
         start_event: dict[str, Any] | None = None
         terminate: dict[str, Any] | None = None
         suspended = row.status == RuntimeStatus.SUSPENDED
-        held: list[Any] = []                  # queued while suspended; delivered after a resume
+        held: list[Any] = []  # queued while suspended; delivered after a resume
         for m in messages:
             et = m.event["EventType"]
             if m.execution_id is not None and m.execution_id != row.execution_id:
-                consumed.append(m.id)          # stale: an older execution (continue-as-new)
+                consumed.append(m.id)  # stale: an older execution (continue-as-new)
                 continue
             if et == EventType.EXECUTION_STARTED:
                 start_event = m.event
@@ -151,7 +152,7 @@ class OrchestrationDispatcher:
                     consumed.extend(x.id for x in held)
                     held.clear()
             elif suspended:
-                held.append(m)                 # stays queued until resumed
+                held.append(m)  # stays queued until resumed
                 continue
             else:
                 deliver.append(m.event)
@@ -162,7 +163,7 @@ class OrchestrationDispatcher:
             return
         old = self.store.history(instance_id)
         if start_event is None and not old:
-            return                             # not started yet (should not happen)
+            return  # not started yet (should not happen)
         if start_event is None and not deliver:
             if consumed:
                 self.store.drop_messages(consumed)
@@ -179,10 +180,20 @@ class OrchestrationDispatcher:
         result, duration_ms = await self._run_orchestrator(row, full)
         commit = self._episode_commit(row, now, new_events, result, consumed, suspended)
         work, timers = self.store.commit_episode(commit)
-        log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", row.name,
-                 "Failed" if result.outcome == "failed" else "Succeeded", instance_id, duration_ms)
-        log.debug("episode %s: %d new events, %d decisions, outcome=%s", instance_id, len(new_events),
-                  len(result.decisions), result.outcome)
+        log.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)",
+            row.name,
+            "Failed" if result.outcome == "failed" else "Succeeded",
+            instance_id,
+            duration_ms,
+        )
+        log.debug(
+            "episode %s: %d new events, %d decisions, outcome=%s",
+            instance_id,
+            len(new_events),
+            len(result.decisions),
+            result.outcome,
+        )
         self._after_commit(commit, work, timers)
 
     async def _run_orchestrator(self, row: InstanceRow, full: list[dict[str, Any]]) -> tuple[ReplayResult, int]:
@@ -193,16 +204,23 @@ class OrchestrationDispatcher:
             message = unknown_function_message(row.name, "orchestrator", self.index.names("orchestrator"))
             return ReplayResult(outcome="failed", output=json.dumps(message), failure_details=message), 0
         payload = orchestrator_payload(
-            history=full, input_json=started.get("Input"), instance_id=row.instance_id,
+            history=full,
+            input_json=started.get("Input"),
+            instance_id=row.instance_id,
             parent_instance_id=row.parent_instance_id,
-            long_timer_interval=self.options.long_timer_interval, max_short_timer=self.options.max_short_timer)
+            long_timer_interval=self.options.long_timer_interval,
+            max_short_timer=self.options.max_short_timer,
+        )
         replayer = ShimReplayer(
-            orchestrator_name=fn.name, instance_id=row.instance_id, execution_id=row.execution_id,
+            orchestrator_name=fn.name,
+            instance_id=row.instance_id,
+            execution_id=row.execution_id,
             activity_exists=lambda n: self.index.activity(n) is not None,
             orchestrator_exists=lambda n: self.index.orchestrator(n) is not None,
             known_activities=lambda: self.index.names("activity"),
             known_orchestrators=lambda: self.index.names("orchestrator"),
-            parent_instance_id=row.parent_instance_id)
+            parent_instance_id=row.parent_instance_id,
+        )
 
         def run() -> ReplayResult:
             state = invoke_orchestrator(fn, payload)
@@ -211,8 +229,15 @@ class OrchestrationDispatcher:
         result = await self._loop.run_in_executor(self._orch_pool, run)
         return result, int((time.perf_counter() - t0) * 1000)
 
-    def _episode_commit(self, row: InstanceRow, now: datetime, new_events: list[dict[str, Any]],
-                        result: ReplayResult, consumed: list[int], suspended: bool) -> EpisodeCommit:
+    def _episode_commit(
+        self,
+        row: InstanceRow,
+        now: datetime,
+        new_events: list[dict[str, Any]],
+        result: ReplayResult,
+        consumed: list[int],
+        suspended: bool,
+    ) -> EpisodeCommit:
         inst = InstanceRow(**{**row.__dict__})
         inst.updated = now
         inst.custom_status = result.custom_status
@@ -249,9 +274,20 @@ class OrchestrationDispatcher:
             # The ending execution's last episode is kept with its archived history (tests read it).
             commit.archive_tail = [{**ev, "IsPlayed": True} for ev in events]
             events = []
-            commit.new_messages.append(NewMessage(inst.instance_id, inst.execution_id, h.execution_started(
-                now, name=inst.name, instance_id=inst.instance_id, execution_id=inst.execution_id,
-                input_json=result.continue_input, parent=self._parent_of(inst))))
+            commit.new_messages.append(
+                NewMessage(
+                    inst.instance_id,
+                    inst.execution_id,
+                    h.execution_started(
+                        now,
+                        name=inst.name,
+                        instance_id=inst.instance_id,
+                        execution_id=inst.execution_id,
+                        input_json=result.continue_input,
+                        parent=self._parent_of(inst),
+                    ),
+                )
+            )
             for ev in result.carryover_events:
                 commit.new_messages.append(NewMessage(inst.instance_id, None, ev))
         else:
@@ -266,7 +302,7 @@ class OrchestrationDispatcher:
             self._notify_parent(commit, inst, now, result.failure_details)
 
         for ev in events:
-            ev["IsPlayed"] = True     # DTFx persists IsPlayed=true once processed
+            ev["IsPlayed"] = True  # DTFx persists IsPlayed=true once processed
         commit.append_history = events
         return commit
 
@@ -274,29 +310,62 @@ class OrchestrationDispatcher:
     def _parent_of(inst: InstanceRow) -> dict[str, Any] | None:
         if inst.parent_instance_id is None:
             return None
-        return h.parent_instance(name="", instance_id=inst.parent_instance_id,
-                                 execution_id=inst.parent_execution_id or "",
-                                 task_schedule_id=inst.parent_task_id or 0)
+        return h.parent_instance(
+            name="",
+            instance_id=inst.parent_instance_id,
+            execution_id=inst.parent_execution_id or "",
+            task_schedule_id=inst.parent_task_id or 0,
+        )
 
-    def _start_child(self, commit: EpisodeCommit, parent: InstanceRow, task_id: int, name: str,
-                     child_id: str, action_input: str | None, now: datetime) -> None:
+    def _start_child(
+        self,
+        commit: EpisodeCommit,
+        parent: InstanceRow,
+        task_id: int,
+        name: str,
+        child_id: str,
+        action_input: str | None,
+        now: datetime,
+    ) -> None:
         fn = self.index.orchestrator(name)
         child_name = fn.name if fn is not None else name
         # The shim passes the action's input (a JSON string) as an object; DTFx serialises it again.
         input_json = json.dumps(action_input)
         self._record_payload("orchestration_input", child_name, child_id, input_json)
-        child = InstanceRow(instance_id=child_id, name=child_name, execution_id=uuid.uuid4().hex,
-                            status=RuntimeStatus.PENDING, input=input_json, created=now, updated=now,
-                            parent_instance_id=parent.instance_id, parent_execution_id=parent.execution_id,
-                            parent_task_id=task_id)
+        child = InstanceRow(
+            instance_id=child_id,
+            name=child_name,
+            execution_id=uuid.uuid4().hex,
+            status=RuntimeStatus.PENDING,
+            input=input_json,
+            created=now,
+            updated=now,
+            parent_instance_id=parent.instance_id,
+            parent_execution_id=parent.execution_id,
+            parent_task_id=task_id,
+        )
         commit.new_instances.append(child)
-        commit.new_messages.append(NewMessage(child_id, child.execution_id, h.execution_started(
-            now, name=child_name, instance_id=child_id, execution_id=child.execution_id, input_json=input_json,
-            parent=h.parent_instance(name=parent.name, instance_id=parent.instance_id,
-                                     execution_id=parent.execution_id, task_schedule_id=task_id))))
+        commit.new_messages.append(
+            NewMessage(
+                child_id,
+                child.execution_id,
+                h.execution_started(
+                    now,
+                    name=child_name,
+                    instance_id=child_id,
+                    execution_id=child.execution_id,
+                    input_json=input_json,
+                    parent=h.parent_instance(
+                        name=parent.name,
+                        instance_id=parent.instance_id,
+                        execution_id=parent.execution_id,
+                        task_schedule_id=task_id,
+                    ),
+                ),
+            )
+        )
 
-    def _notify_parent(self, commit: EpisodeCommit, inst: InstanceRow, now: datetime,
-                       details: str | None) -> None:
+    def _notify_parent(self, commit: EpisodeCommit, inst: InstanceRow, now: datetime, details: str | None) -> None:
         """``TaskOrchestrationDispatcher``: Completed -> SubOrchestrationInstanceCompleted, else Failed."""
         if inst.parent_instance_id is None or inst.parent_task_id is None:
             return
@@ -307,8 +376,9 @@ class OrchestrationDispatcher:
             ev = h.sub_orchestration_failed(now, inst.parent_task_id, str(reason), details)
         commit.new_messages.append(NewMessage(inst.parent_instance_id, inst.parent_execution_id, ev))
 
-    def _terminate_now(self, row: InstanceRow, terminate: dict[str, Any], consumed: list[int],
-                       messages: list[Any]) -> None:
+    def _terminate_now(
+        self, row: InstanceRow, terminate: dict[str, Any], consumed: list[int], messages: list[Any]
+    ) -> None:
         now = self.clock.now()
         inst = InstanceRow(**{**row.__dict__})
         inst.status, inst.updated = RuntimeStatus.TERMINATED, now
@@ -316,8 +386,12 @@ class OrchestrationDispatcher:
         inst.output = json.dumps(reason)
         # Everything else queued for this instance is dropped with it.
         commit = EpisodeCommit(instance=inst, consumed_inbox=[m.id for m in messages], cancel_timers=True)
-        events = [h.orchestrator_started(now), terminate,
-                  h.execution_completed(now, RuntimeStatus.TERMINATED, inst.output), h.orchestrator_completed(now)]
+        events = [
+            h.orchestrator_started(now),
+            terminate,
+            h.execution_completed(now, RuntimeStatus.TERMINATED, inst.output),
+            h.orchestrator_completed(now),
+        ]
         for ev in events:
             ev["IsPlayed"] = True
         commit.append_history = events

@@ -57,7 +57,8 @@ AZURE_STAYS_RUNNING = (
     " [dev host: on Azure this instance would NOT fail: the extension faults this call's task "
     "(DurableOrchestrationContext.CallDurableTaskFunctionAsync) and "
     "OutOfProcOrchestrationShim.ProcessAsyncActionsV2 swallows the exception, so the instance would "
-    "stay Running forever and this message would appear nowhere. The dev host fails it instead.]")
+    "stay Running forever and this message would appear nowhere. The dev host fails it instead.]"
+)
 
 
 @dataclass
@@ -67,10 +68,10 @@ class Decision:
     kind: Literal["task", "timer", "sub"]
     task_id: int
     name: str | None = None
-    input: str | None = None            # JSON text exactly as the SDK's action carried it
+    input: str | None = None  # JSON text exactly as the SDK's action carried it
     fire_at: datetime | None = None
-    instance_id: str | None = None      # sub-orchestrations
-    cancelled: bool = False             # timers cancelled by the shim as soon as created
+    instance_id: str | None = None  # sub-orchestrations
+    cancelled: bool = False  # timers cancelled by the shim as soon as created
 
     def to_event(self, now: datetime) -> dict[str, Any]:
         if self.kind == "task":
@@ -79,25 +80,24 @@ class Decision:
         if self.kind == "timer":
             assert self.fire_at is not None
             return h.timer_created(now, self.task_id, self.fire_at)
-        return h.sub_orchestration_created(now, self.task_id, self.name or "", self.instance_id or "",
-                                           json.dumps(self.input))
+        return h.sub_orchestration_created(
+            now, self.task_id, self.name or "", self.instance_id or "", json.dumps(self.input)
+        )
 
 
 @dataclass
 class ReplayResult:
     decisions: list[Decision] = field(default_factory=list)
     outcome: Outcome = "running"
-    output: str | None = None               # JSON text (Completed output / failure reason)
+    output: str | None = None  # JSON text (Completed output / failure reason)
     failure_details: str | None = None
-    continue_input: str | None = None       # new ExecutionStarted.Input after ContinueAsNew
+    continue_input: str | None = None  # new ExecutionStarted.Input after ContinueAsNew
     carryover_events: list[dict[str, Any]] = field(default_factory=list)
-    custom_status: str | None = None        # JSON text
+    custom_status: str | None = None  # JSON text
 
 
 class _Fatal(Exception):
     """Fails the instance outright (non-determinism, unknown function, unsupported API)."""
-
-
 
 
 class _Future:
@@ -143,11 +143,18 @@ _UNSUPPORTED = {
 class ShimReplayer:
     """Replays one episode's actions against the full history of the current execution."""
 
-    def __init__(self, *, orchestrator_name: str, instance_id: str, execution_id: str,
-                 activity_exists: Callable[[str], bool], orchestrator_exists: Callable[[str], bool],
-                 known_activities: Callable[[], list[str]] | None = None,
-                 known_orchestrators: Callable[[], list[str]] | None = None,
-                 parent_instance_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        orchestrator_name: str,
+        instance_id: str,
+        execution_id: str,
+        activity_exists: Callable[[str], bool],
+        orchestrator_exists: Callable[[str], bool],
+        known_activities: Callable[[], list[str]] | None = None,
+        known_orchestrators: Callable[[], list[str]] | None = None,
+        parent_instance_id: str | None = None,
+    ) -> None:
         self.orchestrator_name = orchestrator_name
         self.instance_id = instance_id
         self.parent_instance_id = parent_instance_id
@@ -157,11 +164,11 @@ class ShimReplayer:
         self._known_activities = known_activities or (lambda: [])
         self._known_orchestrators = known_orchestrators or (lambda: [])
         self._seq = 0
-        self._actions: dict[int, Decision] = {}          # DTFx orchestratorActionsMap
-        self._open: dict[int, _Future] = {}              # DTFx openTasks
+        self._actions: dict[int, Decision] = {}  # DTFx orchestratorActionsMap
+        self._open: dict[int, _Future] = {}  # DTFx openTasks
         # pending WaitForExternalEvent per (case-folded) name: a stack, newest first (see _wait_for_event)
         self._waiters: dict[str, list[_Future]] = {}
-        self._buffered: dict[str, deque[Any]] = {}       # events raised before anyone waited (FIFO)
+        self._buffered: dict[str, deque[Any]] = {}  # events raised before anyone waited (FIFO)
         self._now: datetime | None = None
         self._top_done = False
         self._continue_input: str | None = None
@@ -199,33 +206,39 @@ class ShimReplayer:
         if retry is not None:
             # durabilityProvider.ValidateDelayTime(MaxRetryInterval) then (FirstRetryInterval);
             # AzureStorageDurabilityProvider.ValidateDelayTime: "> MaximumDelayTime" (6 days).
-            for field_, param in (("maxRetryIntervalInMilliseconds", "MaxRetryInterval"),
-                                  ("firstRetryIntervalInMilliseconds", "FirstRetryInterval")):
+            for field_, param in (
+                ("maxRetryIntervalInMilliseconds", "MaxRetryInterval"),
+                ("firstRetryIntervalInMilliseconds", "FirstRetryInterval"),
+            ):
                 if retry.get(field_, 0) > MAX_DELAY_DAYS * 24 * 3600 * 1000:
-                    raise _Fatal(f"The Azure Storage provider supports a maximum of {MAX_DELAY_DAYS} days for "
-                                 f"time-based delays (Parameter '{param}')" + AZURE_STAYS_RUNNING)
+                    raise _Fatal(
+                        f"The Azure Storage provider supports a maximum of {MAX_DELAY_DAYS} days for "
+                        f"time-based delays (Parameter '{param}')" + AZURE_STAYS_RUNNING
+                    )
         if kind in (0, 1):
             if not self._activity_exists(name):
                 raise _Fatal(self._unknown_message(name, "activity", self._known_activities()) + AZURE_STAYS_RUNNING)
             return
         if not self._orchestrator_exists(name):
-            raise _Fatal(self._unknown_message(name, "orchestrator", self._known_orchestrators())
-                         + AZURE_STAYS_RUNNING)
+            raise _Fatal(self._unknown_message(name, "orchestrator", self._known_orchestrators()) + AZURE_STAYS_RUNNING)
         if instance_id is not None and (
-                instance_id.lower() == self.instance_id.lower()
-                or (self.parent_instance_id is not None and instance_id.lower() == self.parent_instance_id.lower())):
-            raise _Fatal("The instance ID of a sub-orchestration must be different than the instance ID of a parent "
-                         "orchestration." + AZURE_STAYS_RUNNING)
+            instance_id.lower() == self.instance_id.lower()
+            or (self.parent_instance_id is not None and instance_id.lower() == self.parent_instance_id.lower())
+        ):
+            raise _Fatal(
+                "The instance ID of a sub-orchestration must be different than the instance ID of a parent "
+                "orchestration." + AZURE_STAYS_RUNNING
+            )
         if instance_id is not None and instance_id.startswith("@"):
             # new ArgumentException(nameof(instanceId), "Orchestration instance ids must not start with @"):
             # the extension passes message and parameter name the wrong way round.
-            raise _Fatal("instanceId (Parameter 'Orchestration instance ids must not start with @')"
-                         + AZURE_STAYS_RUNNING)
+            raise _Fatal(
+                "instanceId (Parameter 'Orchestration instance ids must not start with @')" + AZURE_STAYS_RUNNING
+            )
 
     def _call_sub(self, name: str, instance_id: str | None, input_json: str | None) -> _Future:
         if not self._orchestrator_exists(name):
-            raise _Fatal(self._unknown_message(name, "orchestrator", self._known_orchestrators())
-                         + AZURE_STAYS_RUNNING)
+            raise _Fatal(self._unknown_message(name, "orchestrator", self._known_orchestrators()) + AZURE_STAYS_RUNNING)
         task_id = self._next_id()
         # TaskOrchestrationContext.CreateSubOrchestrationInstanceCore: "{ExecutionId}:{id}".
         actual = instance_id or f"{self.execution_id}:{task_id}"
@@ -266,7 +279,7 @@ class ShimReplayer:
         stack = self._waiters.get(key)
         if not stack:
             return False
-        fut = stack.pop()                 # newest first
+        fut = stack.pop()  # newest first
         if not stack:
             del self._waiters[key]
         fut.settle(True, value)
@@ -294,14 +307,15 @@ class ShimReplayer:
                 return
             error = f.value
             if retry_count + 1 == max_attempts:
-                dummy = self._create_timer(self._now_or_fail())   # "Dummy timer for back-compat"
+                dummy = self._create_timer(self._now_or_fail())  # "Dummy timer for back-compat"
                 dummy.then(lambda _t: result.settle(False, error))
                 return
             delay_ms = 0.0
-            expired = (timeout_ms is not None
-                       and self._now_or_fail() >= first_attempt + timedelta(milliseconds=float(timeout_ms)))
+            expired = timeout_ms is not None and self._now_or_fail() >= first_attempt + timedelta(
+                milliseconds=float(timeout_ms)
+            )
             if not expired:
-                delay_ms = min(first_ms * backoff ** retry_count, max_interval_ms)
+                delay_ms = min(first_ms * backoff**retry_count, max_interval_ms)
             if delay_ms <= 0:
                 result.settle(False, error)
                 return
@@ -321,14 +335,17 @@ class ShimReplayer:
         if kind == 0:
             return self._call_activity(action["functionName"], action.get("input"))
         if kind == 1:
-            return self._with_retry(parse_retry_options(action.get("retryOptions")),
-                                    lambda: self._call_activity(action["functionName"], action.get("input")))
+            return self._with_retry(
+                parse_retry_options(action.get("retryOptions")),
+                lambda: self._call_activity(action["functionName"], action.get("input")),
+            )
         if kind == 2:
             return self._call_sub(action["functionName"], action.get("instanceId"), action.get("input"))
         if kind == 3:
-            return self._with_retry(parse_retry_options(action.get("retryOptions")),
-                                    lambda: self._call_sub(action["functionName"], action.get("instanceId"),
-                                                           action.get("input")))
+            return self._with_retry(
+                parse_retry_options(action.get("retryOptions")),
+                lambda: self._call_sub(action["functionName"], action.get("instanceId"), action.get("input")),
+            )
         if kind == 4:
             self._continued = True
             self._continue_input = action.get("input")
@@ -365,7 +382,7 @@ class ShimReplayer:
     @staticmethod
     def _when_any(children: list[_Future]) -> _Future:
         result = _Future()
-        if not children:   # Task.WhenAny([]) throws: a faulted task, swallowed by the shim
+        if not children:  # Task.WhenAny([]) throws: a faulted task, swallowed by the shim
             result.settle(False, "empty WhenAny")
         for child in children:
             child.then(lambda f: result.settle(True, f))
@@ -408,17 +425,20 @@ class ShimReplayer:
             raise self._nondeterministic(
                 f"A previous execution of this orchestration scheduled an activity task with sequence ID {task_id} "
                 f"and name '{name}' (version '{ev.get('Version', '')}'), but the current replay execution hasn't "
-                f"(yet?) scheduled this task. {self._CHANGED}")
+                f"(yet?) scheduled this task. {self._CHANGED}"
+            )
         if decision.kind != "task":
             raise self._nondeterministic(
                 f"A previous execution of this orchestration scheduled an activity task with sequence number "
                 f"{task_id} named '{name}', but the current orchestration replay instead produced a "
-                f"{_action_class(decision)} action with this sequence number. {self._CHANGED}")
+                f"{_action_class(decision)} action with this sequence number. {self._CHANGED}"
+            )
         if (decision.name or "").lower() != (name or "").lower():
             raise self._nondeterministic(
                 f"A previous execution of this orchestration scheduled an activity task with sequence number "
                 f"{task_id} named '{name}', but the current orchestration replay instead scheduled an activity "
-                f"task named '{decision.name}' with this sequence number.  {self._CHANGED}")
+                f"task named '{decision.name}' with this sequence number.  {self._CHANGED}"
+            )
         del self._actions[task_id]
 
     def _match_timer(self, ev: dict[str, Any]) -> None:
@@ -427,36 +447,43 @@ class ShimReplayer:
         if decision is None:
             raise self._nondeterministic(
                 f"A previous execution of this orchestration scheduled a timer task with sequence number {task_id} "
-                f"but the current replay execution hasn't (yet?) scheduled this task. {self._CHANGED}")
+                f"but the current replay execution hasn't (yet?) scheduled this task. {self._CHANGED}"
+            )
         if decision.kind != "timer":
             raise self._nondeterministic(
                 f"A previous execution of this orchestration scheduled a timer task with sequence number {task_id} "
                 f"named but the current orchestration replay instead produced a {_action_class(decision)} action "
-                f"with this sequence number. {self._CHANGED}")
+                f"with this sequence number. {self._CHANGED}"
+            )
         del self._actions[task_id]
 
     def _match_sub(self, ev: dict[str, Any]) -> None:
         task_id = ev["EventId"]
         decision = self._actions.get(task_id)
         name, version, inst = ev.get("Name"), ev.get("Version", ""), ev.get("InstanceId")
-        prefix = (f"A previous execution of this orchestration scheduled a sub-orchestration task with sequence "
-                  f"ID {task_id} and name '{name}' (version '{version}', instance ID '{inst}'), ")
+        prefix = (
+            f"A previous execution of this orchestration scheduled a sub-orchestration task with sequence "
+            f"ID {task_id} and name '{name}' (version '{version}', instance ID '{inst}'), "
+        )
         if decision is None:
             raise self._nondeterministic(
-                prefix + f"but the current replay execution hasn't (yet?) scheduled this task. {self._CHANGED}")
+                prefix + f"but the current replay execution hasn't (yet?) scheduled this task. {self._CHANGED}"
+            )
         if decision.kind != "sub":
             raise self._nondeterministic(
                 prefix + f"but the current orchestration replay instead produced a {_action_class(decision)} "
-                f"action at this sequence number. {self._CHANGED}")
+                f"action at this sequence number. {self._CHANGED}"
+            )
         if (decision.name or "").lower() != (name or "").lower():
             raise self._nondeterministic(
                 prefix + f"but the current orchestration replay instead scheduled a sub-orchestration task with "
-                f"name {decision.name} at this sequence number. {self._CHANGED}")
+                f"name {decision.name} at this sequence number. {self._CHANGED}"
+            )
         del self._actions[task_id]
 
     def _complete(self, task_id: int, ok: bool, value: Any) -> None:
         fut = self._open.pop(task_id, None)
-        if fut is not None:   # otherwise a duplicate / cancelled: DTFx logs and ignores it
+        if fut is not None:  # otherwise a duplicate / cancelled: DTFx logs and ignores it
             fut.settle(ok, value)
 
     def _raise_event(self, ev: dict[str, Any]) -> None:
@@ -475,8 +502,10 @@ class ShimReplayer:
         elif et == EventType.EXECUTION_STARTED:
             if schema >= 1:
                 if not isinstance(actions_payload, list) or len(actions_payload) != 1:
-                    raise _Fatal(f"With OOProc schema {schema}, expected actions array to be of length 1 in outer "
-                                 f"layer but got size: {len(actions_payload or [])}")
+                    raise _Fatal(
+                        f"With OOProc schema {schema}, expected actions array to be of length 1 in outer "
+                        f"layer but got size: {len(actions_payload or [])}"
+                    )
                 self._run_v2(actions_payload[0])
             else:
                 self._run_v1(actions_payload or [])
@@ -505,8 +534,12 @@ class ShimReplayer:
         if state.get(NO_STATE_KEY):
             # TaskOrchestrationShim: no $OutOfProcData$ -> fail without replaying the actions.
             message = f"Orchestrator function '{self.orchestrator_name}' failed: {state.get('error')}"
-            return ReplayResult(outcome="failed", output=json.dumps(message), failure_details=message,
-                                custom_status=result.custom_status)
+            return ReplayResult(
+                outcome="failed",
+                output=json.dumps(message),
+                failure_details=message,
+                custom_status=result.custom_status,
+            )
         try:
             # OutOfProcOrchestrationShim.ScheduleDurableTaskEvents: ToObject (RetryOptionsConverter), then
             # context.SetCustomStatus (16 KB check), then the replay. Either throw fails the instance through
@@ -516,8 +549,9 @@ class ShimReplayer:
                 check_custom_status_size(custom)
         except StateError as exc:
             message = f"Orchestrator function '{self.orchestrator_name}' failed: {exc}"
-            return ReplayResult(outcome="failed", output=json.dumps(message), failure_details=message,
-                                custom_status=None)
+            return ReplayResult(
+                outcome="failed", output=json.dumps(message), failure_details=message, custom_status=None
+            )
         try:
             for ev in history:
                 self._process(ev, state.get("actions"), schema)
@@ -529,7 +563,7 @@ class ShimReplayer:
 
         result.decisions = [self._actions[k] for k in sorted(self._actions)]
         if not self._top_done or self._open:
-            return result          # DTFx: not complete while the shim awaits or tasks are open
+            return result  # DTFx: not complete while the shim awaits or tasks are open
         error = state.get("error")
         if error:
             message = f"Orchestrator function '{self.orchestrator_name}' failed: {error}"
@@ -563,5 +597,8 @@ def unknown_function_message(name: str, kind: str, known: list[str]) -> str:
 
 
 def _action_class(decision: Decision) -> str:
-    return {"task": "ScheduleTaskOrchestratorAction", "timer": "CreateTimerOrchestratorAction",
-            "sub": "CreateSubOrchestrationAction"}[decision.kind]
+    return {
+        "task": "ScheduleTaskOrchestratorAction",
+        "timer": "CreateTimerOrchestratorAction",
+        "sub": "CreateSubOrchestrationAction",
+    }[decision.kind]

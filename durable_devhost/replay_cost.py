@@ -35,7 +35,7 @@ def _app() -> df.DFApp:
 
 
 def _client_input(n: int) -> str:
-    return json.dumps(json.dumps(n))        # what the Python client's start_new stores (double encoded)
+    return json.dumps(json.dumps(n))  # what the Python client's start_new stores (double encoded)
 
 
 def history_of(n: int) -> list[dict]:
@@ -44,7 +44,7 @@ def history_of(n: int) -> list[dict]:
     events = [h.orchestrator_started(t0), started]
     events += [h.task_scheduled(t0, k, "work", json.dumps([json.dumps(k)])) for k in range(n)]
     events.append(h.orchestrator_completed(t0))
-    for k in range(n):   # one episode per completion: distinct timestamps, as in a real history
+    for k in range(n):  # one episode per completion: distinct timestamps, as in a real history
         t = t0 + timedelta(milliseconds=10 * (k + 1))
         events += [h.orchestrator_started(t), h.task_completed(t, k, json.dumps(k)), h.orchestrator_completed(t)]
     for ev in events:
@@ -56,12 +56,13 @@ def measure(n: int = 500, repeats: int = 5) -> dict[str, float]:
     fn = FunctionIndex.from_app(_app()).orchestrator("fan")
     assert fn is not None
     events = history_of(n)
-    payload = orchestrator_payload(history=events, input_json=_client_input(n), instance_id="i",
-                                   parent_instance_id=None)
+    payload = orchestrator_payload(
+        history=events, input_json=_client_input(n), instance_id="i", parent_instance_id=None
+    )
     out: dict[str, float] = {"events": float(len(events))}
     for label, fast in (("uncached_us_per_event", False), ("cached_us_per_event", True)):
         set_fast_replay(fast)
-        invoke_orchestrator(fn, payload)              # warm-up (fills the cache when on)
+        invoke_orchestrator(fn, payload)  # warm-up (fills the cache when on)
         best = float("inf")
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -77,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else 500
     r = measure(n)
-    print(f"{int(r['events'])} history events: {r['uncached_us_per_event']:.1f} µs/event uncached (default, "
-          f"like the worker), {r['cached_us_per_event']:.1f} µs/event cached (--fast-replay)")
+    print(
+        f"{int(r['events'])} history events: {r['uncached_us_per_event']:.1f} µs/event uncached (default, "
+        f"like the worker), {r['cached_us_per_event']:.1f} µs/event cached (--fast-replay)"
+    )
     return 0
 
 

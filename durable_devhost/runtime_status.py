@@ -25,6 +25,14 @@ class RuntimeStatus(StrEnum):
 
 ORDERED: tuple[RuntimeStatus, ...] = tuple(RuntimeStatus)
 TERMINAL_STATUSES: tuple[RuntimeStatus, ...] = (
-    RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED)
+    RuntimeStatus.COMPLETED,
+    RuntimeStatus.FAILED,
+    RuntimeStatus.TERMINATED,
+    RuntimeStatus.CANCELED,
+)
 ACTIVE_STATUSES: tuple[RuntimeStatus, ...] = (
-    RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.SUSPENDED, RuntimeStatus.CONTINUED_AS_NEW)
+    RuntimeStatus.RUNNING,
+    RuntimeStatus.PENDING,
+    RuntimeStatus.SUSPENDED,
+    RuntimeStatus.CONTINUED_AS_NEW,
+)

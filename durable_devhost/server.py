@@ -334,8 +334,11 @@ async def _run_trigger(
     func_request = build_request(request.method, str(request.url), request.headers, request.query, route_values, body)
 
     client_binding = state.client_binding
-    log.debug("Executing 'Functions.%s' (Reason='This function was programmatically called via the host APIs.', "
-              "Id=%s)", trigger.name, invocation_id)
+    log.debug(
+        "Executing 'Functions.%s' (Reason='This function was programmatically called via the host APIs.', Id=%s)",
+        trigger.name,
+        invocation_id,
+    )
     started = time.perf_counter()
     try:
         result = await invoke_http_function(trigger, func_request, client_binding, invocation_id=invocation_id)

@@ -49,8 +49,8 @@ class HostSettings:
     max_concurrent_orchestrations: int = 10
     local_http_port: int | None = None
     values: dict[str, str] = field(default_factory=dict)
-    applied: list[str] = field(default_factory=list)   # env vars this load actually set
-    function_timeout: str | None = None                # host.json functionTimeout (None: not set)
+    applied: list[str] = field(default_factory=list)  # env vars this load actually set
+    function_timeout: str | None = None  # host.json functionTimeout (None: not set)
     warnings: list[str] = field(default_factory=list)  # settings the dev host reads but cannot honour
 
     @classmethod
@@ -70,7 +70,8 @@ class HostSettings:
         if versioning:
             settings.warnings.append(
                 "host.json extensions.durableTask." + ", ".join(versioning) + " set: orchestration versioning is "
-                "ignored by the dev host (no version is stamped on instances and none is matched)")
+                "ignored by the dev host (no version is stamped on instances and none is matched)"
+            )
         for message in settings.warnings:
             log.warning("%s", message)
         port = (local.get("Host") or {}).get("LocalHttpPort")

@@ -29,7 +29,7 @@ def _int32(value: Any) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise StateError("Input string was not in a correct format.") from None
-    if not -2**31 <= number <= _INT32_MAX:
+    if not -(2**31) <= number <= _INT32_MAX:
         raise StateError("Value was either too large or too small for an Int32.")
     return number
 
@@ -51,12 +51,16 @@ def parse_retry_options(options: Any) -> dict[str, Any]:
     out["firstRetryIntervalInMilliseconds"] = _int32(options["firstRetryIntervalInMilliseconds"])
     out["maxNumberOfAttempts"] = _int32(options["maxNumberOfAttempts"])
     if out["firstRetryIntervalInMilliseconds"] <= 0:
-        raise StateError("Invalid interval.  Specify a TimeSpan value greater then TimeSpan.Zero. "
-                          "(Parameter 'firstRetryInterval')")
+        raise StateError(
+            "Invalid interval.  Specify a TimeSpan value greater then TimeSpan.Zero. (Parameter 'firstRetryInterval')"
+        )
     if "backoffCoefficient" in options:
         out["backoffCoefficient"] = float(options["backoffCoefficient"])
-    out["maxRetryIntervalInMilliseconds"] = (_int32(options["maxRetryIntervalInMilliseconds"])
-                                             if "maxRetryIntervalInMilliseconds" in options else MAX_RETRY_INTERVAL_MS)
+    out["maxRetryIntervalInMilliseconds"] = (
+        _int32(options["maxRetryIntervalInMilliseconds"])
+        if "maxRetryIntervalInMilliseconds" in options
+        else MAX_RETRY_INTERVAL_MS
+    )
     if "retryTimeoutInMilliseconds" in options:
         out["retryTimeoutInMilliseconds"] = _int32(options["retryTimeoutInMilliseconds"])
     return out
@@ -75,7 +79,7 @@ def check_state_actions(actions: Any) -> None:
             stack.extend(item.get("compoundActions") or [])
 
 
-MAX_CUSTOM_STATUS_KB = 16   # DurableOrchestrationContext.SetCustomStatus: MaxCustomStatusPayloadSizeInKB
+MAX_CUSTOM_STATUS_KB = 16  # DurableOrchestrationContext.SetCustomStatus: MaxCustomStatusPayloadSizeInKB
 
 
 def newtonsoft_json(value: Any) -> str:
@@ -93,5 +97,7 @@ def check_custom_status_size(custom: Any) -> None:
     ``Serialize(value, maxSizeInKB)``: ``(int)(Encoding.Unicode.GetByteCount(json) / 1024.0) > 16`` throws."""
     size_kb = int(utf16_bytes(newtonsoft_json(custom)) / 1024.0)
     if size_kb > MAX_CUSTOM_STATUS_KB:
-        raise StateError("The UTF-16 size of the JSON-serialized payload must not exceed "
-                          f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB.")
+        raise StateError(
+            "The UTF-16 size of the JSON-serialized payload must not exceed "
+            f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB."
+        )

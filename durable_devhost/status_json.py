@@ -46,8 +46,9 @@ def _scheduled_time(timestamp: str) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "+00:00"
 
 
-def summarised_history(events: list[dict[str, Any]], show_history_output: bool,
-                       show_input: bool) -> list[dict[str, Any]]:
+def summarised_history(
+    events: list[dict[str, Any]], show_history_output: bool, show_input: bool
+) -> list[dict[str, Any]]:
     """The ``historyEvents`` the extension returns for ``showHistory``.
 
     A copy of azure-functions-durable-extension src/WebJobs.Extensions.DurableTask/ContextImplementations/
@@ -69,8 +70,12 @@ def summarised_history(events: list[dict[str, Any]], show_history_output: bool,
         if et in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
             mapper[f"{name}_{item.get('EventId')}"] = (i, item)
             item.pop("Version", None)
-        elif et in (EventType.TASK_COMPLETED, EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
-                    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
+        elif et in (
+            EventType.TASK_COMPLETED,
+            EventType.TASK_FAILED,
+            EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+            EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+        ):
             task = et in (EventType.TASK_COMPLETED, EventType.TASK_FAILED)
             prefix = "TaskScheduled" if task else "SubOrchestrationInstanceCreated"
             found = mapper.get(f"{prefix}_{item.get('TaskScheduledId')}")

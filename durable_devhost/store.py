@@ -106,7 +106,7 @@ class InstanceRow:
 class InboxMessage:
     id: int
     instance_id: str
-    execution_id: str | None     # None: addressed to whatever execution is current
+    execution_id: str | None  # None: addressed to whatever execution is current
     event: dict[str, Any]
 
 
@@ -159,14 +159,14 @@ class EpisodeCommit:
 
     instance: InstanceRow
     append_history: list[dict[str, Any]] = field(default_factory=list)
-    reset_history: bool = False              # continue-as-new / terminal cleanup
+    reset_history: bool = False  # continue-as-new / terminal cleanup
     archive_tail: list[dict[str, Any]] = field(default_factory=list)  # last events of the execution reset
     consumed_inbox: list[int] = field(default_factory=list)
     new_messages: list[NewMessage] = field(default_factory=list)
     new_instances: list[InstanceRow] = field(default_factory=list)
-    new_work: list[NewWork] = field(default_factory=list)     # for instance.execution_id
+    new_work: list[NewWork] = field(default_factory=list)  # for instance.execution_id
     new_timers: list[NewTimer] = field(default_factory=list)
-    cancel_timers: bool = False              # drop the instance's pending timers (terminated)
+    cancel_timers: bool = False  # drop the instance's pending timers (terminated)
 
 
 class Store(Protocol):
@@ -183,9 +183,14 @@ class Store(Protocol):
     def drop_messages(self, ids: Iterable[int]) -> None: ...
     def timers(self) -> list[TimerRow]: ...
     def fire_timer(self, timer_row_id: int, message: NewMessage) -> bool: ...
-    def list_instances(self, *, created_from: datetime | None = None, created_to: datetime | None = None,
-                       runtime_status: list[str] | None = None,
-                       instance_id_prefix: str | None = None) -> list[InstanceRow]: ...
+    def list_instances(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        runtime_status: list[str] | None = None,
+        instance_id_prefix: str | None = None,
+    ) -> list[InstanceRow]: ...
     def purge(self, instance_ids: Iterable[str]) -> int: ...
     def close(self) -> None: ...
 
@@ -229,31 +234,60 @@ class SqliteStore:
 
     # ---- instances -----------------------------------------------------------------------
 
-    _COLS = ("instance_id, name, execution_id, status, input, output, custom_status, created, updated, "
-             "parent_instance_id, parent_execution_id, parent_task_id, completed")
+    _COLS = (
+        "instance_id, name, execution_id, status, input, output, custom_status, created, updated, "
+        "parent_instance_id, parent_execution_id, parent_task_id, completed"
+    )
 
     @staticmethod
     def _row(r: tuple[Any, ...]) -> InstanceRow:
-        return InstanceRow(instance_id=r[0], name=r[1], execution_id=r[2], status=RuntimeStatus(r[3]), input=r[4],
-                           output=r[5], custom_status=r[6], created=parse_ts(r[7]), updated=parse_ts(r[8]),
-                           parent_instance_id=r[9], parent_execution_id=r[10], parent_task_id=r[11])
+        return InstanceRow(
+            instance_id=r[0],
+            name=r[1],
+            execution_id=r[2],
+            status=RuntimeStatus(r[3]),
+            input=r[4],
+            output=r[5],
+            custom_status=r[6],
+            created=parse_ts(r[7]),
+            updated=parse_ts(r[8]),
+            parent_instance_id=r[9],
+            parent_execution_id=r[10],
+            parent_task_id=r[11],
+        )
 
     @staticmethod
     def _upsert(db: sqlite3.Connection, row: InstanceRow) -> None:
         db.execute(
             f"INSERT OR REPLACE INTO instances ({SqliteStore._COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (row.instance_id, row.name, row.execution_id, row.status, row.input, row.output, row.custom_status,
-             format_ts(row.created), format_ts(row.updated), row.parent_instance_id, row.parent_execution_id,
-             row.parent_task_id, int(row.completed)))
+            (
+                row.instance_id,
+                row.name,
+                row.execution_id,
+                row.status,
+                row.input,
+                row.output,
+                row.custom_status,
+                format_ts(row.created),
+                format_ts(row.updated),
+                row.parent_instance_id,
+                row.parent_execution_id,
+                row.parent_task_id,
+                int(row.completed),
+            ),
+        )
 
     @staticmethod
     def _append(db: sqlite3.Connection, instance_id: str, events: list[dict[str, Any]]) -> None:
         if not events:
             return
-        start = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM history WHERE instance_id = ?",
-                           (instance_id,)).fetchone()[0]
-        db.executemany("INSERT INTO history (instance_id, seq, event) VALUES (?,?,?)",
-                       [(instance_id, start + i, json.dumps(ev)) for i, ev in enumerate(events)])
+        start = db.execute(
+            "SELECT COALESCE(MAX(seq), -1) + 1 FROM history WHERE instance_id = ?", (instance_id,)
+        ).fetchone()[0]
+        db.executemany(
+            "INSERT INTO history (instance_id, seq, event) VALUES (?,?,?)",
+            [(instance_id, start + i, json.dumps(ev)) for i, ev in enumerate(events)],
+        )
 
     @staticmethod
     def _wipe(db: sqlite3.Connection, instance_id: str) -> None:
@@ -269,12 +303,19 @@ class SqliteStore:
         with self._tx() as db:
             self._wipe(db, row.instance_id)
             self._upsert(db, row)
-            db.execute("INSERT INTO inbox (instance_id, execution_id, event) VALUES (?,?,?)",
-                       (row.instance_id, row.execution_id, json.dumps(start_event)))
+            db.execute(
+                "INSERT INTO inbox (instance_id, execution_id, event) VALUES (?,?,?)",
+                (row.instance_id, row.execution_id, json.dumps(start_event)),
+            )
 
-    def list_instances(self, *, created_from: datetime | None = None, created_to: datetime | None = None,
-                       runtime_status: list[str] | None = None,
-                       instance_id_prefix: str | None = None) -> list[InstanceRow]:
+    def list_instances(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        runtime_status: list[str] | None = None,
+        instance_id_prefix: str | None = None,
+    ) -> list[InstanceRow]:
         sql, args = f"SELECT {self._COLS} FROM instances WHERE 1=1", []
         if created_from is not None:
             sql += " AND created >= ?"
@@ -334,14 +375,16 @@ class SqliteStore:
         benchmarks only: the orchestrator never sees them, as on Azure)."""
         rows = self._query("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
         if all_executions:
-            past = self._query("SELECT event FROM past_history WHERE instance_id = ? ORDER BY generation, seq",
-                               (instance_id,))
+            past = self._query(
+                "SELECT event FROM past_history WHERE instance_id = ? ORDER BY generation, seq", (instance_id,)
+            )
             rows = past + rows
         return [json.loads(r[0]) for r in rows]
 
     def inbox(self, instance_id: str) -> list[InboxMessage]:
-        rows = self._query("SELECT id, instance_id, execution_id, event FROM inbox WHERE instance_id = ? ORDER BY id",
-                           (instance_id,))
+        rows = self._query(
+            "SELECT id, instance_id, execution_id, event FROM inbox WHERE instance_id = ? ORDER BY id", (instance_id,)
+        )
         return [InboxMessage(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def instances_with_inbox(self) -> list[str]:
@@ -353,8 +396,10 @@ class SqliteStore:
 
     @staticmethod
     def _insert_message(db: sqlite3.Connection, m: NewMessage) -> int:
-        cur = db.execute("INSERT INTO inbox (instance_id, execution_id, event) VALUES (?,?,?)",
-                         (m.instance_id, m.execution_id, json.dumps(m.event)))
+        cur = db.execute(
+            "INSERT INTO inbox (instance_id, execution_id, event) VALUES (?,?,?)",
+            (m.instance_id, m.execution_id, json.dumps(m.event)),
+        )
         return int(cur.lastrowid or 0)
 
     def commit_episode(self, commit: EpisodeCommit) -> tuple[list[WorkItem], list[TimerRow]]:
@@ -363,15 +408,17 @@ class SqliteStore:
         timers: list[TimerRow] = []
         with self._tx() as db:
             if db.execute("SELECT 1 FROM instances WHERE instance_id = ?", (inst.instance_id,)).fetchone() is None:
-                return work, timers        # purged while its episode ran: nothing to write back
+                return work, timers  # purged while its episode ran: nothing to write back
             if commit.consumed_inbox:
                 db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in commit.consumed_inbox])
             if commit.reset_history:
                 self._append(db, inst.instance_id, commit.archive_tail)
-                db.execute("INSERT INTO past_history (instance_id, generation, seq, event) "
-                           "SELECT instance_id, (SELECT COALESCE(MAX(generation), -1) + 1 FROM past_history "
-                           "WHERE instance_id = ?), seq, event FROM history WHERE instance_id = ?",
-                           (inst.instance_id, inst.instance_id))
+                db.execute(
+                    "INSERT INTO past_history (instance_id, generation, seq, event) "
+                    "SELECT instance_id, (SELECT COALESCE(MAX(generation), -1) + 1 FROM past_history "
+                    "WHERE instance_id = ?), seq, event FROM history WHERE instance_id = ?",
+                    (inst.instance_id, inst.instance_id),
+                )
                 db.execute("DELETE FROM history WHERE instance_id = ?", (inst.instance_id,))
             if commit.cancel_timers:
                 db.execute("DELETE FROM timers WHERE instance_id = ?", (inst.instance_id,))
@@ -385,14 +432,19 @@ class SqliteStore:
             for w in commit.new_work:
                 cur = db.execute(
                     "INSERT INTO work_items (instance_id, execution_id, task_id, name, input) VALUES (?,?,?,?,?)",
-                    (inst.instance_id, inst.execution_id, w.task_id, w.name, w.input))
-                work.append(WorkItem(int(cur.lastrowid or 0), inst.instance_id, inst.execution_id, w.task_id,
-                                     w.name, w.input))
+                    (inst.instance_id, inst.execution_id, w.task_id, w.name, w.input),
+                )
+                work.append(
+                    WorkItem(int(cur.lastrowid or 0), inst.instance_id, inst.execution_id, w.task_id, w.name, w.input)
+                )
             for t in commit.new_timers:
-                cur = db.execute("INSERT INTO timers (instance_id, execution_id, timer_id, fire_at) VALUES (?,?,?,?)",
-                                 (inst.instance_id, inst.execution_id, t.timer_id, t.fire_at))
-                timers.append(TimerRow(int(cur.lastrowid or 0), inst.instance_id, inst.execution_id, t.timer_id,
-                                       t.fire_at))
+                cur = db.execute(
+                    "INSERT INTO timers (instance_id, execution_id, timer_id, fire_at) VALUES (?,?,?,?)",
+                    (inst.instance_id, inst.execution_id, t.timer_id, t.fire_at),
+                )
+                timers.append(
+                    TimerRow(int(cur.lastrowid or 0), inst.instance_id, inst.execution_id, t.timer_id, t.fire_at)
+                )
         return work, timers
 
     # ---- activity work items & timers -----------------------------------------------------

@@ -81,8 +81,9 @@ class DevHost:
         self._host = host
         self._port = port
         # None: the environment decides (DEVHOST_FAST_REPLAY=1), so a whole suite can opt in
-        self.fast_replay = (os.environ.get("DEVHOST_FAST_REPLAY", "") not in ("", "0")
-                            if fast_replay is None else fast_replay)
+        self.fast_replay = (
+            os.environ.get("DEVHOST_FAST_REPLAY", "") not in ("", "0") if fast_replay is None else fast_replay
+        )
         self.engine: Any = None
         self.index: Any = None
         self.settings: Any = None

@@ -41,6 +41,7 @@ class TimerDispatcher:
     _timer_wake: asyncio.Event
 
     if TYPE_CHECKING:  # provided by the engine and its other dispatchers
+
         def _mark_ready(self, instance_id: str) -> None: ...
         def _idle(self) -> bool: ...
 

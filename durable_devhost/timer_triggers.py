@@ -42,8 +42,10 @@ from .functions import FunctionIndex, IndexedFunction
 
 log = logging.getLogger(__name__)
 
-_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
-                                        "dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)
+}
 _DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _SETTING = re.compile(r"%([^%]+)%")
 
@@ -209,8 +211,14 @@ async def invoke_timer_function(
 class TimerScheduler:
     """Runs the app's timer functions on ``now()`` (the engine's clock)."""
 
-    def __init__(self, timers: list[TimerFunction], now: Callable[[], datetime],
-                 client_binding: Callable[[dict], str], *, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        timers: list[TimerFunction],
+        now: Callable[[], datetime],
+        client_binding: Callable[[dict], str],
+        *,
+        poll_seconds: float = 0.5,
+    ) -> None:
         self.timers = {t.name.lower(): t for t in timers}
         self._now = now
         self._client_binding = client_binding

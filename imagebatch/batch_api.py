@@ -75,7 +75,9 @@ def live_progress(parent: Mapping[str, Any], running_shards: Iterable[Any]) -> d
 
 
 _RUNNING_STAGES = {
-    "cancelling": "Cancelling", "paused": "Paused", "deadline_exceeded": "Stopping",
+    "cancelling": "Cancelling",
+    "paused": "Paused",
+    "deadline_exceeded": "Stopping",
     "awaiting_approval": "AwaitingApproval",
 }
 

@@ -598,10 +598,12 @@ def _review(value: object, errors: _Errors) -> ReviewSpec | None:
     if sample is not None:
         sample = _integer(sample, "review.sample", MIN_REVIEW_SAMPLE, MAX_REVIEW_SAMPLE, errors)
     timeout = _default(obj, "timeout_minutes", DEFAULT_REVIEW_TIMEOUT_MINUTES)
-    timeout = _integer(timeout, "review.timeout_minutes", MIN_REVIEW_TIMEOUT_MINUTES, MAX_REVIEW_TIMEOUT_MINUTES,
-                       errors)
-    on_timeout = _choice(_default(obj, "on_timeout", DEFAULT_REVIEW_ON_TIMEOUT), "review.on_timeout",
-                         REVIEW_ON_TIMEOUT, errors)
+    timeout = _integer(
+        timeout, "review.timeout_minutes", MIN_REVIEW_TIMEOUT_MINUTES, MAX_REVIEW_TIMEOUT_MINUTES, errors
+    )
+    on_timeout = _choice(
+        _default(obj, "on_timeout", DEFAULT_REVIEW_ON_TIMEOUT), "review.on_timeout", REVIEW_ON_TIMEOUT, errors
+    )
     if len(errors.items) > count or sample is None or timeout is None or on_timeout is None:
         return None
     return ReviewSpec(sample=sample, timeout_minutes=timeout, on_timeout=on_timeout)

@@ -19,7 +19,14 @@ _FAILED_PREFIX = re.compile(r"^Orchestrator function '[^']*' failed: ")
 ACTIVE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 MAX_RETRYING_SHOWN = 10
 EMPTY_PROGRESS = {
-    "total": 0, "done": 0, "skipped": 0, "failed": 0, "in_flight": 0, "not_started": 0, "retrying": 0, "completed": 0,
+    "total": 0,
+    "done": 0,
+    "skipped": 0,
+    "failed": 0,
+    "in_flight": 0,
+    "not_started": 0,
+    "retrying": 0,
+    "completed": 0,
 }
 
 

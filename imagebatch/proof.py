@@ -82,8 +82,8 @@ def _rendition_cell(output: Mapping[str, Any], proof_blob: str, source_size: int
         f'<figure class="cell"><a href="{href}"><img class="proof" loading="lazy" src="{href}" '
         f'width="{int(output.get("width", 0))}" height="{int(output.get("height", 0))}" '
         f'alt="{escape(str(output.get("rendition", "")))}"></a>'
-        f'<b>{escape(str(output.get("rendition", "")))}</b> · {int(output.get("width", 0))}&times;'
-        f'{int(output.get("height", 0))} · {escape(_human_bytes(size))}{escape(_saved(source_size, size))}'
+        f"<b>{escape(str(output.get('rendition', '')))}</b> · {int(output.get('width', 0))}&times;"
+        f"{int(output.get('height', 0))} · {escape(_human_bytes(size))}{escape(_saved(source_size, size))}"
         "</figure>"
     )
 
@@ -104,8 +104,10 @@ def _row(image: Mapping[str, Any], proof_blob: str, source_container: str, sizes
     else:
         detail = status
         css = "row bad"
-        why = (f'<p class="why"><code>{escape(str(image.get("kind") or status))}</code> '
-               f'{escape(str(image.get("message") or ""))}</p>')
+        why = (
+            f'<p class="why"><code>{escape(str(image.get("kind") or status))}</code> '
+            f"{escape(str(image.get('message') or ''))}</p>"
+        )
     return (
         f'<section class="{css}"><div><h3>{escape(name)}</h3><p class="note">{escape(detail)}</p>{why}</div>'
         f'<div class="cells">{cells}</div></section>'
@@ -138,7 +140,8 @@ def build_proof(
     timeout = (
         f"If nobody decides by {escape(_when(timeout_at))}, the batch is "
         f"{'approved' if on_timeout == 'approve' else 'rejected'} automatically."
-        if timeout_at else ""
+        if timeout_at
+        else ""
     )
     decide = (
         f'<div class="decide"><b>Approve</b> to render the other {max(0, total - len(results))} image(s) '

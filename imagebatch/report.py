@@ -297,7 +297,7 @@ def build_report(manifest: Mapping[str, Any], *, output_container: str, output_p
         f'<header><h1>Batch {escape(batch_id)}</h1><span class="badge {badge_css}">{escape(status)}</span></header>'
         f'<p class="meta">{meta}</p>'
         f'<p class="meta">Started {escape(_when(timings.get("started")))} · '
-        f'finished {escape(_when(timings.get("finished")))}</p>'
+        f"finished {escape(_when(timings.get('finished')))}</p>"
         f'{alert}<div class="stats">{stats}</div>'
         f"{failure_section}<h2>Renditions ({total_with_outputs})</h2>{grid_note}{grid}"
         f"</main>{_SCRIPT}</body></html>\n"

@@ -101,8 +101,11 @@ class RunControls:
     # -- state ---------------------------------------------------------------------------
 
     def to_status(self) -> dict[str, Any]:
-        status: dict[str, Any] = {"version": self.version, "paused": self._paused,
-                                  "max_concurrency": self.max_concurrency}
+        status: dict[str, Any] = {
+            "version": self.version,
+            "paused": self._paused,
+            "max_concurrency": self.max_concurrency,
+        }
         if self.deadline is not None:
             status["deadline"] = self.deadline.isoformat()
         return status

@@ -90,7 +90,6 @@ def orchestrate(context: df.DurableOrchestrationContext):
     progress.failed = plan.get("rejected", 0)  # images whose outputs could not be named
     outcomes: list[dict[str, Any]] = [{} for _ in sizes]
 
-
     # Each running lane holds the lowest free slot number; when the bound is lowered, lanes
     # whose slot is at or above it park at their next segment (orchestrators/shard.py) and
     # start again from there (a new instance id per restart) when there is room.
@@ -144,8 +143,12 @@ def orchestrate(context: df.DurableOrchestrationContext):
     def shard_failed(shard: int, kind: str, message: str) -> None:
         progress.failed += sizes[shard]
         outcomes[shard] = {
-            "failed": {"plan_blob": shard_plan_blob(plan["plan"], shard), "size": sizes[shard],
-                       "kind": kind, "message": message}
+            "failed": {
+                "plan_blob": shard_plan_blob(plan["plan"], shard),
+                "size": sizes[shard],
+                "kind": kind,
+                "message": message,
+            }
         }
 
     def done(shard: int, task: Any, attempts: int) -> None:
@@ -221,8 +224,12 @@ def orchestrate(context: df.DurableOrchestrationContext):
         # a person's decision (orchestrators/review.py). Approved: the other shards run
         # and the sample's results count as they are (it is not rendered again).
         phase["stage"] = "proofing"
-        review = {"sample": int(plan.get("sample") or 0), "sample_shards": sample_shards,
-                  "timeout_minutes": request.review.timeout_minutes, "on_timeout": request.review.on_timeout}
+        review = {
+            "sample": int(plan.get("sample") or 0),
+            "sample_shards": sample_shards,
+            "timeout_minutes": request.review.timeout_minutes,
+            "on_timeout": request.review.on_timeout,
+        }
         never_started += yield from fan_out(0, sample_shards)
         rest_from = sample_shards
         if not (cancel.is_completed or controls.stopped or never_started):
@@ -232,10 +239,16 @@ def orchestrate(context: df.DurableOrchestrationContext):
                 proof = yield context.call_activity_with_retry(
                     "WriteProofSheet",
                     sdk_retry,
-                    {"instance_id": context.instance_id, "run": run, "request": request.to_dict(),
-                     "plan_folder": plan["plan"], "shard_outcomes": outcomes[:sample_shards],
-                     "total": progress.total, "timeout_at": timeout_at.isoformat(),
-                     "on_timeout": request.review.on_timeout},
+                    {
+                        "instance_id": context.instance_id,
+                        "run": run,
+                        "request": request.to_dict(),
+                        "plan_folder": plan["plan"],
+                        "shard_outcomes": outcomes[:sample_shards],
+                        "total": progress.total,
+                        "timeout_at": timeout_at.isoformat(),
+                        "on_timeout": request.review.on_timeout,
+                    },
                 )
             except Exception as error:
                 proof = {"proof": None, "error": f"the proof sheet could not be written: {activity_error_text(error)}"}
@@ -248,17 +261,21 @@ def orchestrate(context: df.DurableOrchestrationContext):
             decision = outcome.decision
             if outcome.kind == "timed_out":
                 decision = decision_record(
-                    APPROVED if request.review.on_timeout == "approve" else REJECTED, BY_TIMEOUT,
-                    context.current_utc_datetime, f"nobody decided within {request.review.timeout_minutes} minutes",
+                    APPROVED if request.review.on_timeout == "approve" else REJECTED,
+                    BY_TIMEOUT,
+                    context.current_utc_datetime,
+                    f"nobody decided within {request.review.timeout_minutes} minutes",
                 )
                 try:
                     # First wins: a person who decided just before the timeout keeps the decision.
                     recorded = yield context.call_activity_with_retry(
                         "RecordReviewDecision",
                         sdk_retry,
-                        {"container": request.output_container,
-                         "blob": review_blob_name(request.output_prefix, context.instance_id, run),
-                         "decision": decision},
+                        {
+                            "container": request.output_container,
+                            "blob": review_blob_name(request.output_prefix, context.instance_id, run),
+                            "decision": decision,
+                        },
                     )
                     decision = normalise_decision(recorded, context.current_utc_datetime)
                 except Exception:
@@ -278,7 +295,8 @@ def orchestrate(context: df.DurableOrchestrationContext):
         outcomes[shard] = {"not_started": {"plan_blob": shard_plan_blob(plan["plan"], shard), "size": sizes[shard]}}
         if rejected is not None and not cancel.is_completed:
             why = f"the run's proof was rejected ({rejected['by']})" + (
-                f": {rejected['reason']}" if rejected.get("reason") else "")
+                f": {rejected['reason']}" if rejected.get("reason") else ""
+            )
             outcomes[shard]["not_started"]["message"] = why
     progress.in_flight = 0
 
@@ -323,8 +341,13 @@ def orchestrate(context: df.DurableOrchestrationContext):
         # batch writes it, skipping every image that is already done).
         location = f"{request.output_container}/{manifest_blob_name(request.output_prefix, context.instance_id, run)}"
         summary = {
-            "batch_id": context.instance_id, "run": run, "status": status, "counts": progress.to_dict(),
-            "failure_percent": round(failure_percent(progress), 3), "started": started, "finished": finished,
+            "batch_id": context.instance_id,
+            "run": run,
+            "status": status,
+            "counts": progress.to_dict(),
+            "failure_percent": round(failure_percent(progress), 3),
+            "started": started,
+            "finished": finished,
             **manifest_not_written(location, activity_error_text(error)),
         }
     context.set_custom_status(custom_status("done", progress, summary["manifest"], run=run))

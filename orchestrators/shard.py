@@ -136,8 +136,13 @@ def process_shard(context: df.DurableOrchestrationContext):
     loaded = yield context.call_activity_with_retry(
         "LoadShard",
         sdk_retry,
-        {"container": payload["container"], "blob": payload["plan_blob"], "start": state["next"],
-         "count": segment_size, "controls_blob": payload.get("controls_blob")},
+        {
+            "container": payload["container"],
+            "blob": payload["plan_blob"],
+            "start": state["next"],
+            "count": segment_size,
+            "controls_blob": payload.get("controls_blob"),
+        },
     )
     if "error" in loaded:
         # The plan can never be read (gone, access denied): retrying the shard cannot help.
@@ -157,8 +162,11 @@ def process_shard(context: df.DurableOrchestrationContext):
         progress.not_started += total - state["next"]  # counted only if it is never restarted
         context.set_custom_status({"progress": done_before.to_dict(), "parked": True})
         outcome_parked: dict[str, Any] = {
-            "shard": payload["shard"], "parked": {key: state[key] for key in ("next", "segment", "counts", "inline")},
-            "progress": progress.to_dict(), "parts": state["segment"], "segment_size": segment_size,
+            "shard": payload["shard"],
+            "parked": {key: state[key] for key in ("next", "segment", "counts", "inline")},
+            "progress": progress.to_dict(),
+            "parts": state["segment"],
+            "segment_size": segment_size,
             "not_started_from": state["next"],
         }
         if state["inline"]:
@@ -273,8 +281,11 @@ def process_shard(context: df.DurableOrchestrationContext):
         recorded = yield context.call_activity_with_retry(
             "RecordShardResults",
             sdk_retry,
-            {"container": request.output_container,
-             "blob": segment_part_blob(payload["parts_prefix"], state["segment"]), "results": results},
+            {
+                "container": request.output_container,
+                "blob": segment_part_blob(payload["parts_prefix"], state["segment"]),
+                "results": results,
+            },
         )
         record_error = recorded["error"]["message"] if "error" in recorded else None
     except Exception as error:
@@ -297,7 +308,9 @@ def process_shard(context: df.DurableOrchestrationContext):
         return None
     context.set_custom_status({"progress": progress.to_dict()})
     outcome: dict[str, Any] = {
-        "shard": payload["shard"], "progress": progress.to_dict(), "parts": state["segment"] + 1,
+        "shard": payload["shard"],
+        "progress": progress.to_dict(),
+        "parts": state["segment"] + 1,
         "segment_size": segment_size,
     }
     if inline:

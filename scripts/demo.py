@@ -91,9 +91,11 @@ def review_step(client: ApiClient, batch_id: str, base: str, *, wait: bool) -> N
         return
     print(f"Sample of {review.get('sample')} rendered. Proof sheet (open it in a browser): {review.get('proof_url')}")
     if wait:
-        print(f"Waiting for your decision until {review.get('timeout_at')}:\n"
-              f"  IMAGEBATCH_URL={base} imagebatch approve {batch_id}\n"
-              f"  IMAGEBATCH_URL={base} imagebatch reject {batch_id} --reason '...'")
+        print(
+            f"Waiting for your decision until {review.get('timeout_at')}:\n"
+            f"  IMAGEBATCH_URL={base} imagebatch approve {batch_id}\n"
+            f"  IMAGEBATCH_URL={base} imagebatch reject {batch_id} --reason '...'"
+        )
         while client.get_batch(batch_id).get("batchStatus") == "AwaitingApproval":
             time.sleep(1)
         return
@@ -110,10 +112,16 @@ def main() -> int:
     parser.add_argument("--func", action="store_true", help="use `func start` (Azure Functions Core Tools)")
     parser.add_argument("--max-concurrency", type=int, default=4)
     parser.add_argument("--keep-running", action="store_true", help="keep Azurite and the app up to explore")
-    parser.add_argument("--review", action="store_true",
-                        help="render a sample first, print the proof sheet, then approve it automatically")
-    parser.add_argument("--review-wait", action="store_true",
-                        help="with --review: wait for you to approve or reject (imagebatch approve|reject ID)")
+    parser.add_argument(
+        "--review",
+        action="store_true",
+        help="render a sample first, print the proof sheet, then approve it automatically",
+    )
+    parser.add_argument(
+        "--review-wait",
+        action="store_true",
+        help="with --review: wait for you to approve or reject (imagebatch approve|reject ID)",
+    )
     args = parser.parse_args()
 
     run_dir = REPO / ".devhost" / "demo"
@@ -143,8 +151,14 @@ def main() -> int:
             command = ["func", "start", "--port", str(app_port)]
         else:
             command = [
-                sys.executable, "-m", "durable_devhost", str(REPO),
-                "--port", str(app_port), "--state", str(run_dir / "state.sqlite"),
+                sys.executable,
+                "-m",
+                "durable_devhost",
+                str(REPO),
+                "--port",
+                str(app_port),
+                "--state",
+                str(run_dir / "state.sqlite"),
             ]
         print(f"Starting the app: {' '.join(command)}  (log: {run_dir / 'app.log'})")
         stack.enter_context(process(command, env=env, log=run_dir / "app.log"))
@@ -186,8 +200,10 @@ def main() -> int:
             print(f"Open the report: {downloaded.web_url}")
         else:
             print("To browse the report with its thumbnails, run `make demo ARGS=--keep-running`.")
-        print(f"Renditions: {len(list(service.get_container_client(OUTPUT_CONTAINER).list_blobs()))} blobs in "
-              f"{OUTPUT_CONTAINER}; host log: {run_dir / 'app.log'}")
+        print(
+            f"Renditions: {len(list(service.get_container_client(OUTPUT_CONTAINER).list_blobs()))} blobs in "
+            f"{OUTPUT_CONTAINER}; host log: {run_dir / 'app.log'}"
+        )
         if args.keep_running:
             print("Everything keeps running until Ctrl-C.")
             while True:

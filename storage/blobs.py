@@ -34,10 +34,7 @@ def iter_blob_pages(
     client = service.get_container_client(container)
     pages = client.list_blobs(name_starts_with=prefix or None, results_per_page=page_size).by_page()
     for page in pages:
-        yield [
-            SourceBlob(name=item.name, etag=str(item.etag).strip('"'), size=int(item.size or 0))
-            for item in page
-        ]
+        yield [SourceBlob(name=item.name, etag=str(item.etag).strip('"'), size=int(item.size or 0)) for item in page]
 
 
 def list_blobs(
@@ -110,7 +107,8 @@ def remove_rendition_versions(
     except ResourceNotFoundError:
         return 0
     stale = [
-        name for name in names
+        name
+        for name in names
         if name not in keep and any(is_rendition_version(name, folder, r, extension) for r in renditions)
     ]
     return delete_quietly(service, container, stale)

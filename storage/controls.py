@@ -115,8 +115,11 @@ def update_controls(
                 client.upload_blob(json.dumps(new), overwrite=False, content_settings=_JSON)
             else:
                 client.upload_blob(
-                    json.dumps(new), overwrite=True, content_settings=_JSON,
-                    etag=etag, match_condition=MatchConditions.IfNotModified,
+                    json.dumps(new),
+                    overwrite=True,
+                    content_settings=_JSON,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
                 )
             return new
         except (ResourceExistsError, ResourceModifiedError):

@@ -57,13 +57,23 @@ def azurite_command(port: int, *, queue_port: int | None = None, table_port: int
         raise RuntimeError(f"{program} not found: run `npm ci` (or `make install`) first")
     services: list[str] = []
     if queue_port and table_port:
-        services = ["--queueHost", "127.0.0.1", "--queuePort", str(queue_port),
-                    "--tableHost", "127.0.0.1", "--tablePort", str(table_port)]
+        services = [
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(queue_port),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(table_port),
+        ]
     return [
         binary,
         *services,
-        "--blobHost", "127.0.0.1",
-        "--blobPort", str(port),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
         "--inMemoryPersistence",
         "--skipApiVersionCheck",
         "--loose",

@@ -16,19 +16,21 @@ from tests.azurite import connection_string, running_azurite
 # The test tiers: these files hold the tests that take seconds to minutes each (10,000-image
 # batches, SIGKILLs, storage outages, the API fuzz, headless Chromium, benchmarks, memory
 # limits). They are marked ``slow`` here, in one place; ``make test-fast`` runs the rest.
-SLOW_FILES = frozenset({
-    "test_api_fuzz.py",
-    "test_bench_smoke.py",
-    "test_host_crashes.py",
-    "test_memory_budget.py",
-    "test_memory_host.py",
-    "test_payload_sizes.py",
-    "test_proof_browser.py",
-    "test_report_browser.py",
-    "test_server_subprocess.py",
-    "test_storage_faults.py",
-    "test_true_manifest.py",
-})
+SLOW_FILES = frozenset(
+    {
+        "test_api_fuzz.py",
+        "test_bench_smoke.py",
+        "test_host_crashes.py",
+        "test_memory_budget.py",
+        "test_memory_host.py",
+        "test_payload_sizes.py",
+        "test_proof_browser.py",
+        "test_report_browser.py",
+        "test_server_subprocess.py",
+        "test_storage_faults.py",
+        "test_true_manifest.py",
+    }
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

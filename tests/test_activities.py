@@ -249,8 +249,17 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
     for name in names:
         upload(blob_service, source, name, b"x")
     plan = plan_batch(
-        {"instance_id": "b1", "run": "r1", "container": source, "prefix": "p/", "output_container": output,
-         "output_prefix": "web/", "page_size": 5, "max_concurrency": 4, "shard_size": 4},
+        {
+            "instance_id": "b1",
+            "run": "r1",
+            "container": source,
+            "prefix": "p/",
+            "output_container": output,
+            "output_prefix": "web/",
+            "page_size": 5,
+            "max_concurrency": 4,
+            "shard_size": 4,
+        },
         blob_service,
         5000,
     )
@@ -269,8 +278,15 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
 def test_explicit_blob_lists_are_planned_without_listing(blob_service, container_factory):
     output = container_factory()
     plan = plan_batch(
-        {"instance_id": "b2", "run": "r1", "container": "whatever", "blobs": ["b.jpg", "a.jpg"],
-         "output_container": output, "output_prefix": "", "max_concurrency": 1},
+        {
+            "instance_id": "b2",
+            "run": "r1",
+            "container": "whatever",
+            "blobs": ["b.jpg", "a.jpg"],
+            "output_container": output,
+            "output_prefix": "",
+            "max_concurrency": 1,
+        },
         blob_service,
         5000,
     )
@@ -281,8 +297,9 @@ def test_explicit_blob_lists_are_planned_without_listing(blob_service, container
         "images": [{"name": "b.jpg", "etag": None, "size": None}, {"name": "a.jpg", "etag": None, "size": None}],
         "total": 2,
     }
-    segment = run_async(load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], 0), "start": 1,
-                                     "count": 10})
+    segment = run_async(
+        load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], 0), "start": 1, "count": 10}
+    )
     assert segment["images"] == [{"name": "a.jpg", "etag": None, "size": None}] and segment["total"] == 2
 
 
@@ -294,17 +311,28 @@ def test_shard_results_round_trip_into_the_manifest(blob_service, container_fact
             blob = segment_part_blob(shard_parts_prefix("web/", payload["instance_id"], payload["run"], shard), segment)
             run_async(
                 record_shard_results,
-                {"container": output, "blob": blob,
-                 "results": [{"name": f"{shard}-{segment}.jpg", "status": "processed", "outputs": [],
-                              "duration_ms": 1}]},
+                {
+                    "container": output,
+                    "blob": blob,
+                    "results": [
+                        {"name": f"{shard}-{segment}.jpg", "status": "processed", "outputs": [], "duration_ms": 1}
+                    ],
+                },
             )
-    upload(blob_service, output, "plan/00003.json", json.dumps({"request": None, "images": [{"name": "x.jpg"},
-                                                                                        {"name": "y.jpg"}]}).encode())
+    upload(
+        blob_service,
+        output,
+        "plan/00003.json",
+        json.dumps({"request": None, "images": [{"name": "x.jpg"}, {"name": "y.jpg"}]}).encode(),
+    )
     payload["results"] = []
     payload["shard_outcomes"] = [
         {"parts": 2, "segment_size": 1},
-        {"parts": 1, "segment_size": 1,
-         "inline": {"0": [{"name": "inline.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]}},
+        {
+            "parts": 1,
+            "segment_size": 1,
+            "inline": {"0": [{"name": "inline.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]},
+        },
         {"parts": 2, "segment_size": 1},
         {"failed": {"plan_blob": "plan/00003.json", "size": 2, "kind": "shard_failed", "message": "boom"}},
         {"failed": {"plan_blob": "plan/missing.json", "size": 5, "kind": "shard_failed", "message": "boom"}},
@@ -313,8 +341,16 @@ def test_shard_results_round_trip_into_the_manifest(blob_service, container_fact
     manifest_blob = summary["manifest"].split("/", 1)[1]
     manifest = json.loads(blob_service.get_blob_client(output, manifest_blob).download_blob().readall())
     names = [i["name"] for i in manifest["images"]]
-    assert names == ["0-0.jpg", "0-1.jpg", "inline.jpg", "2-0.jpg", "2-1.jpg", "x.jpg", "y.jpg",
-                     "5 image(s) of plan/missing.json"]
+    assert names == [
+        "0-0.jpg",
+        "0-1.jpg",
+        "inline.jpg",
+        "2-0.jpg",
+        "2-1.jpg",
+        "x.jpg",
+        "y.jpg",
+        "5 image(s) of plan/missing.json",
+    ]
     assert [f["name"] for f in manifest["failures"]] == names[5:]
     assert {f["kind"] for f in manifest["failures"]} == {"shard_failed"}
 

@@ -70,8 +70,16 @@ async def test_upload_skips_unchanged_files_on_the_second_run(
 ):
     write_folder(tmp_path)
     container = container_factory(create=False)  # upload creates it
-    args = ("upload", str(tmp_path), "--container", container, "--prefix", "photos",
-            "--connection-string", azurite_connection_string)
+    args = (
+        "upload",
+        str(tmp_path),
+        "--container",
+        container,
+        "--prefix",
+        "photos",
+        "--connection-string",
+        azurite_connection_string,
+    )
 
     code, out, _ = await cli(*args)
     assert code == 0 and "uploaded 3 file(s)" in out and "skipped 0" in out
@@ -94,10 +102,32 @@ async def test_submit_watch_and_download_the_report(
     source, output = container_factory(), container_factory()
     for name, data in small_samples():
         blob_service.get_blob_client(source, f"in/{name}").upload_blob(data)
-    submit = ("submit", "--url", app_host.url, "--source-container", source, "--prefix", "in/",
-              "--output-container", output, "--output-prefix", "web/", "--rendition", "medium:200",
-              "--rendition", "thumb:64x64:cover", "--format", "webp", "--quality", "70", "--max-concurrency", "2",
-              "--interval", "0.1", "--watch")
+    submit = (
+        "submit",
+        "--url",
+        app_host.url,
+        "--source-container",
+        source,
+        "--prefix",
+        "in/",
+        "--output-container",
+        output,
+        "--output-prefix",
+        "web/",
+        "--rendition",
+        "medium:200",
+        "--rendition",
+        "thumb:64x64:cover",
+        "--format",
+        "webp",
+        "--quality",
+        "70",
+        "--max-concurrency",
+        "2",
+        "--interval",
+        "0.1",
+        "--watch",
+    )
 
     code, out, err = await cli(*submit, "--tolerated-failure-percent", "50", "--batch-id", "cli-ok")
     assert code == 0, err
@@ -105,8 +135,9 @@ async def test_submit_watch_and_download_the_report(
     assert "cli-ok: Succeeded - 2 processed, 0 skipped, 1 failed of 3" in out
     assert re.search(rf"report: {output}/web/_batches/cli-ok/runs/[0-9TZa-f-]+/index.html\n", out), out
     assert "1 failed" in err, "the progress bar shows the counts"
-    (thumb_name,) = [b.name for b in blob_service.get_container_client(output).list_blobs(
-        name_starts_with="web/in/small.jpg/thumb.")]
+    (thumb_name,) = [
+        b.name for b in blob_service.get_container_client(output).list_blobs(name_starts_with="web/in/small.jpg/thumb.")
+    ]
     thumb = blob_service.get_blob_client(output, thumb_name).get_blob_properties()
     assert thumb.metadata["width"] == "64"
 
@@ -140,9 +171,25 @@ async def test_cancel_stops_a_running_batch_gracefully(cli: Cli, app_host, blob_
     Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
     for i in range(40):  # one lane, 40 images: seconds of work, so the cancel lands mid-batch
         blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
-    code, out, err = await cli("submit", "--url", app_host.url, "--source-container", source, "--prefix", "",
-                               "--output-container", source, "--output-prefix", "web/", "--batch-id", "cli-stop",
-                               "--max-concurrency", "1", "--rendition", "t:16")
+    code, out, err = await cli(
+        "submit",
+        "--url",
+        app_host.url,
+        "--source-container",
+        source,
+        "--prefix",
+        "",
+        "--output-container",
+        source,
+        "--output-prefix",
+        "web/",
+        "--batch-id",
+        "cli-stop",
+        "--max-concurrency",
+        "1",
+        "--rendition",
+        "t:16",
+    )
     assert code == 0, err
 
     code, out, err = await cli("cancel", "cli-stop", "--url", app_host.url, "--wait", "--interval", "0.1")
@@ -163,8 +210,21 @@ async def test_errors_are_one_clear_line_and_exit_2(cli: Cli, app_host, monkeypa
         code, _, err = await cli(*command, "--url", app_host.url)
         assert code == 2 and err == f"imagebatch: error: no batch with id 'nope' at {app_host.url}\n", command
 
-    code, _, err = await cli("submit", "--url", app_host.url, "--source-container", "UPPER", "--prefix", "",
-                             "--output-container", "ok-out", "--rendition", "large:9000", "--quality", "0")
+    code, _, err = await cli(
+        "submit",
+        "--url",
+        app_host.url,
+        "--source-container",
+        "UPPER",
+        "--prefix",
+        "",
+        "--output-container",
+        "ok-out",
+        "--rendition",
+        "large:9000",
+        "--quality",
+        "0",
+    )
     assert code == 2
     lines = err.splitlines()
     assert lines[0].startswith("imagebatch: error: invalid request (HTTP 400)")
@@ -198,9 +258,25 @@ async def test_pause_resume_and_set_concurrency(cli: Cli, app_host, blob_service
     Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
     for i in range(30):
         blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
-    code, out, err = await cli("submit", "--url", app_host.url, "--source-container", source, "--prefix", "",
-                               "--output-container", source, "--output-prefix", "web/", "--batch-id", "cli-ctl",
-                               "--max-concurrency", "1", "--rendition", "t:16")
+    code, out, err = await cli(
+        "submit",
+        "--url",
+        app_host.url,
+        "--source-container",
+        source,
+        "--prefix",
+        "",
+        "--output-container",
+        source,
+        "--output-prefix",
+        "web/",
+        "--batch-id",
+        "cli-ctl",
+        "--max-concurrency",
+        "1",
+        "--rendition",
+        "t:16",
+    )
     assert code == 0, err
     code, out, err = await cli("pause", "cli-ctl", "--url", app_host.url)
     assert code == 0 and "pause requested" in out, err
@@ -215,13 +291,39 @@ async def test_pause_resume_and_set_concurrency(cli: Cli, app_host, blob_service
 
 
 def test_submit_options_map_to_every_field_of_the_api() -> None:
-    args = build_parser().parse_args([
-        "submit", "--source-container", "photos", "--blob", "a.jpg", "--blob", "b/c.png",
-        "--output-container", "out", "--output-prefix", "web/", "--rendition", "large:1600",
-        "--rendition", "thumb:320x320:cover", "--rendition", "box:200x100:contain", "--format", "png",
-        "--quality", "90", "--max-concurrency", "7", "--tolerated-failure-percent", "2.5", "--batch-id", "b-1",
-        "--deadline-minutes", "90",
-    ])
+    args = build_parser().parse_args(
+        [
+            "submit",
+            "--source-container",
+            "photos",
+            "--blob",
+            "a.jpg",
+            "--blob",
+            "b/c.png",
+            "--output-container",
+            "out",
+            "--output-prefix",
+            "web/",
+            "--rendition",
+            "large:1600",
+            "--rendition",
+            "thumb:320x320:cover",
+            "--rendition",
+            "box:200x100:contain",
+            "--format",
+            "png",
+            "--quality",
+            "90",
+            "--max-concurrency",
+            "7",
+            "--tolerated-failure-percent",
+            "2.5",
+            "--batch-id",
+            "b-1",
+            "--deadline-minutes",
+            "90",
+        ]
+    )
     assert batch_request(args) == {
         "source": {"container": "photos", "blobs": ["a.jpg", "b/c.png"]},
         "output": {"container": "out", "prefix": "web/"},
@@ -250,9 +352,26 @@ async def test_approve_and_reject_a_proof_from_the_cli(cli: Cli, app_host, blob_
     for i in range(6):
         blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
     common = ("--url", app_host.url)
-    submit = ("submit", *common, "--source-container", source, "--prefix", "", "--output-container", source,
-              "--output-prefix", "web/", "--rendition", "t:16", "--max-concurrency", "2", "--review-sample", "2",
-              "--review-timeout-minutes", "120")
+    submit = (
+        "submit",
+        *common,
+        "--source-container",
+        source,
+        "--prefix",
+        "",
+        "--output-container",
+        source,
+        "--output-prefix",
+        "web/",
+        "--rendition",
+        "t:16",
+        "--max-concurrency",
+        "2",
+        "--review-sample",
+        "2",
+        "--review-timeout-minutes",
+        "120",
+    )
 
     async def awaiting(batch_id: str) -> None:
         for _ in range(600):
@@ -289,15 +408,32 @@ def test_watch_shows_the_proof_sheet_while_awaiting_approval() -> None:
 
     from batchcli.watch import watch
 
-    review = {"sample": 3, "proof": "out/web/_batches/b/runs/r/proof.html", "proof_url": "http://h/out/proof.html",
-              "timeout_at": "2026-12-02T10:00:00+00:00", "on_timeout": "reject"}
-    statuses = iter([
-        {"id": "b", "runtimeStatus": "Running", "batchStatus": "AwaitingApproval", "review": review,
-         "progress": {"total": 9, "completed": 3}},
-        {"id": "b", "runtimeStatus": "Running", "batchStatus": "AwaitingApproval", "review": review,
-         "progress": {"total": 9, "completed": 3}},
-        {"id": "b", "runtimeStatus": "Completed", "batchStatus": "Succeeded", "progress": {"total": 9, "done": 9}},
-    ])
+    review = {
+        "sample": 3,
+        "proof": "out/web/_batches/b/runs/r/proof.html",
+        "proof_url": "http://h/out/proof.html",
+        "timeout_at": "2026-12-02T10:00:00+00:00",
+        "on_timeout": "reject",
+    }
+    statuses = iter(
+        [
+            {
+                "id": "b",
+                "runtimeStatus": "Running",
+                "batchStatus": "AwaitingApproval",
+                "review": review,
+                "progress": {"total": 9, "completed": 3},
+            },
+            {
+                "id": "b",
+                "runtimeStatus": "Running",
+                "batchStatus": "AwaitingApproval",
+                "review": review,
+                "progress": {"total": 9, "completed": 3},
+            },
+            {"id": "b", "runtimeStatus": "Completed", "batchStatus": "Succeeded", "progress": {"total": 9, "done": 9}},
+        ]
+    )
 
     class Client:
         def get_batch(self, batch_id: str) -> dict:
@@ -312,10 +448,23 @@ def test_watch_shows_the_proof_sheet_while_awaiting_approval() -> None:
 
 
 def test_review_options_map_to_the_review_field() -> None:
-    args = build_parser().parse_args([
-        "submit", "--source-container", "p", "--prefix", "", "--output-container", "o", "--review-sample", "5",
-        "--review-timeout-minutes", "90", "--review-on-timeout", "approve",
-    ])
+    args = build_parser().parse_args(
+        [
+            "submit",
+            "--source-container",
+            "p",
+            "--prefix",
+            "",
+            "--output-container",
+            "o",
+            "--review-sample",
+            "5",
+            "--review-timeout-minutes",
+            "90",
+            "--review-on-timeout",
+            "approve",
+        ]
+    )
     assert batch_request(args)["review"] == {"sample": 5, "timeout_minutes": 90, "on_timeout": "approve"}
     only = build_parser().parse_args(
         ["submit", "--source-container", "p", "--prefix", "", "--output-container", "o", "--review-sample", "2"]

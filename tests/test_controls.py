@@ -83,8 +83,13 @@ def controls_app() -> df.DFApp:
             (failed if task.state is TaskState.FAILED else done).append(index)
 
         never = yield from bounded_fan_out(
-            context, list(range(ITEMS)), lambda item: context.call_activity("Work", item), options.get("limit", 1),
-            on_done, retry=RetryPolicy(first_interval_ms=1000, max_attempts=3), controls=controls,
+            context,
+            list(range(ITEMS)),
+            lambda item: context.call_activity("Work", item),
+            options.get("limit", 1),
+            on_done,
+            retry=RetryPolicy(first_interval_ms=1000, max_attempts=3),
+            controls=controls,
         )
         return {"done": sorted(done), "failed": failed, "never": never, "changes": controls.changes}
 
@@ -186,11 +191,13 @@ def process_image_calls(host: DevHost, instances: list[dict[str, Any]]) -> list[
                 if event["EventType"] == TASK_COMPLETED and event["TaskScheduledId"] in scheduled:
                     result = json.loads(event["Result"])
                     result = json.loads(result) if isinstance(result, str) else result
-                    calls.append({
-                        "lane": instance["instanceId"],
-                        "scheduled": parse_ts(scheduled[event["TaskScheduledId"]]["Timestamp"]),
-                        "status": result["status"],
-                    })
+                    calls.append(
+                        {
+                            "lane": instance["instanceId"],
+                            "scheduled": parse_ts(scheduled[event["TaskScheduledId"]]["Timestamp"]),
+                            "status": result["status"],
+                        }
+                    )
     return calls
 
 
@@ -380,8 +387,11 @@ async def test_resume_wakes_held_lanes_at_once(monkeypatch, blob_service, contai
         assert code == 202
         await wait_for(http, url, lambda s: s["batchStatus"] == "Paused")
         for _ in range(200):  # until every running lane is held (its status says paused)
-            lanes = [i for i in await batch_instances(host, "ctl-wake") if ":" in i["instanceId"]
-                     and i["runtimeStatus"] in ACTIVE]
+            lanes = [
+                i
+                for i in await batch_instances(host, "ctl-wake")
+                if ":" in i["instanceId"] and i["runtimeStatus"] in ACTIVE
+            ]
             if lanes and all((i.get("customStatus") or {}).get("paused") for i in lanes):
                 break
             await asyncio.sleep(0.05)
@@ -392,8 +402,11 @@ async def test_resume_wakes_held_lanes_at_once(monkeypatch, blob_service, contai
         assert code == 202
         final = await poll(http, url, timeout=40)
         took = time.monotonic() - resumed_at
-        histories = [host.history(i["instanceId"], all_executions=True)
-                     for i in await batch_instances(host, "ctl-wake") if ":" in i["instanceId"]]
+        histories = [
+            host.history(i["instanceId"], all_executions=True)
+            for i in await batch_instances(host, "ctl-wake")
+            if ":" in i["instanceId"]
+        ]
 
     assert final["batchStatus"] == "Succeeded" and final["progress"]["done"] == 24, final
     assert took < 40, took  # a lane's own next look would have been a minute away
@@ -402,9 +415,7 @@ async def test_resume_wakes_held_lanes_at_once(monkeypatch, blob_service, contai
 
 
 @pytest.mark.usefixtures(close_app_storage_clients.__name__)
-async def test_a_smaller_bound_parks_running_lanes_at_their_next_segment(
-    monkeypatch, blob_service, container_factory
-):
+async def test_a_smaller_bound_parks_running_lanes_at_their_next_segment(monkeypatch, blob_service, container_factory):
     """Lowered from 4 to 1 while four lanes run: the lanes beyond slot 0 park at their next
     segment boundary (not at the end of their shard) and start again from there later; every
     image is processed exactly once, and after the last park at most one image is in flight."""
@@ -420,8 +431,11 @@ async def test_a_smaller_bound_parks_running_lanes_at_their_next_segment(
         assert code == 202, body
         final = await poll(http, url, timeout=180)
         instances = await batch_instances(host, "ctl-park")
-        lanes = {i["instanceId"]: host.history(i["instanceId"], all_executions=True)
-                 for i in instances if ":" in i["instanceId"]}
+        lanes = {
+            i["instanceId"]: host.history(i["instanceId"], all_executions=True)
+            for i in instances
+            if ":" in i["instanceId"]
+        }
         parent = host.history("ctl-park")
 
     assert final["batchStatus"] == "Succeeded" and final["progress"]["done"] == 120, final

@@ -95,8 +95,16 @@ async def test_invalid_requests_start_nothing(app_host):
     bad_bodies = [
         (b"not json", 400),
         (json.dumps({"source": {"container": "UPPER"}, "output": {"container": "ok-out"}}).encode(), 400),
-        (json.dumps({"source": {"container": "abc", "prefix": ""}, "output": {"container": "out"},
-                     "renditions": [{"name": "x", "width": 9000}]}).encode(), 400),
+        (
+            json.dumps(
+                {
+                    "source": {"container": "abc", "prefix": ""},
+                    "output": {"container": "out"},
+                    "renditions": [{"name": "x", "width": 9000}],
+                }
+            ).encode(),
+            400,
+        ),
         (b"{" + b" " * (1024 * 1024 + 10) + b"}", 413),
     ]
     async with keyed_session() as http:
@@ -116,8 +124,11 @@ async def test_invalid_requests_start_nothing(app_host):
 async def test_a_running_batch_id_cannot_be_started_twice(app_host, blob_service, container_factory):
     source = container_factory()
     blob_service.get_blob_client(source, "a.jpg").upload_blob(sample_set()[0][1])
-    request = {"source": {"container": source, "prefix": ""}, "output": {"container": source, "prefix": "web/"},
-               "batch_id": "dup-batch-1"}
+    request = {
+        "source": {"container": source, "prefix": ""},
+        "output": {"container": source, "prefix": "web/"},
+        "batch_id": "dup-batch-1",
+    }
     async with keyed_session() as http:
         async with http.post(app_host.api_url("batches"), json=request) as response:
             assert response.status == 202

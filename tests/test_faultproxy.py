@@ -95,8 +95,11 @@ def test_decisions_are_reproducible_whatever_the_interleaving() -> None:
         for i in order:
             path = f"/acct/c/img{i % 10}.jpg"
             n = seen[path] = seen.get(path, -1) + 1
-            out[(path, n)] = proxy._decide(_Message(head=b"", body=b"", method="PUT", path=path,
-                                                     headers={"x-ms-client-request-id": str(uuid.uuid4())}))
+            out[(path, n)] = proxy._decide(
+                _Message(
+                    head=b"", body=b"", method="PUT", path=path, headers={"x-ms-client-request-id": str(uuid.uuid4())}
+                )
+            )
         return out
 
     forward = decisions(list(range(50)))

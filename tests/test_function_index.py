@@ -51,8 +51,16 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
 
     for orchestrator in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
         assert bindings(orchestrator)["orchestrationTrigger"]["name"] == "context"
-    activities = ("ListImages", "LoadShard", "ProcessImage", "RecordShardResults", "NotifyCompletion", "ReadRunHold",
-                  "WriteProofSheet", "RecordReviewDecision")
+    activities = (
+        "ListImages",
+        "LoadShard",
+        "ProcessImage",
+        "RecordShardResults",
+        "NotifyCompletion",
+        "ReadRunHold",
+        "WriteProofSheet",
+        "RecordReviewDecision",
+    )
     for activity in activities:
         assert bindings(activity)["activityTrigger"]["name"] == "payload"
 

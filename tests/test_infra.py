@@ -52,9 +52,9 @@ def _bicep_block(text: str, header: str) -> str:
     match = re.search(rf"^{re.escape(header)}\s*=\s*([\[{{])\s*$", text, re.M)
     assert match, f"no '{header} = {{' block"
     closing = "}" if match.group(1) == "{" else "]"
-    end = re.search(rf"^\{closing}", text[match.end():], re.M)
+    end = re.search(rf"^\{closing}", text[match.end() :], re.M)
     assert end, f"'{header}' block is not closed"
-    return text[match.end(): match.end() + end.start()]
+    return text[match.end() : match.end() + end.start()]
 
 
 def _bicep_object(text: str, header: str) -> dict[str, str]:
@@ -98,18 +98,29 @@ def _env_reads() -> tuple[dict[str, str | None], set[str]]:
     for path in SETTINGS_SOURCES:
         tree = ast.parse(_text(path))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "env" and node.args):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "env"
+                and node.args
+            ):
                 key_of(node.args[0])
-                if (len(node.args) > 1 and isinstance(node.args[0], ast.Constant)
-                        and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+                if (
+                    len(node.args) > 1
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[1], ast.Constant)
+                    and isinstance(node.args[1].value, str)
+                ):
                     names[node.args[0].value] = node.args[1].value
-            elif (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "env"):
+            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "env":
                 key_of(node.slice)
             elif isinstance(node, ast.For) and isinstance(node.iter, ast.Tuple):
                 # for suffix in ("__blobServiceUri", "__serviceUri"): env.get(f"{name}{suffix}")
-                suffixes.update(e.value for e in node.iter.elts
-                                if isinstance(e, ast.Constant) and str(e.value).startswith("__"))
+                suffixes.update(
+                    e.value for e in node.iter.elts if isinstance(e, ast.Constant) and str(e.value).startswith("__")
+                )
     return names, suffixes
 
 
@@ -158,7 +169,7 @@ def test_every_setting_the_app_reads_is_set_with_its_name(app_settings):
     assert f"{connection}__clientId" in app_settings, "a user-assigned identity needs its client id"
     for setting in app_settings:
         if setting.startswith(f"{connection}__"):
-            suffix = setting[len(connection):]
+            suffix = setting[len(connection) :]
             assert suffix in suffixes | {"__credential"}, f"{setting}: the storage code reads no such setting"
 
 
@@ -214,8 +225,11 @@ def test_roles_cover_blob_queue_and_table_on_the_host_account():
     assert _role_ids(rbac, "monitoringRoles") == {ROLE_IDS["Monitoring Metrics Publisher"]}
 
     # Each list is assigned on the resource it is named for.
-    for variable, scope in (("hostStorageRoles", "hostStorage"), ("photosStorageRoles", "photosStorage"),
-                            ("monitoringRoles", "applicationInsights")):
+    for variable, scope in (
+        ("hostStorageRoles", "hostStorage"),
+        ("photosStorageRoles", "photosStorage"),
+        ("monitoringRoles", "applicationInsights"),
+    ):
         loop = re.search(rf"= \[for role in {variable}: \{{(.*?)^\}}\]", rbac, re.S | re.M)
         assert loop and f"scope: {scope}\n" in loop.group(1), variable
     assert re.search(r"resource hostStorage '[^']+' existing = \{\s*name: hostAccountName", rbac)
@@ -244,8 +258,11 @@ def test_host_json_production_settings():
     durable = host["extensions"]["durableTask"]
     assert 0 < _timespan_seconds(durable["storageProvider"]["maxQueuePollingInterval"]) <= 10
     assert "type" not in durable["storageProvider"]  # the default profile stays Azure Storage
-    assert (durable["hubName"], durable["maxConcurrentActivityFunctions"],
-            durable["maxConcurrentOrchestratorFunctions"]) == ("ImageBatchHub", 4, 8)
+    assert (
+        durable["hubName"],
+        durable["maxConcurrentActivityFunctions"],
+        durable["maxConcurrentOrchestratorFunctions"],
+    ) == ("ImageBatchHub", 4, 8)
 
 
 def test_dts_host_file_differs_only_in_the_backend(dts_settings):
@@ -269,8 +286,11 @@ def test_dts_host_file_differs_only_in_the_backend(dts_settings):
 
 def test_durable_backend_parameter_selects_module_and_settings(function_app):
     main = _text(INFRA / "main.bicep")
-    allowed = re.search(r"@allowed\(\[\s*'AzureStorage'\s*'DurableTaskScheduler'\s*\]\)\s*param durableBackend string "
-                        r"= 'AzureStorage'", main)
+    allowed = re.search(
+        r"@allowed\(\[\s*'AzureStorage'\s*'DurableTaskScheduler'\s*\]\)\s*param durableBackend string "
+        r"= 'AzureStorage'",
+        main,
+    )
     assert allowed, "durableBackend: AzureStorage (default) | DurableTaskScheduler"
     assert "module scheduler 'app/dts.bicep' = if (durableBackend == 'DurableTaskScheduler')" in main
     assert "durableBackend == 'DurableTaskScheduler' ? durableTaskSchedulerSettings : {}" in function_app

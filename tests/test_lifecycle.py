@@ -51,7 +51,8 @@ async def post_json(http: aiohttp.ClientSession, url: str, body: Any = None, **k
 async def batch_instances(host: DevHost, batch_id: str) -> list[dict[str, Any]]:
     """The parent and every shard of every run of ``batch_id``."""
     return [
-        i for i in await host.engine.list_instances()
+        i
+        for i in await host.engine.list_instances()
         if i["instanceId"] == batch_id or i["instanceId"].startswith(batch_id + ":")
     ]
 
@@ -63,9 +64,7 @@ def processed_images(host: DevHost, instances: Iterable[dict[str, Any]]) -> int:
         # Sequence ids restart in every execution (continue-as-new): match them per execution.
         for history in executions(host.history(instance["instanceId"], all_executions=True)):
             names = {e["EventId"]: e.get("Name") for e in history if e["EventType"] == 4}
-            done += sum(
-                1 for e in history if e["EventType"] == 5 and names.get(e["TaskScheduledId"]) == "ProcessImage"
-            )
+            done += sum(1 for e in history if e["EventType"] == 5 and names.get(e["TaskScheduledId"]) == "ProcessImage")
     return done
 
 
@@ -149,9 +148,7 @@ async def test_cancel_stops_every_lane_then_a_resubmit_lists_every_image_once(
     assert read_manifest(blob_service, f"{output}/{latest['manifest']}")["run"] == again["run"]
 
 
-async def test_a_terminated_runs_leftover_shards_never_reach_the_next_run(
-    monkeypatch, blob_service, container_factory
-):
+async def test_a_terminated_runs_leftover_shards_never_reach_the_next_run(monkeypatch, blob_service, container_factory):
     """Terminating a parent leaves its shards running (as on Azure); with
     run-scoped plans and parts they can only write into their own run."""
     monkeypatch.setenv("SHARD_SIZE", "30")  # 2 lanes of 3 segments: terminated after the first segment
@@ -188,9 +185,7 @@ async def test_concurrent_starts_of_one_batch_id_give_one_202_and_409s(blob_serv
             request = batch_request(source, output, batch_id=batch_id)
             return await post_json(http, host.api_url("batches"), request)
 
-        pairs = await asyncio.gather(
-            *[asyncio.gather(start(f"race-{n}"), start(f"race-{n}")) for n in range(20)]
-        )
+        pairs = await asyncio.gather(*[asyncio.gather(start(f"race-{n}"), start(f"race-{n}")) for n in range(20)])
         for n, answers in enumerate(pairs):
             codes = sorted(code for code, _ in answers)
             assert codes == [202, 409], (n, answers)

@@ -59,8 +59,13 @@ def refs(node: Any) -> list[str]:
 def test_document_basics(spec: dict[str, Any]) -> None:
     assert spec["openapi"] == "3.0.3"
     assert set(spec["paths"]) == {
-        "/api/batches", "/api/batches/{id}", "/api/batches/{id}/cancel", "/api/batches/{id}/pause",
-        "/api/batches/{id}/resume", "/api/batches/{id}/approve", "/api/batches/{id}/reject",
+        "/api/batches",
+        "/api/batches/{id}",
+        "/api/batches/{id}/cancel",
+        "/api/batches/{id}/pause",
+        "/api/batches/{id}/resume",
+        "/api/batches/{id}/approve",
+        "/api/batches/{id}/reject",
     }
     assert set(spec["paths"]["/api/batches/{id}"]) == {"get", "patch"}
     for ref in refs(spec):
@@ -126,7 +131,9 @@ def test_live_control_schemas_match_the_app(spec: dict[str, Any]) -> None:
     assert (bound["minimum"], bound["maximum"]) == (br.MIN_CONCURRENCY, br.MAX_CONCURRENCY)
     deadline = request_schema(spec)["properties"]["deadline_minutes"]
     assert (deadline["type"], deadline["minimum"], deadline["maximum"]) == (
-        "integer", br.MIN_DEADLINE_MINUTES, br.MAX_DEADLINE_MINUTES,
+        "integer",
+        br.MIN_DEADLINE_MINUTES,
+        br.MAX_DEADLINE_MINUTES,
     )
     assert br.parse_control_update(b'{"max_concurrency": 25}', "application/json") == 25
     with pytest.raises(br.RequestValidationError) as info:
@@ -146,7 +153,9 @@ def test_review_schemas_match_the_app(spec: dict[str, Any]) -> None:
     assert (review["sample"]["minimum"], review["sample"]["maximum"]) == (br.MIN_REVIEW_SAMPLE, br.MAX_REVIEW_SAMPLE)
     timeout = review["timeout_minutes"]
     assert (timeout["minimum"], timeout["maximum"], timeout["default"]) == (
-        br.MIN_REVIEW_TIMEOUT_MINUTES, br.MAX_REVIEW_TIMEOUT_MINUTES, br.DEFAULT_REVIEW_TIMEOUT_MINUTES,
+        br.MIN_REVIEW_TIMEOUT_MINUTES,
+        br.MAX_REVIEW_TIMEOUT_MINUTES,
+        br.DEFAULT_REVIEW_TIMEOUT_MINUTES,
     )
     assert tuple(review["on_timeout"]["enum"]) == (*REVIEW_ON_TIMEOUT, None)
     assert review["on_timeout"]["default"] == br.DEFAULT_REVIEW_ON_TIMEOUT
@@ -272,7 +281,14 @@ def test_accepted_and_status_fields_match_the_app(spec: dict[str, Any]) -> None:
     assert set(schema(spec, "Accepted")["required"]) == set(accepted)
     status = schema(spec, "BatchStatus")
     assert set(status["properties"]["progress"]["required"]) == set(EMPTY_PROGRESS) - {"completed"}
-    body = friendly_status(instance_id="b1", runtime_status="Running", custom_status=None, output=None,
-                           created_time=None, last_updated_time=None,
-                           links={"statusQueryGetUri": "u", "cancelPostUri": "c"}, earlier_runs=[])
+    body = friendly_status(
+        instance_id="b1",
+        runtime_status="Running",
+        custom_status=None,
+        output=None,
+        created_time=None,
+        last_updated_time=None,
+        links={"statusQueryGetUri": "u", "cancelPostUri": "c"},
+        earlier_runs=[],
+    )
     assert set(status["required"]) <= set(body) and set(body) <= set(status["properties"])

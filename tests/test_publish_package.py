@@ -19,8 +19,17 @@ RUNTIME_FILES = {"function_app.py", "host.json", "requirements.txt"}
 TOLERATED = {"pyproject.toml"}
 # Created by installing, testing or running the demo in a checkout; none of it may ship.
 LOCAL_ARTIFACTS = {
-    ".venv", "node_modules", ".hypothesis", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__",
-    ".devhost", ".azurite", "demo-output", "build",
+    ".venv",
+    "node_modules",
+    ".hypothesis",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "__pycache__",
+    ".devhost",
+    ".azurite",
+    "demo-output",
+    "build",
 }
 
 

@@ -43,8 +43,11 @@ def manifest_for(results: list[dict], prefix: str = "web/", batch_id: str = "b-1
         "source_blobs": None,
         "output_container": "renditions",
         "output_prefix": prefix,
-        "spec": {"renditions": [{"name": r, "width": w, "height": None, "fit": "contain"} for r, w, _, _ in RENDITIONS],
-                 "format": "webp", "quality": 80},
+        "spec": {
+            "renditions": [{"name": r, "width": w, "height": None, "fit": "contain"} for r, w, _, _ in RENDITIONS],
+            "format": "webp",
+            "quality": 80,
+        },
         "max_concurrency": 10,
         "tolerated_failure_percent": 5,
         "batch_id": batch_id,
@@ -145,8 +148,9 @@ def test_the_grid_shows_the_smallest_rendition_and_links_every_one() -> None:
     ]
     assert all(i["loading"] == "lazy" for i in links.imgs)
     targets = {resolve(report, href) for href in links.hrefs if href != "manifest.json"}
-    assert targets == {output_blob_name("web/", n, r, "webp", V) for n in ("2024/cat.jpg", "2024/dog.jpg")
-                       for r, *_ in RENDITIONS}
+    assert targets == {
+        output_blob_name("web/", n, r, "webp", V) for n in ("2024/cat.jpg", "2024/dog.jpg") for r, *_ in RENDITIONS
+    }
     assert "1600&times;1067 · 244.1 KB" in html and "320&times;213 · 19.5 KB" in html
     assert "manifest.json" in links.hrefs
     assert ">skipped<" in html
@@ -156,15 +160,29 @@ def test_totals_timings_and_failures_are_shown() -> None:
     results = [processed("2024/a.jpg", "web/"), failed_result("2024/b.jpg", "corrupt", "bad huffman table")]
     html = build_report(manifest_for(results), output_container="renditions", output_prefix="web/")
     text = re.sub(r"<[^>]+>", " ", html)
-    for expected in ("Batch b-1", "succeeded", "50.0%", "90.5 s", "120 ms",
-                     "2026-11-26 10:00:00 UTC", "corrupt", "bad huffman table", "2024/b.jpg", "Failures (1)"):
+    for expected in (
+        "Batch b-1",
+        "succeeded",
+        "50.0%",
+        "90.5 s",
+        "120 ms",
+        "2026-11-26 10:00:00 UTC",
+        "corrupt",
+        "bad huffman table",
+        "2024/b.jpg",
+        "Failures (1)",
+    ):
         assert expected in text, expected
 
 
 def test_user_supplied_names_and_messages_are_escaped() -> None:
     evil = '2024/<script>alert("x")</script>.jpg'
-    results = [processed(evil, "web/"), failed_result('2024/"><img src=x onerror=alert(1)>.jpg', "corrupt",
-                                                      "<b>bold</b> & </script><script>alert(2)</script>")]
+    results = [
+        processed(evil, "web/"),
+        failed_result(
+            '2024/"><img src=x onerror=alert(1)>.jpg', "corrupt", "<b>bold</b> & </script><script>alert(2)</script>"
+        ),
+    ]
     html = build_report(manifest_for(results), output_container="renditions", output_prefix="web/")
 
     assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold" not in html
@@ -177,8 +195,9 @@ def test_user_supplied_names_and_messages_are_escaped() -> None:
 
 
 def test_the_page_is_self_contained() -> None:
-    html = build_report(manifest_for([processed("2024/a.jpg", "web/")]), output_container="renditions",
-                        output_prefix="web/")
+    html = build_report(
+        manifest_for([processed("2024/a.jpg", "web/")]), output_container="renditions", output_prefix="web/"
+    )
     links = parse(html)
     assert links.external == []
     assert not re.search(r"https?://|@import|@font-face|url\(", html), "no external resources of any kind"

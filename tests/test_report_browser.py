@@ -136,9 +136,7 @@ async def test_the_report_loads_every_thumbnail_from_the_blob_endpoint(
     assert "broken.jpg" in dom and "truncated" in dom, "the failure table lists the broken image and why"
 
     shot = tmp_path / "report.png"
-    await asyncio.to_thread(
-        chromium, tmp_path / "profile-shot", "--window-size=1280,900", f"--screenshot={shot}", url
-    )
+    await asyncio.to_thread(chromium, tmp_path / "profile-shot", "--window-size=1280,900", f"--screenshot={shot}", url)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, REPO / "docs" / "report.png")

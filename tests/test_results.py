@@ -47,7 +47,13 @@ def test_progress_counts_each_status():
     for result in results(3, 2, 1):
         progress.record(result)
     assert progress.to_dict() == {
-        "total": 6, "done": 3, "skipped": 2, "failed": 1, "in_flight": 0, "not_started": 0, "completed": 6
+        "total": 6,
+        "done": 3,
+        "skipped": 2,
+        "failed": 1,
+        "in_flight": 0,
+        "not_started": 0,
+        "completed": 6,
     }
 
 

@@ -54,7 +54,10 @@ pytestmark = pytest.mark.usefixtures(close_app_storage_clients.__name__)
 
 def review_request(source: str, output: str, batch_id: str, **review: Any) -> dict[str, Any]:
     return batch_request(
-        source, output, max_concurrency=2, batch_id=batch_id,
+        source,
+        output,
+        max_concurrency=2,
+        batch_id=batch_id,
         review={"sample": SAMPLE, "timeout_minutes": 600, **review},
     )
 
@@ -94,8 +97,11 @@ def timeout_timer_ids(history: list[dict[str, Any]], minutes: int) -> list[int]:
     for event in history:
         if event["EventType"] == ORCHESTRATOR_STARTED:
             now = parse_ts(event["Timestamp"])
-        elif (event["EventType"] == TIMER_CREATED and now is not None
-              and abs((parse_ts(event["FireAt"]) - now).total_seconds() - minutes * 60) < 30):
+        elif (
+            event["EventType"] == TIMER_CREATED
+            and now is not None
+            and abs((parse_ts(event["FireAt"]) - now).total_seconds() - minutes * 60) < 30
+        ):
             ids.append(event["EventId"])
     return ids
 
@@ -181,9 +187,7 @@ async def test_reject_ends_the_run_rejected_with_the_reason_in_the_manifest(
 
 
 @pytest.mark.parametrize(("on_timeout", "minutes"), [("reject", 600), ("approve", 8 * 24 * 60)])
-async def test_the_timeout_decides_when_nobody_does(
-    monkeypatch, blob_service, container_factory, on_timeout, minutes
-):
+async def test_the_timeout_decides_when_nobody_does(monkeypatch, blob_service, container_factory, on_timeout, minutes):
     """Hours (10 h) and days (8 days: past Azure Storage's 6-day timer limit, so a chain of
     3-day links) of timeout in seconds of test: the host skips to the next timer when idle."""
     monkeypatch.setenv("SHARD_SIZE", "4")
@@ -280,9 +284,7 @@ async def test_a_decision_raised_before_the_run_waits_is_not_lost(monkeypatch, b
     assert Counter(c["name"] for c in calls) == Counter(set(sources))
 
 
-async def test_cancel_while_awaiting_approval_and_two_decisions_at_once(
-    monkeypatch, blob_service, container_factory
-):
+async def test_cancel_while_awaiting_approval_and_two_decisions_at_once(monkeypatch, blob_service, container_factory):
     monkeypatch.setenv("SHARD_SIZE", "4")
     source, output = container_factory(), container_factory()
     sources = seed_images(blob_service, source, IMAGES)
@@ -324,14 +326,18 @@ async def test_review_routes_answer_4xx_for_bad_requests(blob_service, container
         code, body = await post_json(http, base, bad)
         assert code == 400, body
         assert {e["field"] for e in body["errors"]} == {
-            "review.sample", "review.timeout_minutes", "review.on_timeout", "review.x"
+            "review.sample",
+            "review.timeout_minutes",
+            "review.on_timeout",
+            "review.x",
         }
         code, body = await post_json(http, base, batch_request(source, output, review={"timeout_minutes": 5}))
         assert code == 400 and [e["field"] for e in body["errors"]] == ["review.sample"], body
         code, body = await post_json(http, base + "/nobody/approve")
         assert code == 404 and body["error"] == "not_found", body
-        async with http.post(base + "/nobody/reject", data=b"not json",
-                             headers={"Content-Type": "application/json"}) as response:
+        async with http.post(
+            base + "/nobody/reject", data=b"not json", headers={"Content-Type": "application/json"}
+        ) as response:
             assert response.status == 400 and (await response.json())["errors"][0]["field"] == "body"
         started = await start_batch(http, base, batch_request(source, output, batch_id="rv-plain"))
         final = await poll(http, started["statusQueryGetUri"], timeout=60)
@@ -354,18 +360,39 @@ def test_proof_links_resolve_from_where_the_sheet_is_stored() -> None:
         sheet = f"{account_root}renditions/{proof_blob}"
         link = cross_container_url(proof_blob, "photos", "in/a #1?.jpg")
         assert urljoin(sheet, link) == f"{account_root}photos/in/a%20%231%3F.jpg", link
-    request = {"source_container": "photos", "source_prefix": "in/", "output_container": "renditions",
-               "output_prefix": "web/2024/", "spec": {"format": "webp", "quality": 80,
-                                                      "renditions": [{"name": "thumb", "width": 64}]}}
+    request = {
+        "source_container": "photos",
+        "source_prefix": "in/",
+        "output_container": "renditions",
+        "output_prefix": "web/2024/",
+        "spec": {"format": "webp", "quality": 80, "renditions": [{"name": "thumb", "width": 64}]},
+    }
     results = [
-        {"name": "in/<b>.jpg", "status": "processed", "outputs": [
-            {"rendition": "thumb", "blob": "web/2024/in/<b>.jpg/thumb.0123456789.webp", "width": 64, "height": 48,
-             "bytes": 1000}]},
+        {
+            "name": "in/<b>.jpg",
+            "status": "processed",
+            "outputs": [
+                {
+                    "rendition": "thumb",
+                    "blob": "web/2024/in/<b>.jpg/thumb.0123456789.webp",
+                    "width": 64,
+                    "height": 48,
+                    "bytes": 1000,
+                }
+            ],
+        },
         {"name": "in/bad.jpg", "status": "failed", "outputs": [], "kind": "truncated", "message": "ends <early>"},
     ]
-    page = build_proof(batch_id="b1", run="20261201T113400Z-1a2b3c", request=request, results=results,
-                       source_sizes={"in/<b>.jpg": 4000}, total=10, timeout_at="2026-12-02T10:00:00+00:00",
-                       on_timeout="approve")
+    page = build_proof(
+        batch_id="b1",
+        run="20261201T113400Z-1a2b3c",
+        request=request,
+        results=results,
+        source_sizes={"in/<b>.jpg": 4000},
+        total=10,
+        timeout_at="2026-12-02T10:00:00+00:00",
+        on_timeout="approve",
+    )
     assert "<b>.jpg" not in page and "in/&lt;b&gt;.jpg" in page, "names are escaped"
     assert 'src="../../../../in/%3Cb%3E.jpg/thumb.0123456789.webp"' in page  # up to web/2024/
     assert "75% smaller" in page and "ends &lt;early&gt;" in page and "truncated" in page

@@ -72,7 +72,13 @@ def test_http_routes_require_a_function_key() -> None:
     index = FunctionIndex.load(str(REPO / "function_app.py"))
     http = {f.name: f for f in index.functions.values() if f.kind == "http"}
     assert set(http) == {
-        "start_batch", "get_batch", "cancel_batch", "pause_batch", "resume_batch", "update_batch", "approve_batch",
+        "start_batch",
+        "get_batch",
+        "cancel_batch",
+        "pause_batch",
+        "resume_batch",
+        "update_batch",
+        "approve_batch",
         "reject_batch",
     }
     for function in http.values():

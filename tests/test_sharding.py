@@ -13,8 +13,10 @@ from imagebatch.sharding import (
 )
 
 
-@pytest.mark.parametrize(("total", "concurrency", "cap"), [(0, 1, 50), (1, 10, 50), (23, 10, 50), (10_000, 10, 50),
-                                                          (12_345, 3, 7), (999, 1000, 50)])
+@pytest.mark.parametrize(
+    ("total", "concurrency", "cap"),
+    [(0, 1, 50), (1, 10, 50), (23, 10, 50), (10_000, 10, 50), (12_345, 3, 7), (999, 1000, 50)],
+)
 def test_shards_cover_everything_once_and_respect_the_cap(total, concurrency, cap):
     sizes = shard_sizes(total, concurrency, cap)
     assert sum(sizes) == total

@@ -111,9 +111,7 @@ async def test_ten_percent_faults_lose_and_duplicate_nothing(proxy: FaultProxy, 
     assert durable["process_image_attempts"] <= IMAGES * DURABLE_MAX_ATTEMPTS
 
 
-async def test_source_outage_longer_than_retry_budget_then_resubmit(
-    proxy: FaultProxy, blob_service, container_factory
-):
+async def test_source_outage_longer_than_retry_budget_then_resubmit(proxy: FaultProxy, blob_service, container_factory):
     images = 60
     source, output = container_factory(), container_factory(create=False)
     sources = seed_images(blob_service, source, images)
@@ -154,7 +152,9 @@ async def test_source_outage_longer_than_retry_budget_then_resubmit(
     assert second["runtimeStatus"] == "Completed", second
     progress = second["progress"]
     assert (progress["done"], progress["skipped"], progress["failed"]) == (
-        len(failed_names), images - len(failed_names), 0
+        len(failed_names),
+        images - len(failed_names),
+        0,
     )
     second_manifest = read_manifest(blob_service, second["manifest"])
     processed = {i["name"] for i in second_manifest["images"] if i["status"] == "processed"}
@@ -195,9 +195,7 @@ async def test_bookkeeping_outage_keeps_a_record_of_every_image(proxy: FaultProx
     assert processed == failed, "what the manifest calls failed is exactly what was still to do"
 
 
-async def test_storage_down_from_the_start_fails_fast_then_recovers(
-    proxy: FaultProxy, blob_service, container_factory
-):
+async def test_storage_down_from_the_start_fails_fast_then_recovers(proxy: FaultProxy, blob_service, container_factory):
     source, output = container_factory(), container_factory(create=False)
     sources = seed_images(blob_service, source, 5)
     request = batch_request(source, output, batch_id="down-from-start")

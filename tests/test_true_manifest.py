@@ -278,13 +278,20 @@ def test_notify_completion_run_again_after_its_cleanup_keeps_the_manifest(blob_s
     ]
     blob_service.get_blob_client(output, part).upload_blob(json.dumps(records))
     payload = {
-        "instance_id": "b-again", "run": "r1",
-        "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/",
-                    "spec": {"renditions": [{"name": "t", "width": 16}], "format": "jpeg", "quality": 80}},
+        "instance_id": "b-again",
+        "run": "r1",
+        "request": {
+            "source_container": "photos",
+            "output_container": output,
+            "output_prefix": "web/",
+            "spec": {"renditions": [{"name": "t", "width": 16}], "format": "jpeg", "quality": 80},
+        },
         "plan_folder": "web/_batches/b-again/runs/r1/plans/p/",
         "shard_outcomes": [{"parts": 1, "segment_size": 10}],
-        "progress": Progress(total=2, done=2).to_dict(), "status": "succeeded",
-        "started": "2026-12-01T10:00:00+00:00", "finished": "2026-12-01T10:00:05+00:00",
+        "progress": Progress(total=2, done=2).to_dict(),
+        "status": "succeeded",
+        "started": "2026-12-01T10:00:00+00:00",
+        "finished": "2026-12-01T10:00:05+00:00",
     }
     first = notify_completion(payload, blob_service, AppSettings())
     assert not blob_service.get_blob_client(output, part).exists(), "the parts are gone after the first attempt"
@@ -334,8 +341,11 @@ async def test_a_read_only_credential_ends_at_once_with_a_clear_reason(
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 3)
     sas = generate_account_sas(
-        ACCOUNT, ACCOUNT_KEY, ResourceTypes(service=True, container=True, object=True),
-        AccountSasPermissions(read=True, list=True), expiry=datetime.now(UTC) + timedelta(hours=1),
+        ACCOUNT,
+        ACCOUNT_KEY,
+        ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
     )
     read_only = BlobServiceClient(blob_service.url, credential=sas, retry_total=0)
     status, histories = await run(hooked_app(read_only), batch_input(source, output, limit=2))

@@ -94,7 +94,6 @@ def _inputs(config: Config, kind: str) -> list[str]:
     return [str(_input_path(kind, config.photo_size, config.seed + i)) for i in range(config.images)]
 
 
-
 # ---------------------------------------------------------------- worker state
 # The same functions run in the parent (1 process) and in pool workers
 # (N processes), so both measure exactly the same code.

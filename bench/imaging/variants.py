@@ -67,7 +67,6 @@ def _ours_backend() -> str:
     return f"libvips resampling + plain-PNG decoding ({line})"
 
 
-
 Renderer = Callable[[bytes, str, str, Sequence[Rendition], int], list[bytes]]
 _VIPS: Any = None
 

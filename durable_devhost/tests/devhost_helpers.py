@@ -12,8 +12,9 @@ from durable_devhost.clock import Clock
 
 
 @contextlib.asynccontextmanager
-async def running(app_or_index: Any, *, clock: Clock | None = None, store: SqliteStore | None = None,
-                  **options: Any) -> AsyncIterator[Engine]:
+async def running(
+    app_or_index: Any, *, clock: Clock | None = None, store: SqliteStore | None = None, **options: Any
+) -> AsyncIterator[Engine]:
     index = app_or_index if isinstance(app_or_index, FunctionIndex) else FunctionIndex.from_app(app_or_index)
     engine = Engine(index, store or SqliteStore(":memory:"), clock, EngineOptions(**options))
     await engine.start()

@@ -81,8 +81,17 @@ async def test_http_starter_check_status_urls_are_usable(host, http):
         assert r.headers["Retry-After"] == "10"
         urls = await r.json()
         assert r.headers["Location"] == urls["statusQueryGetUri"]
-    assert set(urls) >= {"id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "rewindPostUri",
-                         "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri", "resumePostUri"}
+    assert set(urls) >= {
+        "id",
+        "statusQueryGetUri",
+        "sendEventPostUri",
+        "terminatePostUri",
+        "rewindPostUri",
+        "purgeHistoryDeleteUri",
+        "restartPostUri",
+        "suspendPostUri",
+        "resumePostUri",
+    }
     for _ in range(200):
         async with http.get(urls["statusQueryGetUri"]) as r:
             status = await r.json()
@@ -300,8 +309,9 @@ async def test_purge_instance_history_by(host, http):
     assert result.instances_deleted == 3
     # Running in the filter is dropped, leaving no status filter at all: Azure Storage then purges every
     # status in the range, Running included (AzureTableTrackingStore.PurgeInstanceHistoryAsync).
-    result = await client.purge_instance_history_by(created_time_from=since,
-                                                    runtime_status=[df.OrchestrationRuntimeStatus.Running])
+    result = await client.purge_instance_history_by(
+        created_time_from=since, runtime_status=[df.OrchestrationRuntimeStatus.Running]
+    )
     assert result.instances_deleted == 1
     assert (await client.get_status(running)).runtime_status is None
     running = await client.start_new("wait_event")

@@ -17,7 +17,7 @@ from devhost_helpers import client_input, running
 from durable_devhost import FunctionIndex, SqliteStore
 from durable_devhost.history import EventType
 
-APP_SOURCE = textwrap.dedent('''
+APP_SOURCE = textwrap.dedent("""
     import os
     import time
 
@@ -71,7 +71,7 @@ APP_SOURCE = textwrap.dedent('''
     @app.activity_trigger(input_name="x")
     def pid(x, context) -> dict:
         return {"pid": os.getpid(), "function": context.function_name}
-''')
+""")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,7 +109,7 @@ async def test_stop_mid_fan_out_and_resume(tmp_path: Path, app_file: Path):
 
 async def test_kill_9_and_resume(tmp_path: Path, app_file: Path):
     db = str(tmp_path / "state.sqlite")
-    script = textwrap.dedent(f'''
+    script = textwrap.dedent(f"""
         import asyncio, json
         from durable_devhost import Engine, EngineOptions, FunctionIndex, SqliteStore
 
@@ -122,7 +122,7 @@ async def test_kill_9_and_resume(tmp_path: Path, app_file: Path):
             await asyncio.sleep(60)
 
         asyncio.run(main())
-    ''')
+    """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, cwd=str(tmp_path))
     try:

@@ -27,8 +27,9 @@ def make_app() -> df.DFApp:
 
     @app.orchestration_trigger(context_name="context")
     def retry_parent(context: df.DurableOrchestrationContext):
-        return (yield context.call_sub_orchestrator_with_retry("flaky_child", df.RetryOptions(500, 3),
-                                                               context.get_input()))
+        return (
+            yield context.call_sub_orchestrator_with_retry("flaky_child", df.RetryOptions(500, 3), context.get_input())
+        )
 
     @app.orchestration_trigger(context_name="context")
     def flaky_child(context: df.DurableOrchestrationContext):
@@ -84,7 +85,8 @@ async def test_uncaught_activity_failure_message(engine):
     status = await engine.wait_for_completion(iid, 5)
     assert status["output"].startswith(
         "Orchestrator function 'uncaught_activity_failure' failed: Activity function 'explode' failed: "
-        "exploded x \n RuntimeError: exploded x")
+        "exploded x \n RuntimeError: exploded x"
+    )
 
 
 async def test_an_activity_the_worker_cannot_run_fails_the_task_instead_of_hanging(engine, monkeypatch):
@@ -106,8 +108,9 @@ async def test_sub_orchestration_with_retry_uses_new_default_ids(engine):
     assert status["output"] == "child ok on 2"
     hist = engine.history(iid)
     execution_id = hist[1]["OrchestrationInstance"]["ExecutionId"]
-    created = [(e["EventId"], e["InstanceId"]) for e in hist
-               if e["EventType"] == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED]
+    created = [
+        (e["EventId"], e["InstanceId"]) for e in hist if e["EventType"] == EventType.SUB_ORCHESTRATION_INSTANCE_CREATED
+    ]
     assert created == [(0, f"{execution_id}:0"), (2, f"{execution_id}:2")]
     assert [e["EventId"] for e in hist if e["EventType"] == EventType.TIMER_CREATED] == [1]
     first = await engine.get_status(f"{execution_id}:0")
@@ -125,7 +128,7 @@ async def test_terminating_a_child_fails_the_parents_task(engine):
 
 async def test_event_to_pending_instance_and_errors(engine):
     iid = await engine.start_orchestration("echo_event")
-    await engine.raise_event(iid, "E", '{"raw": true}')     # a raw JSON body (curl), not the Python client
+    await engine.raise_event(iid, "E", '{"raw": true}')  # a raw JSON body (curl), not the Python client
     status = await engine.wait_for_completion(iid, 5)
     assert status["output"] == {"raw": True}
     with pytest.raises(InstanceNotFoundError):
@@ -147,5 +150,4 @@ async def test_function_log_lines(engine, caplog: pytest.LogCaptureFixture):
     await engine.wait_for_completion(iid, 5)
     lines = [r.getMessage() for r in caplog.records if r.name == "durable_devhost"]
     assert any(line.startswith(f"Executed 'Functions.explode' (Failed, Id={iid}, Duration=") for line in lines)
-    assert any(line.startswith(f"Executed 'Functions.uncaught_activity_failure' (Failed, Id={iid}")
-               for line in lines)
+    assert any(line.startswith(f"Executed 'Functions.uncaught_activity_failure' (Failed, Id={iid}") for line in lines)

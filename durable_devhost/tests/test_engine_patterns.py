@@ -40,7 +40,7 @@ def make_app() -> df.DFApp:
     def chain(context: df.DurableOrchestrationContext):
         city = context.get_input()
         a = yield context.call_activity("hello", city)
-        b = yield context.call_activity("Hello", a)    # names are case-insensitive in the extension
+        b = yield context.call_activity("Hello", a)  # names are case-insensitive in the extension
         return [a, b]
 
     @app.orchestration_trigger(context_name="context")
@@ -121,7 +121,7 @@ def make_app() -> df.DFApp:
 
     @app.activity_trigger(input_name="n")
     def jitter_square(n: int) -> int:
-        time.sleep(random.random() * 0.01)    # completions arrive out of order
+        time.sleep(random.random() * 0.01)  # completions arrive out of order
         return n * n
 
     @app.activity_trigger(input_name="n")
@@ -152,7 +152,7 @@ async def test_chaining(engine):
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == ["Hello Tokyo", "Hello Hello Tokyo"]
-    assert status["input"] == '"Tokyo"'          # the Python client's double encoding (docs/devhost.md)
+    assert status["input"] == '"Tokyo"'  # the Python client's double encoding (docs/devhost.md)
     hist = engine.history(iid)
     assert event_types(hist)[:4] == [12, 0, 4, 13]
     assert [e["EventId"] for e in hist if e["EventType"] == EventType.TASK_SCHEDULED] == [0, 1]
@@ -197,7 +197,8 @@ async def test_unknown_activity_fails_instance(engine):
     assert status["runtimeStatus"] == "Failed"
     assert status["output"].startswith(
         "The function 'does_not_exist' doesn't exist, is disabled, or is not an activity function. "
-        "Additional info: The following are the known activity functions: ")
+        "Additional info: The following are the known activity functions: "
+    )
 
 
 async def test_unknown_orchestrator_start(engine):
@@ -228,7 +229,7 @@ async def test_continue_as_new(engine):
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == 3
     assert status["customStatus"] == {"n": 3}
-    hist = engine.history(iid)   # only the last execution's history
+    hist = engine.history(iid)  # only the last execution's history
     assert hist[1]["EventType"] == EventType.EXECUTION_STARTED
     assert json.loads(hist[1]["Input"]) == "3"
     assert EventType.TASK_SCHEDULED not in event_types(hist)
@@ -254,8 +255,9 @@ async def test_sub_orchestration_that_continues_as_new_reports_only_its_last_exe
     assert status["output"] == 3
     parent = engine.history(iid)
     assert event_types(parent).count(EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED) == 1
-    child_starts = [e for e in engine.history("counter-child", all_executions=True)
-                    if e["EventType"] == EventType.EXECUTION_STARTED]
+    child_starts = [
+        e for e in engine.history("counter-child", all_executions=True) if e["EventType"] == EventType.EXECUTION_STARTED
+    ]
     assert len(child_starts) == 4
     assert all(e["ParentInstance"]["OrchestrationInstance"]["InstanceId"] == iid for e in child_starts)
 
@@ -288,7 +290,7 @@ async def test_suspend_resume(engine):
     await engine.raise_event(iid, "Go", '"later"')
     await asyncio.sleep(0.1)
     status = await engine.get_status(iid)
-    assert status["runtimeStatus"] == "Suspended"      # the event stays queued
+    assert status["runtimeStatus"] == "Suspended"  # the event stays queued
     await engine.resume(iid, "go on")
     status = await engine.wait_for_completion(iid, 5)
     assert status["output"] == "Hello later"
@@ -301,9 +303,9 @@ async def test_instance_exists_purge_and_list(engine):
     with pytest.raises(InstanceExistsError):
         await engine.start_orchestration("waits_forever", None, "fixed")
     await engine.wait_idle()
-    assert await engine.purge(iid) == 1                # Azure Storage purges a Running instance too
+    assert await engine.purge(iid) == 1  # Azure Storage purges a Running instance too
     assert await engine.get_status(iid) is None
-    iid = await engine.start_orchestration("waits_forever", None, "fixed")   # the id is free again
+    iid = await engine.start_orchestration("waits_forever", None, "fixed")  # the id is free again
     await engine.raise_event(iid, "Go", '"x"')
     await engine.wait_for_completion(iid, 5)
     done = await engine.start_orchestration("chain", client_input("a"))
@@ -323,11 +325,11 @@ async def test_status_with_history(engine):
     await engine.wait_for_completion(iid, 5)
     status = await engine.get_status(iid, show_history=True, show_history_output=False)
     names = [e["EventType"] for e in status["historyEvents"]]
-    assert names[0] == "ExecutionStarted"      # the extension's summarised form (see test_strict.py)
+    assert names[0] == "ExecutionStarted"  # the extension's summarised form (see test_strict.py)
     assert all("Result" not in e for e in status["historyEvents"])
     status = await engine.get_status(iid, show_history=True, show_history_output=True)
     assert any(e.get("Result") == "Hello z" for e in status["historyEvents"])
-    assert engine.history(iid)[0]["EventType"] == EventType.ORCHESTRATOR_STARTED   # raw history unchanged
+    assert engine.history(iid)[0]["EventType"] == EventType.ORCHESTRATOR_STARTED  # raw history unchanged
 
 
 GATES: dict[int, threading.Event] = {}
@@ -380,7 +382,7 @@ async def test_sliding_window_new_activity_waits_for_the_awaited_action():
             assert await settled(engine, iid, 1) == [0, 1, 2]
             GATES[1].set()
             await asyncio.sleep(0.1)
-            assert await settled(engine, iid, 2) == [0, 1, 2]     # a3 NOT scheduled yet
+            assert await settled(engine, iid, 2) == [0, 1, 2]  # a3 NOT scheduled yet
             GATES[2].set()
             assert await settled(engine, iid, 3) == [0, 1, 2, 3]
             GATES[3].set()

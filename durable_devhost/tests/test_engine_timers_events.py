@@ -103,7 +103,7 @@ async def test_event_raised_before_the_wait():
     async with running(make_app(), clock=clock) as engine:
         iid = await engine.start_orchestration("sleep_then_wait")
         await engine.wait_idle()
-        await engine.raise_event(iid, "E", '"early"')      # buffered: nobody waits yet
+        await engine.raise_event(iid, "E", '"early"')  # buffered: nobody waits yet
         await engine.wait_idle()
         await engine.advance_time(timedelta(hours=2))
         status = await engine.wait_for_completion(iid, 5)
@@ -149,8 +149,11 @@ async def test_retry_succeeds_on_second_attempt():
         status = await engine.wait_for_completion(iid, 5)
         assert status["output"] == "ok after 2"
         hist = engine.history(iid)
-        shape = [(e["EventType"], e["EventId"] if e["EventId"] >= 0 else e.get("TaskScheduledId", e.get("TimerId")))
-                 for e in hist if e["EventType"] in (4, 5, 6, 10, 11)]
+        shape = [
+            (e["EventType"], e["EventId"] if e["EventId"] >= 0 else e.get("TaskScheduledId", e.get("TimerId")))
+            for e in hist
+            if e["EventType"] in (4, 5, 6, 10, 11)
+        ]
         assert shape == [(4, 0), (6, 0), (10, 1), (11, 1), (4, 2), (5, 2)]
         timer = next(e for e in hist if e["EventType"] == EventType.TIMER_CREATED)
         failed_at = next(i for i, e in enumerate(hist) if e["EventType"] == EventType.TASK_FAILED)
@@ -165,11 +168,12 @@ async def test_retry_exhausted_with_dummy_timer():
         status = await engine.wait_for_completion(iid, 5)
         assert status["runtimeStatus"] == "Failed"
         assert status["output"].startswith(
-            "Orchestrator function 'retrying' failed: Activity function 'flaky' failed: attempt 3 failed")
+            "Orchestrator function 'retrying' failed: Activity function 'flaky' failed: attempt 3 failed"
+        )
         hist = engine.history(iid)
         scheduling = [(e["EventType"], e["EventId"]) for e in hist if e["EventType"] in (4, 10)]
         assert scheduling == [(4, 0), (10, 1), (4, 2), (10, 3), (4, 4), (10, 5)]
         dummy = next(e for e in hist if e["EventType"] == 10 and e["EventId"] == 5)
         last_failure = max(i for i, e in enumerate(hist) if e["EventType"] == EventType.TASK_FAILED)
         episode_start = next(e for e in reversed(hist[:last_failure]) if e["EventType"] == 12)
-        assert dummy["FireAt"] == episode_start["Timestamp"]       # fires at once
+        assert dummy["FireAt"] == episode_start["Timestamp"]  # fires at once

@@ -53,9 +53,14 @@ def make_app() -> df.DFApp:
 def test_index_classifies_functions():
     index = FunctionIndex.from_app(make_app())
     kinds = {name: f.kind for name, f in index.functions.items()}
-    assert kinds == {"http_start": "http", "MyOrchestrator": "orchestrator", "sync_act": "activity",
-                     "async_act": "activity", "failing": "activity"}
-    orch = index.orchestrator("myorchestrator")          # case-insensitive
+    assert kinds == {
+        "http_start": "http",
+        "MyOrchestrator": "orchestrator",
+        "sync_act": "activity",
+        "async_act": "activity",
+        "failing": "activity",
+    }
+    orch = index.orchestrator("myorchestrator")  # case-insensitive
     assert orch is not None and orch.name == "MyOrchestrator" and orch.trigger_param == "context"
     assert index.activity("MyOrchestrator") is None
     assert index.activity("ASYNC_ACT").is_async and not index.activity("sync_act").is_async
@@ -67,7 +72,8 @@ def test_load_imports_file_as_function_app(tmp_path: Path):
     (tmp_path / "helper_mod_xyz.py").write_text("VALUE = 7\n")
     (tmp_path / "function_app.py").write_text(
         "import azure.durable_functions as df\nimport helper_mod_xyz\napp = df.DFApp()\n"
-        "@app.activity_trigger(input_name='x')\ndef seven(x):\n    return helper_mod_xyz.VALUE\n")
+        "@app.activity_trigger(input_name='x')\ndef seven(x):\n    return helper_mod_xyz.VALUE\n"
+    )
     index = FunctionIndex.load(str(tmp_path / "function_app.py"))
     assert index.app_path == str(tmp_path / "function_app.py")
     result = run_activity_sync(index.activity("seven"), "null", "inv-1")
@@ -76,26 +82,48 @@ def test_load_imports_file_as_function_app(tmp_path: Path):
 
 def test_load_rejects_two_apps(tmp_path: Path):
     (tmp_path / "function_app.py").write_text(
-        "import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n")
+        "import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n"
+    )
     with pytest.raises(ValueError, match="exactly one"):
         FunctionIndex.load(str(tmp_path / "function_app.py"))
 
 
 def test_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    assert HostSettings.load(tmp_path).hub_name == "TestHubName"          # no files at all
-    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": {
-        "hubName": "MyHub", "maxConcurrentActivityFunctions": 3, "maxConcurrentOrchestratorFunctions": 2}}}))
-    (tmp_path / "local.settings.json").write_text(json.dumps({
-        "IsEncrypted": False, "Values": {"DEVHOST_T_NEW": "new", "DEVHOST_T_SET": "from-file"},
-        "Host": {"LocalHttpPort": 7072}}))
+    assert HostSettings.load(tmp_path).hub_name == "TestHubName"  # no files at all
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "extensions": {
+                    "durableTask": {
+                        "hubName": "MyHub",
+                        "maxConcurrentActivityFunctions": 3,
+                        "maxConcurrentOrchestratorFunctions": 2,
+                    }
+                },
+            }
+        )
+    )
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps(
+            {
+                "IsEncrypted": False,
+                "Values": {"DEVHOST_T_NEW": "new", "DEVHOST_T_SET": "from-file"},
+                "Host": {"LocalHttpPort": 7072},
+            }
+        )
+    )
     monkeypatch.setenv("DEVHOST_T_SET", "from-env")
     monkeypatch.delenv("DEVHOST_T_NEW", raising=False)
     settings = HostSettings.load(tmp_path)
-    assert (settings.hub_name, settings.max_concurrent_activities, settings.max_concurrent_orchestrations) == \
-        ("MyHub", 3, 2)
+    assert (settings.hub_name, settings.max_concurrent_activities, settings.max_concurrent_orchestrations) == (
+        "MyHub",
+        3,
+        2,
+    )
     assert settings.local_http_port == 7072
     assert os.environ["DEVHOST_T_NEW"] == "new"
-    assert os.environ["DEVHOST_T_SET"] == "from-env"          # never overrides what is already set
+    assert os.environ["DEVHOST_T_SET"] == "from-env"  # never overrides what is already set
     assert settings.applied == ["DEVHOST_T_NEW"]
     monkeypatch.delenv("DEVHOST_T_NEW")
 
@@ -114,10 +142,13 @@ def test_invoke_orchestrator_out_of_proc_error():
     index = FunctionIndex.from_app(make_app())
     fn = index.orchestrator("MyOrchestrator")
     now = h.parse_ts("2024-01-01T00:00:00Z")
-    history = [h.orchestrator_started(now), h.execution_started(
-        now, name="MyOrchestrator", instance_id="i", execution_id="e", input_json='"\\"raise\\""')]
-    payload = orchestrator_payload(history=history, input_json='"\\"raise\\""', instance_id="i",
-                                   parent_instance_id=None)
+    history = [
+        h.orchestrator_started(now),
+        h.execution_started(now, name="MyOrchestrator", instance_id="i", execution_id="e", input_json='"\\"raise\\""'),
+    ]
+    payload = orchestrator_payload(
+        history=history, input_json='"\\"raise\\""', instance_id="i", parent_instance_id=None
+    )
     state = invoke_orchestrator(fn, payload)
     assert state == {"isDone": False, "schemaVersion": 2, "actions": [[]], "error": "bad input"}
 

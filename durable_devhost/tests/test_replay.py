@@ -105,8 +105,9 @@ class Harness:
         self.name = name
         self.now = T0
         self.history: list[dict[str, Any]] = []
-        self.pending: list[dict[str, Any]] = [h.execution_started(
-            T0, name=name, instance_id="inst", execution_id="exec", input_json=input_json)]
+        self.pending: list[dict[str, Any]] = [
+            h.execution_started(T0, name=name, instance_id="inst", execution_id="exec", input_json=input_json)
+        ]
         self.input_json = input_json
 
     def episode(self, *events: dict[str, Any]) -> ReplayResult:
@@ -116,13 +117,17 @@ class Harness:
         full = self.history + new
         fn = INDEX.orchestrator(self.name)
         assert fn is not None
-        payload = orchestrator_payload(history=full, input_json=self.input_json, instance_id="inst",
-                                       parent_instance_id=None)
+        payload = orchestrator_payload(
+            history=full, input_json=self.input_json, instance_id="inst", parent_instance_id=None
+        )
         self.state = invoke_orchestrator(fn, payload)
         result = ShimReplayer(
-            orchestrator_name=fn.name, instance_id="inst", execution_id="exec",
+            orchestrator_name=fn.name,
+            instance_id="inst",
+            execution_id="exec",
             activity_exists=lambda n: INDEX.activity(n) is not None,
-            orchestrator_exists=lambda n: INDEX.orchestrator(n) is not None).replay(full, self.state)
+            orchestrator_exists=lambda n: INDEX.orchestrator(n) is not None,
+        ).replay(full, self.state)
         for ev in new:
             ev["IsPlayed"] = True
         decided = [d.to_event(self.now) for d in result.decisions]
@@ -165,11 +170,12 @@ def test_task_all_failure_waits_for_siblings():
     hx = Harness("all_fail_one")
     hx.episode()
     r = hx.episode(h.task_failed(hx.now, 0, "Activity function 'work' failed: x", "details"))
-    assert "error" in hx.state and r.outcome == "running"       # WhenAll still waits for task 1
+    assert "error" in hx.state and r.outcome == "running"  # WhenAll still waits for task 1
     r = hx.episode(hx.done(1, 20))
     assert r.outcome == "failed"
     assert json.loads(r.output or "null").startswith(
-        "Orchestrator function 'all_fail_one' failed: Activity function 'work' failed: x")
+        "Orchestrator function 'all_fail_one' failed: Activity function 'work' failed: x"
+    )
 
 
 def test_non_determinism_detected_by_replay():
@@ -187,19 +193,21 @@ def test_non_determinism_detected_by_replay():
         "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an activity "
         "task with sequence number 0 named 'step_a', but the current orchestration replay instead scheduled an "
         "activity task named 'step_b' with this sequence number.  Was a change made to the orchestrator code "
-        "after this instance had already started running?")
+        "after this instance had already started running?"
+    )
 
 
 def test_names_are_matched_case_insensitively():
     hx = Harness("changing")
     hx.episode()
-    hx.history[2]["Name"] = "STEP_A"            # DTFx compares OrdinalIgnoreCase
+    hx.history[2]["Name"] = "STEP_A"  # DTFx compares OrdinalIgnoreCase
     r = hx.episode(hx.done(0, 1))
     assert r.outcome == "running" and r.decisions == []
 
 
-@pytest.mark.parametrize(("name", "what"), [("uses_entity", "Durable entities (call_entity)"),
-                                            ("uses_http", "Durable HTTP (call_http)")])
+@pytest.mark.parametrize(
+    ("name", "what"), [("uses_entity", "Durable entities (call_entity)"), ("uses_http", "Durable HTTP (call_http)")]
+)
 def test_entities_and_http_fail_fast(name: str, what: str):
     r = Harness(name).episode()
     assert r.outcome == "failed"
@@ -220,8 +228,13 @@ async def test_determinism_check_on_finished_history():
     again = invoke_orchestrator(fn, payload)
     assert again["actions"] == state["actions"]
     execution_id = final[1]["OrchestrationInstance"]["ExecutionId"]
-    result = ShimReplayer(orchestrator_name="fan", instance_id=iid, execution_id=execution_id,
-                          activity_exists=lambda n: True, orchestrator_exists=lambda n: True).replay(final, state)
+    result = ShimReplayer(
+        orchestrator_name="fan",
+        instance_id=iid,
+        execution_id=execution_id,
+        activity_exists=lambda n: True,
+        orchestrator_exists=lambda n: True,
+    ).replay(final, state)
     assert result.decisions == [] and result.outcome == "completed"
 
 
@@ -231,15 +244,17 @@ async def test_non_determinism_through_the_engine():
         async with running(INDEX) as engine:
             iid = await engine.start_orchestration("changing")
             await engine.wait_idle()
-            CHANGE["name"] = "step_b"               # "deploy" a changed orchestrator mid-flight
+            CHANGE["name"] = "step_b"  # "deploy" a changed orchestrator mid-flight
             await engine.raise_event(iid, "Go", '"v"')
             status = await engine.wait_for_completion(iid, 5)
     finally:
         CHANGE["name"] = "step_a"
     assert status["runtimeStatus"] == "Failed"
-    assert status["output"].startswith("Non-Deterministic workflow detected: A previous execution of this "
-                                       "orchestration scheduled an activity task with sequence number 0 named "
-                                       "'step_a'")
+    assert status["output"].startswith(
+        "Non-Deterministic workflow detected: A previous execution of this "
+        "orchestration scheduled an activity task with sequence number 0 named "
+        "'step_a'"
+    )
 
 
 def test_continue_as_new_carries_over_events_raised_after_it():
@@ -252,14 +267,23 @@ def test_continue_as_new_carries_over_events_raised_after_it():
     assert [e["Input"] for e in result.carryover_events] == ['"carried"']
 
 
-@pytest.mark.parametrize(("mode", "expected"), [
-    ("nothing", "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an "
-                "activity task with sequence ID 0 and name 'work' (version ''), but the current replay execution "
-                "hasn't (yet?) scheduled this task."),
-    ("timer", "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an "
-              "activity task with sequence number 0 named 'work', but the current orchestration replay instead "
-              "produced a CreateTimerOrchestratorAction action with this sequence number."),
-])
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (
+            "nothing",
+            "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an "
+            "activity task with sequence ID 0 and name 'work' (version ''), but the current replay execution "
+            "hasn't (yet?) scheduled this task.",
+        ),
+        (
+            "timer",
+            "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an "
+            "activity task with sequence number 0 named 'work', but the current orchestration replay instead "
+            "produced a CreateTimerOrchestratorAction action with this sequence number.",
+        ),
+    ],
+)
 def test_non_determinism_missing_or_different_kind(mode: str, expected: str):
     MODE["first"] = "activity"
     hx = Harness("shape_shifter")
@@ -275,21 +299,32 @@ def test_non_determinism_missing_or_different_kind(mode: str, expected: str):
 
 
 def _retry_state(**options: Any) -> dict[str, Any]:
-    action = {"actionType": 1, "functionName": "work", "input": "1",
-              "retryOptions": {"firstRetryIntervalInMilliseconds": 1000, **options}}
+    action = {
+        "actionType": 1,
+        "functionName": "work",
+        "input": "1",
+        "retryOptions": {"firstRetryIntervalInMilliseconds": 1000, **options},
+    }
     return {"isDone": False, "schemaVersion": 2, "actions": [[{"actionType": 12, "compoundActions": [action]}]]}
 
 
 def _drive_retry(state: dict[str, Any], failures: int) -> list[tuple[str, int, float]]:
     """Fail the task ``failures`` times, firing each retry timer; return (kind, id, delay s) decisions."""
     now = T0
-    history = [h.orchestrator_started(now), h.execution_started(now, name="r", instance_id="i", execution_id="e",
-                                                                input_json=None)]
+    history = [
+        h.orchestrator_started(now),
+        h.execution_started(now, name="r", instance_id="i", execution_id="e", input_json=None),
+    ]
     decisions: list[tuple[str, int, float]] = []
 
     def replay() -> ReplayResult:
-        r = ShimReplayer(orchestrator_name="r", instance_id="i", execution_id="e", activity_exists=lambda n: True,
-                         orchestrator_exists=lambda n: True).replay(history, state)
+        r = ShimReplayer(
+            orchestrator_name="r",
+            instance_id="i",
+            execution_id="e",
+            activity_exists=lambda n: True,
+            orchestrator_exists=lambda n: True,
+        ).replay(history, state)
         for d in r.decisions:
             delay = (d.fire_at - now).total_seconds() if d.fire_at else 0.0
             decisions.append((d.kind, d.task_id, delay))
@@ -312,10 +347,19 @@ def _drive_retry(state: dict[str, Any], failures: int) -> list[tuple[str, int, f
 
 
 def test_retry_interceptor_backoff_and_max_interval():
-    decisions = _drive_retry(_retry_state(maxNumberOfAttempts=4, backoffCoefficient=2,
-                                          maxRetryIntervalInMilliseconds=3000), failures=4)
-    assert decisions == [("task", 0, 0.0), ("timer", 1, 1.0), ("task", 2, 0.0), ("timer", 3, 2.0),
-                         ("task", 4, 0.0), ("timer", 5, 3.0), ("task", 6, 0.0), ("timer", 7, 0.0)]
+    decisions = _drive_retry(
+        _retry_state(maxNumberOfAttempts=4, backoffCoefficient=2, maxRetryIntervalInMilliseconds=3000), failures=4
+    )
+    assert decisions == [
+        ("task", 0, 0.0),
+        ("timer", 1, 1.0),
+        ("task", 2, 0.0),
+        ("timer", 3, 2.0),
+        ("task", 4, 0.0),
+        ("timer", 5, 3.0),
+        ("task", 6, 0.0),
+        ("timer", 7, 0.0),
+    ]
 
 
 def test_retry_interceptor_retry_timeout_stops_retrying():

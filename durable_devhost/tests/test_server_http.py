@@ -70,9 +70,7 @@ async def test_methods_restrict_the_route(host):
 
 async def test_request_body_headers_query_reach_the_function(host):
     url, s = host
-    async with s.put(
-        f"{url}/api/echo?a=1&b=2&b=3", data=b'{"x": 1}', headers={"X-Custom": "yes"}
-    ) as r:
+    async with s.put(f"{url}/api/echo?a=1&b=2&b=3", data=b'{"x": 1}', headers={"X-Custom": "yes"}) as r:
         info = await r.json()
     assert info["method"] == "PUT"
     assert info["params"] == {"a": "1", "b": "2,3"}
@@ -126,8 +124,10 @@ async def test_exception_is_500_with_empty_body_and_logged(host, caplog):
     async with s.get(f"{url}/api/boom") as r:
         assert r.status == 500
         assert await r.read() == b""
-    assert any("kaboom" in (rec.exc_text or "") or (rec.exc_info and "kaboom" in str(rec.exc_info[1]))
-               for rec in caplog.records)
+    assert any(
+        "kaboom" in (rec.exc_text or "") or (rec.exc_info and "kaboom" in str(rec.exc_info[1]))
+        for rec in caplog.records
+    )
 
 
 async def test_non_http_return_value_fails_like_the_worker(host):
@@ -252,12 +252,14 @@ async def test_webhook_root_needs_system_key_but_rpc_root_does_not(keyed, index)
 async def test_devhost_reads_host_json_and_local_settings(tmp_path):
     from durable_devhost.testing import DevHost
 
-    (tmp_path / "host.json").write_text(json.dumps(
-        {"version": "2.0", "extensions": {"http": {"routePrefix": "custom"}, "durableTask": {"hubName": "MyHub"}}}
-    ))
-    (tmp_path / "local.settings.json").write_text(json.dumps(
-        {"IsEncrypted": False, "Values": {"DEVHOST_TEST_GREETING": "bonjour"}}
-    ))
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {"version": "2.0", "extensions": {"http": {"routePrefix": "custom"}, "durableTask": {"hubName": "MyHub"}}}
+        )
+    )
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps({"IsEncrypted": False, "Values": {"DEVHOST_TEST_GREETING": "bonjour"}})
+    )
     (tmp_path / "function_app.py").write_text(
         "import os\n"
         "import azure.functions as func\n"

@@ -43,8 +43,16 @@ async def test_start_returns_202_check_status_payload(host, http, root):
         assert r.headers["Location"] == body["statusQueryGetUri"]
         assert r.headers["Retry-After"] == "10"
     # the extension's own 202 has no rewindPostUri (CreateCheckStatusResponseMessage)
-    assert list(body) == ["id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
-                          "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri", "resumePostUri"]
+    assert list(body) == [
+        "id",
+        "statusQueryGetUri",
+        "sendEventPostUri",
+        "terminatePostUri",
+        "purgeHistoryDeleteUri",
+        "restartPostUri",
+        "suspendPostUri",
+        "resumePostUri",
+    ]
     assert body["statusQueryGetUri"].startswith(f"{host.url}/runtime/webhooks/durabletask/instances/{body['id']}?")
     status = await host.wait(body["id"])
     assert status["input"] == {"cities": ["X"]}  # a raw JSON body is an object, not double-encoded

@@ -125,8 +125,7 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-async def test_sigkill_of_a_multi_process_host_takes_its_workers_and_resource_tracker_along(
-        subprocess_devhost_factory):  # noqa: F811
+async def test_sigkill_of_a_multi_process_host_takes_its_workers_and_resource_tracker_along(subprocess_devhost_factory):  # noqa: F811
     import sys
 
     if not sys.platform.startswith("linux"):
@@ -145,7 +144,7 @@ async def test_sigkill_of_a_multi_process_host_takes_its_workers_and_resource_tr
     assert status["runtimeStatus"] == "Completed"
     assert host.proc is not None
     children = _children(host.proc.pid)
-    assert len(children) >= 3, children          # 2 workers + the resource tracker
+    assert len(children) >= 3, children  # 2 workers + the resource tracker
     await asyncio.to_thread(host.kill)
     for _ in range(100):
         if not any(_alive(pid) for pid in children):

@@ -128,13 +128,16 @@ async def engine():
 
 # ---- 3. unknown or renamed functions ----------------------------------------------------------
 
+
 async def test_unknown_activity_fails_loudly_and_says_azure_would_stay_running(engine):
     iid = await engine.start_orchestration("renamed_activity")
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Failed"
-    assert status["output"].startswith("The function 'old_name' doesn't exist, is disabled, or is not an activity "
-                                       "function. Additional info: The following are the known activity "
-                                       "functions: 'writes_blob', 'slow', 'fails', 'work', 'echo_big'.")
+    assert status["output"].startswith(
+        "The function 'old_name' doesn't exist, is disabled, or is not an activity "
+        "function. Additional info: The following are the known activity "
+        "functions: 'writes_blob', 'slow', 'fails', 'work', 'echo_big'."
+    )
     assert STAYS_RUNNING in status["output"] and "stay Running forever" in status["output"]
 
 
@@ -142,20 +145,24 @@ async def test_unknown_sub_orchestrator_fails_loudly_and_says_azure_would_stay_r
     iid = await engine.start_orchestration("renamed_sub")
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Failed"
-    assert status["output"].startswith("The function 'gone_child' doesn't exist, is disabled, or is not an "
-                                       "orchestrator function.")
+    assert status["output"].startswith(
+        "The function 'gone_child' doesn't exist, is disabled, or is not an orchestrator function."
+    )
     assert status["output"].endswith(AZURE_STAYS_RUNNING)
 
 
 # ---- 6. a sub-orchestration with its parent's instance id ----------------------------------------
 
+
 async def test_sub_orchestration_with_own_instance_id_is_rejected(engine):
     iid = await engine.start_orchestration("own_id_child", None, "same-id")
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Failed"
-    assert status["output"] == ("The instance ID of a sub-orchestration must be different than the instance ID of "
-                                "a parent orchestration." + AZURE_STAYS_RUNNING)
-    assert engine.store.get_instance("same-id").parent_instance_id is None   # no child was created
+    assert status["output"] == (
+        "The instance ID of a sub-orchestration must be different than the instance ID of "
+        "a parent orchestration." + AZURE_STAYS_RUNNING
+    )
+    assert engine.store.get_instance("same-id").parent_instance_id is None  # no child was created
 
 
 async def test_sub_orchestration_reusing_its_parents_id_is_rejected_case_insensitively(engine):
@@ -164,66 +171,99 @@ async def test_sub_orchestration_reusing_its_parents_id_is_rejected_case_insensi
     child = await engine.get_status("child-of-gp")
     assert child["runtimeStatus"] == "Failed"
     assert child["output"].startswith("The instance ID of a sub-orchestration must be different")
-    assert status["runtimeStatus"] == "Failed"      # the child's failure reaches the parent as usual
+    assert status["runtimeStatus"] == "Failed"  # the child's failure reaches the parent as usual
 
 
 # ---- 7. retry options ------------------------------------------------------------------------
+
 
 async def test_retry_interval_above_the_storage_providers_maximum_is_rejected(engine):
     iid = await engine.start_orchestration("long_retry")
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Failed"
-    assert status["output"] == ("The Azure Storage provider supports a maximum of 6 days for time-based delays "
-                                "(Parameter 'FirstRetryInterval')" + AZURE_STAYS_RUNNING)
+    assert status["output"] == (
+        "The Azure Storage provider supports a maximum of 6 days for time-based delays "
+        "(Parameter 'FirstRetryInterval')" + AZURE_STAYS_RUNNING
+    )
 
 
 def _replay(actions: list[Any], *, custom: Any = None, events: list[dict[str, Any]] | None = None):
-    history = [h.orchestrator_started(T0),
-               h.execution_started(T0, name="o", instance_id="i", execution_id="e", input_json=None),
-               *(events or [])]
+    history = [
+        h.orchestrator_started(T0),
+        h.execution_started(T0, name="o", instance_id="i", execution_id="e", input_json=None),
+        *(events or []),
+    ]
     state = {"isDone": False, "schemaVersion": 2, "actions": [actions], "customStatus": custom}
-    return ShimReplayer(orchestrator_name="o", instance_id="i", execution_id="e", activity_exists=lambda n: True,
-                        orchestrator_exists=lambda n: True).replay(history, state)
+    return ShimReplayer(
+        orchestrator_name="o",
+        instance_id="i",
+        execution_id="e",
+        activity_exists=lambda n: True,
+        orchestrator_exists=lambda n: True,
+    ).replay(history, state)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"maxNumberOfAttempts": 3}, "Invalid JSON. Must contain field firstRetryIntervalInMilliseconds "
-                                 "(Parameter 'reader')"),
-    ({"firstRetryIntervalInMilliseconds": 1000}, "Invalid JSON. Must contain field maxNumberOfAttempts "
-                                                 "(Parameter 'reader')"),
-    ({"firstRetryIntervalInMilliseconds": 0, "maxNumberOfAttempts": 3},
-     "Invalid interval.  Specify a TimeSpan value greater then TimeSpan.Zero. (Parameter 'firstRetryInterval')"),
-    ({"firstRetryIntervalInMilliseconds": 2**31, "maxNumberOfAttempts": 3},
-     "Value was either too large or too small for an Int32."),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"maxNumberOfAttempts": 3},
+            "Invalid JSON. Must contain field firstRetryIntervalInMilliseconds (Parameter 'reader')",
+        ),
+        (
+            {"firstRetryIntervalInMilliseconds": 1000},
+            "Invalid JSON. Must contain field maxNumberOfAttempts (Parameter 'reader')",
+        ),
+        (
+            {"firstRetryIntervalInMilliseconds": 0, "maxNumberOfAttempts": 3},
+            "Invalid interval.  Specify a TimeSpan value greater then TimeSpan.Zero. (Parameter 'firstRetryInterval')",
+        ),
+        (
+            {"firstRetryIntervalInMilliseconds": 2**31, "maxNumberOfAttempts": 3},
+            "Value was either too large or too small for an Int32.",
+        ),
+    ],
+)
 def test_retry_options_are_parsed_like_retry_options_converter(options, message):
     action = {"actionType": 1, "functionName": "work", "input": "1", "retryOptions": options}
     # nested in a WhenAll and behind an earlier action: ToObject reads the whole state first
-    r = _replay([{"actionType": 0, "functionName": "work", "input": "0"},
-                 {"actionType": 12, "compoundActions": [action]}])
+    r = _replay(
+        [{"actionType": 0, "functionName": "work", "input": "0"}, {"actionType": 12, "compoundActions": [action]}]
+    )
     assert r.outcome == "failed"
     assert json.loads(r.output or "null") == f"Orchestrator function 'o' failed: {message}"
     assert r.decisions == []
 
 
 def test_max_retry_interval_above_maximum_is_checked_first():
-    action = {"actionType": 1, "functionName": "work", "input": "1",
-              "retryOptions": {"firstRetryIntervalInMilliseconds": 7 * 24 * 3600 * 1000, "maxNumberOfAttempts": 2,
-                               "maxRetryIntervalInMilliseconds": 7 * 24 * 3600 * 1000}}
+    action = {
+        "actionType": 1,
+        "functionName": "work",
+        "input": "1",
+        "retryOptions": {
+            "firstRetryIntervalInMilliseconds": 7 * 24 * 3600 * 1000,
+            "maxNumberOfAttempts": 2,
+            "maxRetryIntervalInMilliseconds": 7 * 24 * 3600 * 1000,
+        },
+    }
     r = _replay([action])
-    assert json.loads(r.output or "null").startswith("The Azure Storage provider supports a maximum of 6 days for "
-                                                     "time-based delays (Parameter 'MaxRetryInterval')")
+    assert json.loads(r.output or "null").startswith(
+        "The Azure Storage provider supports a maximum of 6 days for time-based delays (Parameter 'MaxRetryInterval')"
+    )
 
 
 # ---- 2. custom status over 16 KB -------------------------------------------------------------------
+
 
 async def test_custom_status_over_16_kb_utf16_fails_with_the_extensions_text(engine):
     # 8,703 characters + 2 quotes = 17,410 UTF-16 bytes = 17 KB (truncated) > 16
     iid = await engine.start_orchestration("big_status", client_input(8703))
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Failed"
-    assert status["output"] == ("Orchestrator function 'big_status' failed: The UTF-16 size of the JSON-serialized "
-                                "payload must not exceed 16 KB. The current payload size is 17 KB.")
+    assert status["output"] == (
+        "Orchestrator function 'big_status' failed: The UTF-16 size of the JSON-serialized "
+        "payload must not exceed 16 KB. The current payload size is 17 KB."
+    )
     assert status["customStatus"] is None
 
 
@@ -238,21 +278,31 @@ async def test_custom_status_just_under_17_kb_utf16_is_accepted(engine):
 def test_custom_status_counts_utf16_not_utf8():
     # 5,000 x U+00E9: 10 KB in UTF-8 and in UTF-16 (1 unit each), 5,000 x U+1F600: 2 units each = 19.5 KB
     assert _replay([], custom="\u00e9" * 5000).outcome == "running"
-    r = _replay([], custom="\U0001F600" * 5000)
+    r = _replay([], custom="\U0001f600" * 5000)
     assert r.outcome == "failed"
     assert "The current payload size is 19 KB." in json.loads(r.output or "null")
 
 
 # ---- 4. two pending waits for the same event name: newest first -------------------------------------
 
+
 def test_two_pending_waits_for_one_name_the_newest_gets_the_event():
     # WhenAny(WhenAll(wait E [older], wait F), wait e [newer]), then an activity: if the newer wait gets
     # the (case-insensitively matched) event, the WhenAny completes and the activity is scheduled.
     actions = [
-        {"actionType": 11, "compoundActions": [
-            {"actionType": 12, "compoundActions": [{"actionType": 6, "externalEventName": "E"},
-                                                   {"actionType": 6, "externalEventName": "F"}]},
-            {"actionType": 6, "externalEventName": "e"}]},
+        {
+            "actionType": 11,
+            "compoundActions": [
+                {
+                    "actionType": 12,
+                    "compoundActions": [
+                        {"actionType": 6, "externalEventName": "E"},
+                        {"actionType": 6, "externalEventName": "F"},
+                    ],
+                },
+                {"actionType": 6, "externalEventName": "e"},
+            ],
+        },
         {"actionType": 0, "functionName": "work", "input": "1"},
     ]
     r = _replay(actions, events=[h.event_raised(T0, "E", '"go"')])
@@ -271,15 +321,16 @@ async def test_two_waits_end_to_end_through_the_sdk(engine):
     await engine.raise_event(iid, "Approval", '"yes"')
     status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"] == "second"     # SDK 1.7.0 also hands the event to the newest wait
-    assert status["output"] == "second"     # SDK 1.7.0 also hands the event to the newest wait
+    assert status["output"] == "second"  # SDK 1.7.0 also hands the event to the newest wait
+    assert status["output"] == "second"  # SDK 1.7.0 also hands the event to the newest wait
 
 
 # ---- 2. payload size accounting ------------------------------------------------------------------
 
+
 async def test_payload_stats_flag_what_azure_storage_would_offload(engine, caplog):
     caplog.set_level("WARNING", logger="durable_devhost")
-    iid = await engine.start_orchestration("big_payloads", client_input(47 * 1024))   # 47 KB UTF-8, 94 KB UTF-16
+    iid = await engine.start_orchestration("big_payloads", client_input(47 * 1024))  # 47 KB UTF-8, 94 KB UTF-16
     assert (await engine.wait_for_completion(iid, 5))["runtimeStatus"] == "Completed"
     stats = engine.payload_stats()
     out = stats["activity_output"]
@@ -296,12 +347,13 @@ async def test_payload_stats_flag_what_azure_storage_would_offload(engine, caplo
 
 
 async def test_payload_stats_utf16_only_crossing(engine):
-    iid = await engine.start_orchestration("big_payloads", client_input(40 * 1024))   # 40 KB UTF-8, 80 KB UTF-16
+    iid = await engine.start_orchestration("big_payloads", client_input(40 * 1024))  # 40 KB UTF-8, 80 KB UTF-16
     await engine.wait_for_completion(iid, 5)
     assert engine.payload_stats()["activity_output"]["exceeds"] == ["table_property_60KB"]
 
 
 # ---- 5. showHistory: the extension's summarised form ---------------------------------------------------
+
 
 async def test_show_history_is_the_extensions_summarised_form(engine):
     iid = await engine.start_orchestration("summarised", client_input("in"))
@@ -309,8 +361,14 @@ async def test_show_history_is_the_extensions_summarised_form(engine):
     raw = engine.history(iid)
     status = await engine.get_status(iid, show_history=True, show_history_output=True)
     rows = status["historyEvents"]
-    assert [r["EventType"] for r in rows] == ["ExecutionStarted", "TaskCompleted", "SubOrchestrationInstanceCompleted",
-                                              "TimerCreated", "TimerFired", "ExecutionCompleted"]
+    assert [r["EventType"] for r in rows] == [
+        "ExecutionStarted",
+        "TaskCompleted",
+        "SubOrchestrationInstanceCompleted",
+        "TimerCreated",
+        "TimerFired",
+        "ExecutionCompleted",
+    ]
     started, task, sub, _created, fired, completed = rows
     assert started["FunctionName"] == "summarised" and "Name" not in started
     assert not {"OrchestrationInstance", "ParentInstance", "Version", "Tags", "EventId", "IsPlayed"} & set(started)
@@ -324,10 +382,11 @@ async def test_show_history_is_the_extensions_summarised_form(engine):
 
     quiet = (await engine.get_status(iid, show_history=True, show_input=False))["historyEvents"]
     assert all("Result" not in r and "Input" not in r for r in quiet)
-    assert raw == engine.history(iid)      # host.history() stays raw
+    assert raw == engine.history(iid)  # host.history() stays raw
 
 
 # ---- 9. smaller points ---------------------------------------------------------------------------------
+
 
 async def test_activity_failure_details_start_at_the_users_code(engine):
     iid = await engine.start_orchestration("calls_failing")
@@ -341,13 +400,16 @@ async def test_activity_failure_details_start_at_the_users_code(engine):
 async def test_activity_output_binding_warns_at_start_and_fails_the_invocation_clearly(caplog):
     caplog.set_level("WARNING", logger="durable_devhost")
     async with running(make_app()) as engine:
-        assert any("function writes_blob: out binding 'out' (blob) cannot be honoured" in r.getMessage()
-                   for r in caplog.records)
+        assert any(
+            "function writes_blob: out binding 'out' (blob) cannot be honoured" in r.getMessage()
+            for r in caplog.records
+        )
         iid = await engine.start_orchestration("calls_blob_writer")
         status = await engine.wait_for_completion(iid, 5)
     assert status["runtimeStatus"] == "Failed"
-    assert ("Activity function 'writes_blob' failed: the local dev host cannot honour its binding(s) "
-            "'out' (blob, out)") in status["output"]
+    assert (
+        "Activity function 'writes_blob' failed: the local dev host cannot honour its binding(s) 'out' (blob, out)"
+    ) in status["output"]
     assert "TypeError" not in status["output"]
 
 
@@ -369,12 +431,12 @@ async def test_purge_by_default_end_time_is_the_host_clock_under_time_skipping()
 
     async with DevHost(make_app()) as host:
         wall_now = datetime.now(UTC)
-        await host.skip(timedelta(days=30))                # instances are now created 30 days "ahead"
+        await host.skip(timedelta(days=30))  # instances are now created 30 days "ahead"
         iid = await host.start_orchestration("summarised", "x")
         await host.wait(iid)
         client = host.client()
         result = await client.purge_instance_history_by(created_time_from=wall_now)
-        assert result.instances_deleted == 2               # the parent and its sub-orchestration
+        assert result.instances_deleted == 2  # the parent and its sub-orchestration
         async with aiohttp.ClientSession() as http:
             iid = await host.start_orchestration("summarised", "y")
             await host.wait(iid)
@@ -387,12 +449,20 @@ def test_versioning_settings_in_host_json_are_warned_about(tmp_path, caplog):
     from durable_devhost.settings import HostSettings
 
     caplog.set_level("WARNING", logger="durable_devhost")
-    (tmp_path / "host.json").write_text(json.dumps(
-        {"version": "2.0", "extensions": {"durableTask": {"defaultVersion": "2.0", "versionMatchStrategy": "Strict"}}}))
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "extensions": {"durableTask": {"defaultVersion": "2.0", "versionMatchStrategy": "Strict"}},
+            }
+        )
+    )
     settings = HostSettings.load(tmp_path, apply_env=False)
-    assert settings.warnings == ["host.json extensions.durableTask.defaultVersion, versionMatchStrategy set: "
-                                 "orchestration versioning is ignored by the dev host (no version is stamped on "
-                                 "instances and none is matched)"]
+    assert settings.warnings == [
+        "host.json extensions.durableTask.defaultVersion, versionMatchStrategy set: "
+        "orchestration versioning is ignored by the dev host (no version is stamped on "
+        "instances and none is matched)"
+    ]
     assert any("orchestration versioning is ignored" in r.getMessage() for r in caplog.records)
     (tmp_path / "host.json").write_text("{}")
     assert HostSettings.load(tmp_path, apply_env=False).warnings == []
@@ -400,19 +470,20 @@ def test_versioning_settings_in_host_json_are_warned_about(tmp_path, caplog):
 
 # ---- 10. SQLite: space is given back after purges ------------------------------------------------------
 
+
 def test_sqlite_gives_space_back_after_purges(tmp_path):
     from durable_devhost.store import InstanceRow, SqliteStore
 
     store = SqliteStore(str(tmp_path / "state.sqlite"))
-    assert store._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2          # incremental
+    assert store._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert store._db.execute("PRAGMA journal_size_limit").fetchone()[0] == 16 * 1024 * 1024
     big = json.dumps("p" * 20_000)
     ids = [f"i{n}" for n in range(300)]
     for iid in ids:
-        row = InstanceRow(instance_id=iid, name="o", execution_id="e", status="Completed", input=big,
-                          created=T0, updated=T0)
-        store.create_instance(row, h.execution_started(T0, name="o", instance_id=iid, execution_id="e",
-                                                       input_json=big))
+        row = InstanceRow(
+            instance_id=iid, name="o", execution_id="e", status="Completed", input=big, created=T0, updated=T0
+        )
+        store.create_instance(row, h.execution_started(T0, name="o", instance_id=iid, execution_id="e", input_json=big))
     store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     full = store.file_sizes()["db"]
     assert full > 300 * 40_000
@@ -426,6 +497,7 @@ def test_sqlite_gives_space_back_after_purges(tmp_path):
 
 # ---- 1. replay cost as on Azure by default ---------------------------------------------------------------
 
+
 async def test_timestamp_parsing_is_uncached_by_default_and_cached_with_fast_replay():
     import importlib
 
@@ -436,7 +508,7 @@ async def test_timestamp_parsing_is_uncached_by_default_and_cached_with_fast_rep
     from dateutil.parser import parse as dateutil_parse
 
     async with running(make_app()) as engine:
-        assert not fast_replay_enabled() and module.dt_parse is dateutil_parse     # like the worker
+        assert not fast_replay_enabled() and module.dt_parse is dateutil_parse  # like the worker
         iid = await engine.start_orchestration("summarised", client_input("a"))
         slow = await engine.wait_for_completion(iid, 5)
     async with running(make_app(), fast_replay=True) as engine:
@@ -445,13 +517,14 @@ async def test_timestamp_parsing_is_uncached_by_default_and_cached_with_fast_rep
         fast = await engine.wait_for_completion(iid, 5)
     assert slow["output"] == fast["output"]
     async with running(make_app()):
-        assert module.dt_parse is dateutil_parse                                 # switched back off
+        assert module.dt_parse is dateutil_parse  # switched back off
     figures = measure(50, repeats=1)
     assert figures["cached_us_per_event"] < figures["uncached_us_per_event"]
     assert module.dt_parse is dateutil_parse
 
 
 # ---- 8. functionTimeout ----------------------------------------------------------------------------------
+
 
 async def test_function_timeout_fails_the_activity_with_the_hosts_text(caplog):
     from durable_devhost.settings import parse_timespan
@@ -462,8 +535,9 @@ async def test_function_timeout_fails_the_activity_with_the_hosts_text(caplog):
         iid = await engine.start_orchestration("calls_slow", client_input(5))
         status = await engine.wait_for_completion(iid, 5)
         assert status["runtimeStatus"] == "Failed"
-        assert ("Activity function 'slow' failed: Timeout value of 00:00:00.3 was exceeded by function: "
-                "Functions.slow") in status["output"]
+        assert (
+            "Activity function 'slow' failed: Timeout value of 00:00:00.3 was exceeded by function: Functions.slow"
+        ) in status["output"]
         assert any("exceeded by function 'Functions.slow'" in r.getMessage() for r in caplog.records)
         iid = await engine.start_orchestration("calls_slow", client_input(0.01))
         assert (await engine.wait_for_completion(iid, 5))["output"] == "finished"

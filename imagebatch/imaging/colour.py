@@ -30,7 +30,6 @@ _SIMPLE: dict[str, str] = {
 }
 
 
-
 def _normalised_mode(im: Image.Image) -> str:
     """The mode :func:`_normalise` gives ``im`` before any flattening for JPEG."""
     mode = im.mode
@@ -43,7 +42,6 @@ def _normalised_mode(im: Image.Image) -> str:
     if mode.startswith("I") or mode == "F":
         return "L"
     return "RGB"
-
 
 
 def _normalise(im: Image.Image, fmt: str) -> tuple[Image.Image, bytes | None]:

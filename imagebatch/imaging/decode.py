@@ -65,7 +65,6 @@ def _orientation_and_size(im: Image.Image, data: bytes) -> tuple[int, tuple[int,
     return orientation, _upright_size(im.size, orientation)
 
 
-
 def _read_orientation(im: Image.Image, *, header_only: bool = False) -> int:
     """Broken EXIF only costs the orientation, so its warnings are silenced too.
 
@@ -150,7 +149,6 @@ def _check_jpeg_scan(data: bytes) -> None:
     _raise_jpeg_damage(libvips.jpeg_scan_damage(vips, data))
 
 
-
 def _stream_orientation(im: Image.Image, data: bytes) -> int:
     """EXIF orientation without decoding: a PNG's eXIf chunk may follow the pixels."""
     if im.format != "PNG":
@@ -167,7 +165,6 @@ def _stream_orientation(im: Image.Image, data: bytes) -> int:
     except Exception:
         return 1
     return value if type(value) is int and 1 <= value <= 8 else 1
-
 
 
 def _draft(im: Image.Image, scale: float) -> _Frame | None:

@@ -103,10 +103,8 @@ def _plans(source: tuple[int, int], spec: RenderSpec) -> list[_Plan]:
     return plans
 
 
-
 def _upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (size[1], size[0]) if orientation >= 5 else size
-
 
 
 def _swap(pair: tuple[float, float]) -> tuple[float, float]:

@@ -64,7 +64,6 @@ def _resize_all(
     return results
 
 
-
 def _resize_centred(
     im: Image.Image, frame: _Frame, fraction: tuple[float, float], out: tuple[int, int], gap: float = REDUCING_GAP
 ) -> Image.Image:

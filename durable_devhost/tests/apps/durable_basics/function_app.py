@@ -18,9 +18,7 @@ def _json(value, status=200):
 async def http_start(req: func.HttpRequest, client) -> func.HttpResponse:
     body = req.get_body()
     payload = json.loads(body) if body else None
-    instance_id = await client.start_new(
-        req.route_params["functionName"], req.route_params.get("instanceId"), payload
-    )
+    instance_id = await client.start_new(req.route_params["functionName"], req.route_params.get("instanceId"), payload)
     return client.create_check_status_response(req, instance_id)
 
 
@@ -30,7 +28,9 @@ async def http_start_wait(req: func.HttpRequest, client) -> func.HttpResponse:
     body = req.get_body()
     instance_id = await client.start_new(req.route_params["functionName"], client_input=json.loads(body or "null"))
     return await client.wait_for_completion_or_create_check_status_response(
-        req, instance_id, timeout_in_milliseconds=int(req.params.get("timeout", "10000")),
+        req,
+        instance_id,
+        timeout_in_milliseconds=int(req.params.get("timeout", "10000")),
         retry_interval_in_milliseconds=50,
     )
 

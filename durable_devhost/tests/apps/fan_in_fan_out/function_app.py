@@ -16,15 +16,17 @@ import azure.durable_functions as df
 
 myApp = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
+
 @myApp.route(route="orchestrators/{functionName}")
 @myApp.durable_client_input(client_name="client")
 async def HttpStart(req: func.HttpRequest, client):
-    payload: str = json.loads(req.get_body().decode()) # Load JSON post request data
+    payload: str = json.loads(req.get_body().decode())  # Load JSON post request data
     instance_id = await client.start_new(req.route_params["functionName"], client_input=payload)
 
     logging.info(f"Started orchestration with ID = '{instance_id}'.")
 
     return client.create_check_status_response(req, instance_id)
+
 
 @myApp.orchestration_trigger(context_name="context")
 def E2_BackupSiteContent(context: df.DurableOrchestrationContext):
@@ -37,12 +39,14 @@ def E2_BackupSiteContent(context: df.DurableOrchestrationContext):
     tasks = []
     for file in files:
         tasks.append(context.call_activity("E2_CopyFileToBlob", file))
-    
+
     results = yield context.task_all(tasks)
     total_bytes = sum(results)
     return total_bytes
 
-connect_str = os.getenv('AzureWebJobsStorage')
+
+connect_str = os.getenv("AzureWebJobsStorage")
+
 
 @myApp.activity_trigger(input_name="rootDirectory")
 def E2_GetFileList(rootDirectory):
@@ -56,8 +60,9 @@ def E2_GetFileList(rootDirectory):
                 if name == "__init__.py" or name == "function.json":
                     file_path = os.path.join(path, name)
                     all_file_paths.append(file_path)
-    
+
     return all_file_paths
+
 
 @myApp.activity_trigger(input_name="filePath")
 def E2_CopyFileToBlob(filePath):

@@ -22,8 +22,9 @@ def item_by_id(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="items/{name:alpha}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def item_by_name(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps({"name": req.route_params["name"], "kind": "by-name"}),
-                             mimetype="application/json")
+    return func.HttpResponse(
+        json.dumps({"name": req.route_params["name"], "kind": "by-name"}), mimetype="application/json"
+    )
 
 
 @app.route(route="items/new", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

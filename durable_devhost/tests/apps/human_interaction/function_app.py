@@ -43,9 +43,11 @@ def E4_SMSPhoneVerification(context: df.DurableOrchestrationContext):
     phone_number = context.get_input()
 
     if (not phone_number) or (not is_valid_phone_number(phone_number)):
-        msg = "Please provide a phone number beginning with an international dialing prefix"+\
-            "(+) followed by the country code, and then rest of the phone number. Example:"\
+        msg = (
+            "Please provide a phone number beginning with an international dialing prefix"
+            + "(+) followed by the country code, and then rest of the phone number. Example:"
             "'+1425XXXXXXX'"
+        )
         raise Exception(msg)
 
     challenge_code = yield context.call_activity("SendSMSChallenge", phone_number)
@@ -58,15 +60,15 @@ def E4_SMSPhoneVerification(context: df.DurableOrchestrationContext):
         challenge_response_task = context.wait_for_external_event("SmsChallengeResponse")
         winner = yield context.task_any([challenge_response_task, timeout_task])
 
-        if (winner == challenge_response_task):
+        if winner == challenge_response_task:
             # We got back a response! Compare it to the challenge code
-            if (challenge_response_task.result == challenge_code):
+            if challenge_response_task.result == challenge_code:
                 authorized = True
                 break
         else:
             # Timeout expired
             break
-    
+
     if not timeout_task.is_completed:
         # All pending timers must be complete or canceled before the function exits.
         timeout_task.cancel()
@@ -76,12 +78,9 @@ def E4_SMSPhoneVerification(context: df.DurableOrchestrationContext):
 
 @app.activity_trigger(input_name="phoneNumber")
 def SendSMSChallenge(phoneNumber):
-  code = random.randint(0, 10000)
-  payload = {
-    "body": f"Your verification code is {code}",
-    "to": phoneNumber
-  }
+    code = random.randint(0, 10000)
+    payload = {"body": f"Your verification code is {code}", "to": phoneNumber}
 
-  logging.info("SMS (not sent by the dev host): %s", json.dumps(payload))
-  code_str = str(code)
-  return code_str
+    logging.info("SMS (not sent by the dev host): %s", json.dumps(payload))
+    code_str = str(code)
+    return code_str

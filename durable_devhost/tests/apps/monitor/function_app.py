@@ -50,11 +50,10 @@ def E3_Monitor(context: df.DurableOrchestrationContext):
             yield context.call_activity("E3_SendAlert", phone)
             break
         else:
-
             # Reporting the number of statuses found
             status = f"The repository does not have too many issues, for now ..."
             context.set_custom_status(status)
-        
+
             # Schedule a new "wake up" signal
             next_check = context.current_utc_datetime + timedelta(minutes=1)
             yield context.create_timer(next_check)
@@ -72,10 +71,7 @@ def E3_TooManyOpenIssues(repoID: str) -> str:
 
 @app.activity_trigger(input_name="phoneNumber")
 def E3_SendAlert(phoneNumber: str):
-  payload = {
-    "body": f"Hey! You may want to check on your repo, there are too many open issues",
-    "to": phoneNumber
-  }
+    payload = {"body": f"Hey! You may want to check on your repo, there are too many open issues", "to": phoneNumber}
 
-  logging.info("SMS (not sent by the dev host): %s", json.dumps(payload))
-  return "Message sent!"
+    logging.info("SMS (not sent by the dev host): %s", json.dumps(payload))
+    return "Message sent!"

@@ -31,7 +31,7 @@ def DurableOrchestrator(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def DurableSubOrchestrator(context: df.DurableOrchestrationContext):
     input_ = context.get_input()
-    result1 = yield context.call_activity('Hello', input_)
+    result1 = yield context.call_activity("Hello", input_)
     return result1
 
 
