@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,9 @@ class DevHost:
     ``DFApp`` object, or a ready ``FunctionIndex``. For a directory/file, host.json and
     local.settings.json are read (Values -> env) before the app is imported.
     ``time_skipping=True`` makes the clock jump to the next due timer whenever nothing
-    else can run; :meth:`skip` works either way.
+    else can run; :meth:`skip` works either way. ``activity_overrides`` replaces named
+    activities' code (same parameter names) for one test, instead of redeclaring the app;
+    in-process activities only (``processes=0``).
     """
 
     def __init__(
@@ -70,7 +74,11 @@ class DevHost:
         host: str = "127.0.0.1",
         port: int = 0,
         fast_replay: bool | None = None,
+        activity_overrides: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
+        if activity_overrides and processes:
+            raise ValueError("activity_overrides need processes=0: worker processes import the app themselves")
+        self.activity_overrides = dict(activity_overrides or {})
         self.app_or_path = app_or_path
         self.time_skipping = time_skipping
         self.keys = keys
@@ -109,6 +117,12 @@ class DevHost:
         else:
             self.index, self.settings = FunctionIndex.from_app(target), HostSettings()
         self.route_prefix = prefix if prefix is not None else "api"
+        for name, replacement in self.activity_overrides.items():
+            activity = self.index.activity(name)
+            if activity is None:
+                raise ValueError(f"no activity named {name!r} to override")
+            activity.user_function = replacement
+            activity.is_async = inspect.iscoroutinefunction(replacement)
 
     async def __aenter__(self) -> DevHost:
         await self.start()

@@ -39,24 +39,16 @@ QUEUE_LIMIT = 45 * 1024
 pytestmark = [pytest.mark.usefixtures(close_app_storage_clients.__name__), pytest.mark.timeout(900)]
 
 
-def app_with_instant_renders() -> FunctionIndex:
-    index = FunctionIndex.load(str(REPO / "function_app.py"))
-    process = index.activity("ProcessImage")
-    assert process is not None
-
-    def ProcessImage(payload: dict) -> dict:
-        name = payload["source"]["name"]
-        version = output_version("0x8DCFFFFFFFFFFFF", "jpeg;82;large:1600x0:contain")
-        sizes = (("large", 1600, 1067, 301_234), ("medium", 800, 533, 90_123), ("thumb", 320, 213, 17_456))
-        outputs = [
-            output_entry(r, output_blob_name(payload["output_prefix"], name, r, "jpg", version), w, h, b)
-            for r, w, h, b in sizes
-        ]
-        return image_result(name, "processed", outputs=outputs, duration_ms=412)
-
-    process.user_function = ProcessImage
-    process.is_async = False
-    return index
+def instant_render(payload: dict) -> dict:
+    """ProcessImage's result, of the real shape and size, without decoding anything."""
+    name = payload["source"]["name"]
+    version = output_version("0x8DCFFFFFFFFFFFF", "jpeg;82;large:1600x0:contain")
+    sizes = (("large", 1600, 1067, 301_234), ("medium", 800, 533, 90_123), ("thumb", 320, 213, 17_456))
+    outputs = [
+        output_entry(r, output_blob_name(payload["output_prefix"], name, r, "jpg", version), w, h, b)
+        for r, w, h, b in sizes
+    ]
+    return image_result(name, "processed", outputs=outputs, duration_ms=412)
 
 
 def seed_names(blob_service, container: str, count: int) -> list[str]:
@@ -84,7 +76,12 @@ async def test_no_message_crosses_the_azure_storage_lines(given_as, monkeypatch,
         assert len(json.dumps(names)) > QUEUE_LIMIT, "the list alone must be over the line"
         request["source"] = {"container": source, "blobs": names}
     images = len(names) if given_as == "list" else IMAGES
-    async with keyed_host(app_with_instant_renders(), fast_replay=True) as host, keyed_session() as http:
+    app = FunctionIndex.load(str(REPO / "function_app.py"))
+    overrides = {"ProcessImage": instant_render}
+    async with (
+        keyed_host(app, fast_replay=True, activity_overrides=overrides) as host,
+        keyed_session() as http,
+    ):
         started = await start_batch(http, host.api_url("batches"), request)
         final = await poll(http, started["statusQueryGetUri"], timeout=850)
         stats = host.payload_stats()

@@ -88,3 +88,41 @@ async def test_a_timer_function_runs_on_the_host_clock_with_a_durable_client() -
         assert len(calls) == 3
         async with aiohttp.ClientSession() as http, http.post(f"{host.url}/admin/functions/nope", json={}) as r:
             assert r.status == 404
+
+
+def override_app() -> df.DFApp:
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.orchestration_trigger(context_name="context")
+    def greet(context):
+        first = yield context.call_activity("hello", "a")
+        second = yield context.call_activity("shout", "b")
+        return [first, second]
+
+    @app.activity_trigger(input_name="name")
+    def hello(name: str) -> str:
+        return f"real {name}"
+
+    @app.activity_trigger(input_name="name")
+    def shout(name: str) -> str:
+        return name.upper()
+
+    return app
+
+
+async def test_activity_overrides_replace_one_activity_for_one_host() -> None:
+    async def fake_hello(name: str) -> str:  # async stands in for sync, and the other way round
+        return f"fake {name}"
+
+    async with DevHost(override_app(), activity_overrides={"hello": fake_hello}) as host:
+        iid = await host.start_orchestration("greet")
+        status = await host.wait(iid, timeout=10)
+    assert status["output"] == ["fake a", "B"]
+    async with DevHost(override_app()) as host:  # the app itself is untouched
+        status = await host.wait(await host.start_orchestration("greet"), timeout=10)
+    assert status["output"] == ["real a", "B"]
+    with pytest.raises(ValueError, match="no activity named 'helo'"):
+        async with DevHost(override_app(), activity_overrides={"helo": fake_hello}):
+            pass
+    with pytest.raises(ValueError, match="processes=0"):
+        DevHost(override_app(), activity_overrides={"hello": fake_hello}, processes=2)
