@@ -69,7 +69,7 @@ class ApiClient:
         raise _api_error("the batch was not started", response)
 
     def get_batch(self, batch_id: str) -> dict[str, Any]:
-        response = self.request("GET", f"/api/batches/{quote(batch_id, safe='')}")
+        response = self.request("GET", _batch_path(batch_id))
         if response.status == 200 and isinstance(response.body, dict):
             return response.body
         if response.status == 404:
@@ -77,47 +77,45 @@ class ApiClient:
         raise _api_error(f"cannot read batch '{batch_id}'", response)
 
     def status_url(self, batch_id: str) -> str:
-        return f"{self.base_url.rstrip('/')}/api/batches/{quote(batch_id, safe='')}"
+        return self.base_url.rstrip("/") + _batch_path(batch_id)
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Graceful cancel through the app's own route (a function key is enough)."""
-        response = self.request("POST", f"/api/batches/{quote(batch_id, safe='')}/cancel")
-        if response.status == 202 and isinstance(response.body, dict):
-            return response.body
-        if response.status == 404:
-            raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
-        if response.status == 409:
-            raise CliError(f"batch '{batch_id}' is not running; nothing to cancel")
-        raise _api_error(f"cannot cancel batch '{batch_id}'", response)
+        response = self.request("POST", f"{_batch_path(batch_id)}/cancel")
+        return self._accepted(response, batch_id, "cancel", "is not running; nothing to cancel", server_words=False)
 
     def control_batch(self, batch_id: str, action: str, body: Any = None) -> dict[str, Any]:
         """``pause`` / ``resume`` (POST) or ``set-concurrency`` (PATCH with ``body``)."""
-        path = f"/api/batches/{quote(batch_id, safe='')}"
         if action == "set-concurrency":
-            response = self.request("PATCH", path, body)
+            response = self.request("PATCH", _batch_path(batch_id), body)
         else:
-            response = self.request("POST", f"{path}/{action}")
-        if response.status == 202 and isinstance(response.body, dict):
-            return response.body
-        if response.status == 404:
-            raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
-        if response.status == 409:
-            message = (response.body or {}).get("message") if isinstance(response.body, dict) else None
-            raise CliError(message or f"batch '{batch_id}' is not running")
-        raise _api_error(f"cannot {action} batch '{batch_id}'", response)
+            response = self.request("POST", f"{_batch_path(batch_id)}/{action}")
+        return self._accepted(response, batch_id, action, "is not running")
 
     def decide_batch(self, batch_id: str, decision: str, reason: str | None = None) -> dict[str, Any]:
         """``approve`` / ``reject`` the proof sheet of a run awaiting approval."""
         body = {"reason": reason} if reason else None
-        response = self.request("POST", f"/api/batches/{quote(batch_id, safe='')}/{decision}", body)
+        response = self.request("POST", f"{_batch_path(batch_id)}/{decision}", body)
+        return self._accepted(response, batch_id, decision, "is not awaiting approval")
+
+    def _accepted(
+        self, response: Response, batch_id: str, action: str, conflict: str, *, server_words: bool = True
+    ) -> dict[str, Any]:
+        """The 202 body of an action on a running batch, or a CliError saying why not:
+        404 no such batch, 409 the batch is not in a state for it (the server's message
+        when ``server_words``), anything else the server's own words."""
         if response.status == 202 and isinstance(response.body, dict):
             return response.body
         if response.status == 404:
             raise CliError(f"no batch with id '{batch_id}' at {self.base_url}")
         if response.status == 409:
-            message = (response.body or {}).get("message") if isinstance(response.body, dict) else None
-            raise CliError(message or f"batch '{batch_id}' is not awaiting approval")
-        raise _api_error(f"cannot {decision} batch '{batch_id}'", response)
+            message = response.body.get("message") if server_words and isinstance(response.body, dict) else None
+            raise CliError(message or f"batch '{batch_id}' {conflict}")
+        raise _api_error(f"cannot {action} batch '{batch_id}'", response)
+
+
+def _batch_path(batch_id: str) -> str:
+    return f"/api/batches/{quote(batch_id, safe='')}"
 
 
 def _json(raw: bytes) -> Any:

@@ -165,24 +165,36 @@ async def test_submit_watch_and_download_the_report(
     assert re.search(rf"report: {output}/web/_batches/cli-strict/runs/[0-9TZa-f-]+/index.html\n", out), out
 
 
-async def test_cancel_stops_a_running_batch_gracefully(cli: Cli, app_host, blob_service, container_factory):
-    source = container_factory()
+def seed_tiny(blob_service, container: str, count: int) -> None:
+    """``count`` tiny JPEGs (img00.jpg ...): seconds of work for one lane."""
     tiny = io.BytesIO()
     Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
-    for i in range(40):  # one lane, 40 images: seconds of work, so the cancel lands mid-batch
-        blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
-    code, out, err = await cli(
-        "submit",
+    for i in range(count):
+        blob_service.get_blob_client(container, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
+
+
+def one_container(url: str, container: str) -> tuple[str, ...]:
+    """``submit`` options for a batch whose sources and renditions share one container."""
+    return (
         "--url",
-        app_host.url,
+        url,
         "--source-container",
-        source,
+        container,
         "--prefix",
         "",
         "--output-container",
-        source,
+        container,
         "--output-prefix",
         "web/",
+    )
+
+
+async def test_cancel_stops_a_running_batch_gracefully(cli: Cli, app_host, blob_service, container_factory):
+    source = container_factory()
+    seed_tiny(blob_service, source, 40)  # one lane, 40 images: seconds of work, so the cancel lands mid-batch
+    code, out, err = await cli(
+        "submit",
+        *one_container(app_host.url, source),
         "--batch-id",
         "cli-stop",
         "--max-concurrency",
@@ -254,22 +266,10 @@ async def test_pause_resume_and_set_concurrency(cli: Cli, app_host, blob_service
     monkeypatch.setenv("SHARD_SIZE", "2")
     monkeypatch.setenv("HOLD_POLL_MS", "100,400")
     source = container_factory()
-    tiny = io.BytesIO()
-    Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
-    for i in range(30):
-        blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
+    seed_tiny(blob_service, source, 30)
     code, out, err = await cli(
         "submit",
-        "--url",
-        app_host.url,
-        "--source-container",
-        source,
-        "--prefix",
-        "",
-        "--output-container",
-        source,
-        "--output-prefix",
-        "web/",
+        *one_container(app_host.url, source),
         "--batch-id",
         "cli-ctl",
         "--max-concurrency",
@@ -347,22 +347,11 @@ def test_submit_options_map_to_every_field_of_the_api() -> None:
 
 async def test_approve_and_reject_a_proof_from_the_cli(cli: Cli, app_host, blob_service, container_factory):
     source = container_factory()
-    tiny = io.BytesIO()
-    Image.new("RGB", (24, 16), (90, 140, 200)).save(tiny, "JPEG")
-    for i in range(6):
-        blob_service.get_blob_client(source, f"img{i:02d}.jpg").upload_blob(tiny.getvalue())
+    seed_tiny(blob_service, source, 6)
     common = ("--url", app_host.url)
     submit = (
         "submit",
-        *common,
-        "--source-container",
-        source,
-        "--prefix",
-        "",
-        "--output-container",
-        source,
-        "--output-prefix",
-        "web/",
+        *one_container(app_host.url, source),
         "--rendition",
         "t:16",
         "--max-concurrency",
