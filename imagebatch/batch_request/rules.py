@@ -47,7 +47,7 @@ MIN_TOLERATED_FAILURE_PERCENT = 0
 MAX_TOLERATED_FAILURE_PERCENT = 100
 DEFAULT_FORMAT = "jpeg"
 MAX_RENDITION_NAME_LENGTH = 32
-RENDITION_NAME_PATTERN = r"[a-z0-9_-]{1,32}"
+RENDITION_NAME_PATTERN = rf"[a-z0-9_-]{{1,{MAX_RENDITION_NAME_LENGTH}}}"
 
 # Blob names and prefixes: no control characters or backslash, no leading '/',
 # no '..', no '.' segment (naming._path_error); a blob name also no trailing '/' or '.'.

@@ -166,8 +166,8 @@ class String:
 class Array:
     """A JSON array of ``min_items`` to ``max_items`` ``items``, as a tuple.
 
-    ``unique``: a valid item equal to an earlier one is an error at the later
-    item; ``unique_key``: the same for object items' field of that name (when
+    ``unique`` (scalar items): a valid item equal to an earlier one is an error at
+    the later item; ``unique_key``: the same for object items' field of that name (when
     that field is valid). ``noun`` names the items in the type error."""
 
     items: Node
