@@ -44,10 +44,6 @@ def schema(spec: dict[str, Any], name: str) -> dict[str, Any]:
     return spec["components"]["schemas"][name]
 
 
-def request_schema(spec: dict[str, Any]) -> dict[str, Any]:
-    return schema(spec, "BatchRequest")
-
-
 def refs(node: Any) -> list[str]:
     if isinstance(node, dict):
         found = [node["$ref"]] if "$ref" in node else []
