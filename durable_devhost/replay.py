@@ -394,7 +394,11 @@ class ShimReplayer:
             fut = self._invoke(actions[index])
             index += 1
             if not fut.done:
-                fut.then(lambda _f, i=index: self._run_v2(actions, i))
+
+                def resume_v2(_f: _Future, i: int = index) -> None:
+                    self._run_v2(actions, i)
+
+                fut.then(resume_v2)
                 return
         self._top_done = True
 
@@ -406,7 +410,11 @@ class ShimReplayer:
             if futs:
                 any_fut = self._when_any(futs)
                 if not any_fut.done:
-                    any_fut.then(lambda _f, i=index: self._run_v1(action_sets, i))
+
+                    def resume_v1(_f: _Future, i: int = index) -> None:
+                        self._run_v1(action_sets, i)
+
+                    any_fut.then(resume_v1)
                     return
         self._top_done = True
 

@@ -414,13 +414,13 @@ async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    actual = port
-    if server is not None and getattr(server, "sockets", None):
-        actual = server.sockets[0].getsockname()[1]
+    sockets = getattr(site._server, "sockets", None)  # an asyncio.Server once started
+    actual = sockets[0].getsockname()[1] if sockets else port
     running = RunningSite(runner, site, host, actual)
-    if port == 0 and STATE_KEY in app:
-        app[STATE_KEY].urls.origin = running.url
-    if STATE_KEY in app and app[STATE_KEY].timers is not None:
-        app[STATE_KEY].timers.start()  # after the URLs are final: client bindings point here
+    if STATE_KEY in app:
+        state = app[STATE_KEY]
+        if port == 0:
+            state.urls.origin = running.url
+        if state.timers is not None:
+            state.timers.start()  # after the URLs are final: client bindings point here
     return running

@@ -316,7 +316,8 @@ class SqliteStore:
         runtime_status: list[str] | None = None,
         instance_id_prefix: str | None = None,
     ) -> list[InstanceRow]:
-        sql, args = f"SELECT {self._COLS} FROM instances WHERE 1=1", []
+        sql = f"SELECT {self._COLS} FROM instances WHERE 1=1"
+        args: list[str | int] = []
         if created_from is not None:
             sql += " AND created >= ?"
             args.append(format_ts(created_from))

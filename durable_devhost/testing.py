@@ -31,7 +31,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -384,7 +384,7 @@ except ImportError:  # pragma: no cover
 else:
 
     @pytest_asyncio.fixture
-    async def devhost_factory():
+    async def devhost_factory() -> AsyncIterator[Callable[..., Awaitable[DevHost]]]:
         """``host = await devhost_factory(app_dir, time_skipping=True)``; stopped after the test."""
         hosts: list[DevHost] = []
 
@@ -399,7 +399,7 @@ else:
             await host.stop()
 
     @pytest.fixture
-    def subprocess_devhost_factory(tmp_path):
+    def subprocess_devhost_factory(tmp_path: Path) -> Iterator[Callable[..., SubprocessDevHost]]:
         """``host = subprocess_devhost_factory(app_dir)``: state and log under ``tmp_path``."""
         hosts: list[SubprocessDevHost] = []
 
