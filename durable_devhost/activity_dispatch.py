@@ -25,7 +25,7 @@ from . import history as h
 from .functions import FunctionIndex
 from .invoke import ActivityResult, run_activity_async, run_activity_sync, worker_init, worker_run_activity
 from .replay import unknown_function_message
-from .store import NewMessage, Store, WorkItem
+from .store_records import NewMessage, Store, WorkItem
 
 if TYPE_CHECKING:
     from .clock import Clock

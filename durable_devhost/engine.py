@@ -37,7 +37,7 @@ from .orchestration_dispatch import OrchestrationDispatcher
 from .replay import unknown_function_message
 from .runtime_status import ACTIVE_STATUSES, TERMINAL_STATUSES, RuntimeStatus
 from .status_json import status_json, summarised_history
-from .store import InstanceRow, NewMessage, Store, TimerRow, WorkItem
+from .store_records import InstanceRow, NewMessage, Store, TimerRow, WorkItem
 from .timer_dispatch import TimerDispatcher, _wait_event
 
 log = logging.getLogger("durable_devhost")

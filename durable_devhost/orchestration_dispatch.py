@@ -30,7 +30,7 @@ from .invoke import invoke_orchestrator, orchestrator_payload
 from .replay import ReplayResult, ShimReplayer, unknown_function_message
 from .runtime_status import RuntimeStatus
 from .status_json import loads
-from .store import EpisodeCommit, InstanceRow, NewMessage, NewTimer, NewWork, Store, TimerRow, WorkItem
+from .store_records import EpisodeCommit, InstanceRow, NewMessage, NewTimer, NewWork, Store, TimerRow, WorkItem
 
 if TYPE_CHECKING:
     from .clock import Clock
