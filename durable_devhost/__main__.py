@@ -18,6 +18,8 @@ import signal
 import sys
 from pathlib import Path
 
+from aiohttp import web
+
 from .server import close_sdk_session, create_app, host_state, read_route_prefix, resolve_app, start_site
 
 
@@ -59,7 +61,7 @@ def _keys(args: argparse.Namespace) -> dict | None:
     return {"function": function_keys, "master": master}
 
 
-def banner(app) -> str:
+def banner(app: web.Application) -> str:
     """The function list ``func start`` prints."""
     state = host_state(app)
     lines = ["", "Functions:", ""]

@@ -25,7 +25,7 @@ from . import history as h
 from .functions import FunctionIndex
 from .invoke import ActivityResult, run_activity_async, run_activity_sync, worker_init, worker_run_activity
 from .replay import unknown_function_message
-from .store import NewMessage, Store, WorkItem
+from .store_records import NewMessage, Store, WorkItem
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -56,11 +56,14 @@ class ActivityDispatcher:
         def _record_payload(self, kind: str, function: str, instance_id: str, text: str | None) -> None: ...
 
     def _new_process_pool(self) -> ProcessPoolExecutor:
+        app_path = self.index.app_path
+        if not app_path:  # the engine checks this before it builds the first pool
+            raise ValueError("worker_processes needs an index loaded from a file (FunctionIndex.load)")
         return ProcessPoolExecutor(
             self.options.worker_processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=worker_init,
-            initargs=(self.index.app_path, os.getpid()),
+            initargs=(app_path, os.getpid()),
         )
 
     def _enqueue_work(self, item: WorkItem) -> None:

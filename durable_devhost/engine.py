@@ -12,7 +12,7 @@ suspend/resume, purge) and waits. The work is done by three dispatchers it is ma
 
 Statuses are :class:`~.runtime_status.RuntimeStatus`; status payloads are built by
 :mod:`.status_json`; payload sizes are measured against Azure Storage's limits
-here (:meth:`Engine.payload_stats`).
+by :mod:`.payload_sizes` (:meth:`Engine.payload_stats`).
 """
 
 from __future__ import annotations
@@ -34,25 +34,14 @@ from .functions import FunctionIndex
 from .history import EventType
 from .invoke import set_fast_replay
 from .orchestration_dispatch import OrchestrationDispatcher
+from .payload_sizes import PayloadSizes
 from .replay import unknown_function_message
 from .runtime_status import ACTIVE_STATUSES, TERMINAL_STATUSES, RuntimeStatus
 from .status_json import status_json, summarised_history
-from .store import InstanceRow, NewMessage, Store, TimerRow, WorkItem
+from .store_records import InstanceRow, NewMessage, Store, TimerRow, WorkItem
 from .timer_dispatch import TimerDispatcher, _wait_event
 
 log = logging.getLogger("durable_devhost")
-
-
-# Azure Storage provider limits the dev host measures payloads against (it stores everything inline):
-# durabletask src/DurableTask.AzureStorage/MessageManager.cs: MaxStorageQueuePayloadSizeInBytes = 45 * 1024,
-#   compared with Encoding.UTF8.GetByteCount(message) -> larger messages are uploaded to a blob;
-# durabletask src/DurableTask.AzureStorage/Tracking/AzureTableTrackingStore.cs: MaxTablePropertySizeInBytes =
-#   60 * 1024, compared with Encoding.Unicode.GetByteCount(property) -> larger properties go to a blob;
-# azure-functions-durable-extension .../DurableOrchestrationContext.cs SetCustomStatus: 16 KB UTF-16 (fails).
-QUEUE_MESSAGE_LIMIT = 45 * 1024
-TABLE_PROPERTY_LIMIT = 60 * 1024
-CUSTOM_STATUS_LIMIT_KB = 16
-PAYLOAD_KINDS = ("orchestration_input", "orchestration_output", "activity_input", "activity_output", "custom_status")
 
 
 @dataclass
@@ -91,62 +80,16 @@ class Engine(OrchestrationDispatcher, ActivityDispatcher, TimerDispatcher):
         self._last_episode: dict[str, float] = {}  # seconds the instance's last episode took
         self._timer_heap: list[tuple[datetime, int, TimerRow]] = []
         self._changed = asyncio.Event()
-        self._payloads: dict[str, dict[str, Any]] = {}  # largest payload of each kind
-        self._payload_warned: set[tuple[str, str]] = set()
+        self._payload_sizes = PayloadSizes()
 
-    # ---- payload size accounting ---------------------------------------------------------------
+    # ---- payload size accounting (:mod:`.payload_sizes`) ----------------------------------------
 
     def _record_payload(self, kind: str, function: str, instance_id: str, text: str | None) -> None:
-        """Measure one payload the way Azure Storage would and warn the first time a kind crosses a limit."""
-        if text is None:
-            return
-        utf8 = len(text.encode("utf-8", "surrogatepass"))
-        utf16 = len(text.encode("utf-16-le", "surrogatepass"))
-        exceeds = []
-        if kind == "custom_status":
-            if int(utf16 / 1024.0) > CUSTOM_STATUS_LIMIT_KB:
-                exceeds.append("custom_status_16KB")
-        else:
-            if utf8 > QUEUE_MESSAGE_LIMIT:
-                exceeds.append("queue_message_45KB")
-            if utf16 > TABLE_PROPERTY_LIMIT:
-                exceeds.append("table_property_60KB")
-        best = self._payloads.get(kind)
-        if best is None or utf16 > best["utf16_bytes"]:
-            self._payloads[kind] = {
-                "function": function,
-                "instance_id": instance_id,
-                "utf8_bytes": utf8,
-                "utf16_bytes": utf16,
-                "exceeds": exceeds,
-            }
-        for limit in exceeds:
-            if (kind, limit) in self._payload_warned:
-                continue
-            self._payload_warned.add((kind, limit))
-            effect = {
-                "queue_message_45KB": "over 45 KB (UTF-8): on Azure Storage this queue message is offloaded to a "
-                "blob (compressed upload + download on every dequeue)",
-                "table_property_60KB": "over 60 KB (UTF-16): on Azure Storage this table property is offloaded "
-                "to a blob (an extra blob read on every history load / status query)",
-                "custom_status_16KB": "over the 16 KB (UTF-16) custom status limit: the extension fails the "
-                "orchestration",
-            }[limit]
-            log.warning(
-                "payload size: %s of '%s' (instance %s) is %d bytes UTF-8 / %d bytes UTF-16, %s",
-                kind,
-                function,
-                instance_id,
-                utf8,
-                utf16,
-                effect,
-            )
+        self._payload_sizes.record(kind, function, instance_id, text)
 
     def payload_stats(self) -> dict[str, dict[str, Any]]:
-        """The largest payload seen of each kind (``orchestration_input``, ``orchestration_output``,
-        ``activity_input``, ``activity_output``, ``custom_status``): ``function``, ``instance_id``,
-        ``utf8_bytes``, ``utf16_bytes`` and ``exceeds`` (which Azure Storage limits it crosses)."""
-        return {k: dict(v, exceeds=list(v["exceeds"])) for k, v in self._payloads.items()}
+        """The largest payload seen of each kind: see :meth:`.payload_sizes.PayloadSizes.stats`."""
+        return self._payload_sizes.stats()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 

@@ -190,7 +190,7 @@ async def invoke_http_function(
     outs: dict[str, OutBinding] = {}
     binding_names = set()
     for b in trigger.bindings:
-        bname = b.get("name")
+        bname = str(b.get("name"))  # every binding the worker indexes has a name
         binding_names.add(bname)
         if bname == "$return":
             continue
@@ -203,6 +203,7 @@ async def invoke_http_function(
             outs[bname] = kwargs[bname] = OutBinding()
         else:
             kwargs[bname] = None  # unsupported input binding; warned about at start-up
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(trigger.user_function).parameters
     except (TypeError, ValueError):

@@ -41,20 +41,20 @@ def set_fast_replay(enabled: bool) -> None:
     it returns the very object dateutil produced for the same string (datetimes are immutable), so
     orchestrator code cannot observe a difference, only the time. Process-wide (the SDK module is).
     """
-    module = importlib.import_module(_HISTORY_EVENT_MODULE)
+    module: Any = importlib.import_module(_HISTORY_EVENT_MODULE)  # patched at run time: typed as Any
     parse = module.dt_parse
     original = getattr(parse, "_devhost_original", parse)
     if enabled:
         if getattr(parse, "_devhost_original", None) is None:
-            cached = functools.lru_cache(maxsize=1 << 17)(original)
-            cached._devhost_original = original  # type: ignore[attr-defined]
+            cached: Any = functools.lru_cache(maxsize=1 << 17)(original)  # carries a marker attribute
+            cached._devhost_original = original
             module.dt_parse = cached
     else:
         module.dt_parse = original
 
 
 def fast_replay_enabled() -> bool:
-    module = importlib.import_module(_HISTORY_EVENT_MODULE)
+    module: Any = importlib.import_module(_HISTORY_EVENT_MODULE)
     return getattr(module.dt_parse, "_devhost_original", None) is not None
 
 

@@ -72,6 +72,12 @@ class ManagementApi:
         self.engine = engine
         self.urls = urls
 
+    @property
+    def _engine(self) -> Engine:
+        if self.engine is None:  # a host built without an engine serves HTTP triggers only
+            raise RuntimeError("the management API needs an engine; this host was built without one")
+        return self.engine
+
     # -- dispatch (HandleRequestAsync) -------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -141,7 +147,7 @@ class ManagementApi:
         return json_response(202, payload, {"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
 
     async def _status(self, instance_id: str, **flags: bool) -> dict | None:
-        return await self.engine.get_status(instance_id, **flags)
+        return await self._engine.get_status(instance_id, **flags)
 
     # -- start ---------------------------------------------------------------------------
 
@@ -157,7 +163,7 @@ class ManagementApi:
         if instance_id:
             validate_instance_id(instance_id)
         try:
-            new_id = await self.engine.start_orchestration(function_name, input_json, instance_id=instance_id or None)
+            new_id = await self._engine.start_orchestration(function_name, input_json, instance_id=instance_id or None)
         except InstanceExistsError as e:
             return error_response(
                 500,
@@ -224,7 +230,7 @@ class ManagementApi:
         100 instances, as on Azure)."""
         q = Query(request.query)
         show_input = q.bool("showInput")
-        statuses = await self.engine.list_instances(
+        statuses = await self._engine.list_instances(
             created_from=q.datetime("createdTimeFrom"),
             created_to=q.datetime("createdTimeTo"),
             runtime_status=q.statuses("runtimeStatus") or None,
@@ -247,7 +253,7 @@ class ManagementApi:
     async def purge(self, request: web.Request, instance_id: str) -> web.Response:
         if await self._status(instance_id, show_input=False) is None:
             return empty(404)
-        deleted = await self.engine.purge(instance_id)
+        deleted = await self._engine.purge(instance_id)
         return json_response(200, {"instancesDeleted": deleted})
 
     async def purge_by(self, request: web.Request) -> web.Response:
@@ -255,10 +261,10 @@ class ManagementApi:
         created_from = q.datetime("createdTimeFrom")
         if created_from is None:
             return json_response(400, "Please provide value for 'createdTimeFrom' parameter.")
-        deleted = await self.engine.purge_by(
+        deleted = await self._engine.purge_by(
             created_from=created_from,
             # HttpApiHandler: createdTimeTo defaults to DateTime.UtcNow -> the host clock (time skipping)
-            created_to=q.datetime("createdTimeTo") or self.engine.clock.now(),
+            created_to=q.datetime("createdTimeTo") or self._engine.clock.now(),
             runtime_status=q.statuses("runtimeStatus") or None,
         )
         if not deleted:
@@ -276,7 +282,7 @@ class ManagementApi:
             return empty(410)
         reason = Query(request.query).get("reason")
         try:
-            await getattr(self.engine, operation)(instance_id, reason)
+            await getattr(self._engine, operation)(instance_id, reason)
         except InstanceNotFoundError:
             return empty(404)
         except InstanceGoneError:
@@ -293,7 +299,7 @@ class ManagementApi:
         raw_input = status.get("input")
         input_json = None if raw_input is None else json.dumps(raw_input, separators=(",", ":"), ensure_ascii=False)
         try:
-            new_id = await self.engine.start_orchestration(status["name"], input_json, instance_id=new_id)
+            new_id = await self._engine.start_orchestration(status["name"], input_json, instance_id=new_id)
         except InstanceExistsError as e:
             return error_response(
                 500,
@@ -332,7 +338,7 @@ class ManagementApi:
             except (ValueError, UnicodeDecodeError) as e:
                 return error_response(400, "Invalid JSON content", e, "Newtonsoft.Json.JsonReaderException")
         try:
-            await self.engine.raise_event(instance_id, event_name, input_json)
+            await self._engine.raise_event(instance_id, event_name, input_json)
         except InstanceNotFoundError:
             return empty(404)
         except InstanceGoneError:

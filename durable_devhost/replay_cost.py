@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import azure.durable_functions as df
 
@@ -23,8 +25,9 @@ def _app() -> df.DFApp:
     app = df.DFApp()
 
     @app.orchestration_trigger(context_name="context")
-    def fan(context: df.DurableOrchestrationContext):
+    def fan(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
         n = context.get_input()
+        assert isinstance(n, int)
         return (yield context.task_all([context.call_activity("work", i) for i in range(n)]))
 
     @app.activity_trigger(input_name="i")

@@ -16,24 +16,22 @@ missing or wrong key gets 401 with an empty body. The public webhook root then n
 the extension's system key (handed out in every management URL as ``code=``) or the
 master key, as in Azure.
 
-About 400 lines: the application factory, keys, the routes that belong to no other module
-(admin, host status) and the site runner; HTTP triggers, the management API and timer
-triggers are their own modules.
+This module holds the application factory, the routes that belong to no other module (admin,
+host status) and the site runner; keys (:mod:`.host_keys`), HTTP triggers, the management API
+and timer triggers are their own modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import ipaddress
 import json
 import logging
 import os
-import secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .client_binding import RPC_PATH, WEBHOOK_PATH, ClientUrls
+from .host_keys import HostKeys, presented_key
 from .http_triggers import HttpTrigger, build_request, invoke_http_function, sort_triggers
 from .management_api import ManagementApi
 from .timer_triggers import TimerScheduler, timer_functions
@@ -53,73 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("durable_devhost")
 
 DEFAULT_ROUTE_PREFIX = "api"
-
-
-# ---------------------------------------------------------------------------
-# keys
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class HostKeys:
-    """Function/host/master/system keys. Empty = auth off (``func start`` behaviour)."""
-
-    function: list[str] = field(default_factory=list)
-    host: list[str] = field(default_factory=list)
-    master: str | None = None
-    system: str | None = None
-
-    @classmethod
-    def from_config(cls, keys: Mapping[str, Any] | HostKeys | None) -> HostKeys:
-        if isinstance(keys, HostKeys):
-            return keys
-        if not keys:
-            return cls()
-
-        def as_list(v: Any) -> list[str]:
-            if v is None:
-                return []
-            return [v] if isinstance(v, str) else [str(x) for x in v]
-
-        made = cls(
-            function=as_list(keys.get("function")),
-            host=as_list(keys.get("host")),
-            master=keys.get("master"),
-            system=keys.get("system"),
-        )
-        if made.enabled:
-            made.master = made.master or secrets.token_urlsafe(24)
-            made.system = made.system or secrets.token_urlsafe(24)
-        return made
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.function or self.host or self.master or self.system)
-
-    @staticmethod
-    def _matches(given: str | None, candidates: Iterable[str | None]) -> bool:
-        if not given:
-            return False
-        return any(c and hmac.compare_digest(given.encode(), c.encode()) for c in candidates)
-
-    def allows(self, level: str, given: str | None) -> bool:
-        """May a caller presenting ``given`` call something at ``level``?"""
-        if not self.enabled or level == "anonymous":
-            return True
-        if level == "admin":
-            return self._matches(given, [self.master])
-        if level == "system":
-            return self._matches(given, [self.system, self.master])
-        return self._matches(given, [*self.function, *self.host, self.master])
-
-
-def presented_key(request: web.Request) -> str | None:
-    """The ``x-functions-key`` header if present, else ``code`` from the query: "header takes
-    precedence" (Azure/azure-functions-host, ``AuthorizationLevelAttribute.GetAuthorizationResultAsync``),
-    so a right header with a wrong ``?code=`` is accepted and a wrong header is not rescued by the query."""
-    if "x-functions-key" in request.headers:
-        return request.headers["x-functions-key"]
-    return request.query.get("code")
 
 
 # ---------------------------------------------------------------------------
@@ -414,13 +346,13 @@ async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    actual = port
-    if server is not None and getattr(server, "sockets", None):
-        actual = server.sockets[0].getsockname()[1]
+    sockets = getattr(site._server, "sockets", None)  # an asyncio.Server once started
+    actual = sockets[0].getsockname()[1] if sockets else port
     running = RunningSite(runner, site, host, actual)
-    if port == 0 and STATE_KEY in app:
-        app[STATE_KEY].urls.origin = running.url
-    if STATE_KEY in app and app[STATE_KEY].timers is not None:
-        app[STATE_KEY].timers.start()  # after the URLs are final: client bindings point here
+    if STATE_KEY in app:
+        state = app[STATE_KEY]
+        if port == 0:
+            state.urls.origin = running.url
+        if state.timers is not None:
+            state.timers.start()  # after the URLs are final: client bindings point here
     return running

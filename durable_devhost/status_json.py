@@ -13,7 +13,7 @@ from typing import Any
 from . import history as h
 from .history import EventType
 from .runtime_status import ORDERED
-from .store import InstanceRow
+from .store_records import InstanceRow
 
 
 def loads(text: str | None) -> Any:

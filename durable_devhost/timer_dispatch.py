@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import history as h
 from .clock import Clock, SkippableClock
-from .store import NewMessage, Store, TimerRow
+from .store_records import NewMessage, Store, TimerRow
 
 
 async def _wait_event(event: asyncio.Event, timeout: float | None) -> None:

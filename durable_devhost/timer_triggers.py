@@ -188,7 +188,7 @@ async def invoke_timer_function(
     """Call the user function the way the worker does for a timer trigger."""
     kwargs: dict[str, Any] = {}
     for b in timer.function.bindings:
-        name, btype = b.get("name"), b.get("type")
+        name, btype = str(b.get("name")), b.get("type")  # every binding the worker indexes has a name
         if name == "$return":
             continue
         if btype == "timerTrigger":

@@ -62,7 +62,7 @@ def live_progress(parent: Mapping[str, Any], running_shards: Iterable[Any]) -> d
     Returns ``{"progress": {...}, "retrying": [...]}`` (latest retry first).
     """
     progress = Progress.from_dict(parent)
-    retrying: list[dict[str, Any]] = []
+    retrying: list[Mapping[str, Any]] = []
     for custom in running_shards:
         if not isinstance(custom, Mapping):
             continue

@@ -14,8 +14,8 @@ from typing import Any, Literal
 OutputFormat = Literal["jpeg", "webp", "png"]
 Fit = Literal["contain", "cover"]
 
-FORMATS: tuple[str, ...] = ("jpeg", "webp", "png")
-FITS: tuple[str, ...] = ("contain", "cover")
+FORMATS: tuple[OutputFormat, ...] = ("jpeg", "webp", "png")
+FITS: tuple[Fit, ...] = ("contain", "cover")
 
 CONTENT_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",

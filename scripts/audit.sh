@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Audit the function app's runtime dependencies (requirements.txt, resolved with
-# their transitive dependencies) for known vulnerabilities with pip-audit.
+# Audit the function app's runtime dependencies for known vulnerabilities with pip-audit:
+# exactly the pinned set in requirements.txt, the lock `func publish` installs (transitive
+# dependencies included; generated from requirements.in by scripts/lock.sh). `--no-deps
+# --disable-pip` audits those pins as they are, resolving nothing, and refuses an unpinned line.
+# (pip-audit then suggests hashes; the lock has none, see scripts/lock.sh.)
 #
 # Exit status:
 #   0  every dependency was audited and none has a known vulnerability
@@ -32,9 +35,9 @@ fi
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-echo "audit: pip-audit -r $requirements (vulnerability service: $service)"
-"$python" -m pip_audit -r "$requirements" --strict --vulnerability-service "$service" \
-  --progress-spinner off --desc on 2>&1 | tee "$log"
+echo "audit: pip-audit -r $requirements --no-deps (vulnerability service: $service)"
+"$python" -m pip_audit -r "$requirements" --no-deps --disable-pip --strict \
+  --vulnerability-service "$service" --progress-spinner off --desc on 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 if grep -qiE "could not be audited|ConnectionError|Max retries exceeded|Failed to resolve|HTTPError|Name or service not known|timed out" "$log"; then

@@ -19,7 +19,7 @@ from imagebatch.specs import FORMATS, RenderSpec, Rendition
 
 CORPUS = hostile_corpus()
 SPECS = {
-    fmt: RenderSpec(renditions=(Rendition("large", 1600), Rendition("square", 64, 64, "cover")), format=fmt)  # type: ignore[arg-type]
+    fmt: RenderSpec(renditions=(Rendition("large", 1600), Rendition("square", 64, 64, "cover")), format=fmt)
     for fmt in FORMATS
 }
 

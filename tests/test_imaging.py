@@ -30,7 +30,7 @@ from imagebatch.imaging import (
     plan_size,
     render_image,
 )
-from imagebatch.specs import FORMATS, RenderSpec, Rendition
+from imagebatch.specs import FORMATS, OutputFormat, RenderSpec, Rendition
 
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -38,8 +38,8 @@ LANCZOS = Image.Resampling.LANCZOS
 pytestmark = pytest.mark.usefixtures("image_backend")
 
 
-def render(data: bytes, *renditions: Rendition, fmt: str = "jpeg", quality: int = 90) -> RenderResult:
-    spec = RenderSpec(renditions=renditions or (Rendition("only", 320),), format=fmt, quality=quality)  # type: ignore[arg-type]
+def render(data: bytes, *renditions: Rendition, fmt: OutputFormat = "jpeg", quality: int = 90) -> RenderResult:
+    spec = RenderSpec(renditions=renditions or (Rendition("only", 320),), format=fmt, quality=quality)
     return render_image(data, spec)
 
 
@@ -192,7 +192,7 @@ def test_cover_of_a_small_source_crops_without_upscaling() -> None:
 
 @pytest.mark.parametrize("size", [(1, 1), (10, 10), (3, 1)])
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_tiny_images(size: tuple[int, int], fmt: str) -> None:
+def test_tiny_images(size: tuple[int, int], fmt: OutputFormat) -> None:
     data = encode(Image.new("RGB", size, (200, 30, 30)), "PNG")
     result = render(data, Rendition("a", 1600), Rendition("b", 16, 16, "cover"), fmt=fmt)
     assert [(r.width, r.height) for r in result.renditions] == [size, size]
@@ -237,7 +237,12 @@ def _corner_colours(im: Image.Image) -> dict[str, tuple[int, ...]]:
         "bl": (dx, im.height - 1 - dy),
         "br": (im.width - 1 - dx, im.height - 1 - dy),
     }
-    return {corner: im.getpixel(xy) for corner, xy in points.items()}  # type: ignore[misc]
+    colours = {}
+    for corner, xy in points.items():
+        pixel = im.getpixel(xy)
+        assert isinstance(pixel, tuple)  # an RGB pixel
+        colours[corner] = pixel
+    return colours
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -449,7 +454,7 @@ def _metadata_rich_sources() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_outputs_carry_no_exif_gps_xmp_or_text(fmt: str) -> None:
+def test_outputs_carry_no_exif_gps_xmp_or_text(fmt: OutputFormat) -> None:
     for source_name, data in _metadata_rich_sources().items():
         source_exif = Image.open(io.BytesIO(data)).getexif()
         assert source_exif.get(0x010F) == "SpyCam", source_name
@@ -462,7 +467,7 @@ def test_outputs_carry_no_exif_gps_xmp_or_text(fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_source_icc_profile_is_kept(fmt: str) -> None:
+def test_source_icc_profile_is_kept(fmt: OutputFormat) -> None:
     profile = srgb_profile_bytes()
     data = encode(make_photo(300, 200, 6), "JPEG", quality=90, icc_profile=profile)
     for rendition in render(data, Rendition("a", 300), Rendition("b", 80), fmt=fmt).renditions:
@@ -502,7 +507,7 @@ def test_quality_matches_a_full_resolution_lanczos_reference() -> None:
         Rendition("square", 150, 150, "cover"),
     )
     for fmt in FORMATS:
-        result = render_image(data, RenderSpec(renditions=renditions, format=fmt, quality=82))  # type: ignore[arg-type]
+        result = render_image(data, RenderSpec(renditions=renditions, format=fmt, quality=82))
         for rendition in result.renditions:
             got = decoded(rendition)
             box = (400.0, 0.0, 2000.0, 1600.0) if rendition.name == "square" else None
@@ -585,9 +590,9 @@ def test_invalid_specs_are_programming_errors() -> None:
     for spec in (
         RenderSpec(renditions=()),
         RenderSpec(quality=0),
-        RenderSpec(format="gif"),  # type: ignore[arg-type]
+        RenderSpec(format="gif"),  # type: ignore[arg-type]  # not an OutputFormat, on purpose
         RenderSpec(renditions=(Rendition("x", 0),)),
-        RenderSpec(renditions=(Rendition("x", 10, 10, "stretch"),)),  # type: ignore[arg-type]
+        RenderSpec(renditions=(Rendition("x", 10, 10, "stretch"),)),  # type: ignore[arg-type]  # not a Fit, on purpose
     ):
         with pytest.raises(ValueError):
             render_image(data, spec)

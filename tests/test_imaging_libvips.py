@@ -24,7 +24,7 @@ from devtools.sample_images import encode, exif_bytes, make_photo, sample_set, s
 from imagebatch import imaging, libvips
 from imagebatch.imaging import ImageProcessingError, render_image
 from imagebatch.settings import AppSettings
-from imagebatch.specs import FORMATS, RenderSpec, Rendition
+from imagebatch.specs import FORMATS, OutputFormat, RenderSpec, Rendition
 from tests.test_imaging import ssim
 
 VIPS = libvips.resolve("libvips")
@@ -144,7 +144,7 @@ def test_png_icc_profile_is_kept_by_the_libvips_path() -> None:
     data = _png(icc_profile=profile)
     assert _png_mode(data) == "RGB"
     for fmt in FORMATS:
-        result = render_image(data, RenderSpec(renditions=(Rendition("a", 100),), format=fmt), backend="libvips")  # type: ignore[arg-type]
+        result = render_image(data, RenderSpec(renditions=(Rendition("a", 100),), format=fmt), backend="libvips")
         assert Image.open(io.BytesIO(result.renditions[0].data)).info.get("icc_profile") == profile
 
 
@@ -187,8 +187,8 @@ def test_damaged_pixel_data_gives_the_same_error_on_both_backends() -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_backends_agree_on_every_sample_image(fmt: str) -> None:
-    spec = RenderSpec(renditions=SPEC.renditions, format=fmt)  # type: ignore[arg-type]
+def test_backends_agree_on_every_sample_image(fmt: OutputFormat) -> None:
+    spec = RenderSpec(renditions=SPEC.renditions, format=fmt)
     for name, data in sample_set():
         try:
             pillow = render_image(data, spec, backend="pillow")

@@ -11,7 +11,9 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -22,7 +24,7 @@ from imagebatch import imaging, libvips
 from imagebatch.imaging import ImageProcessingError, decode, render_image, routing
 from imagebatch.memory_budget import MemoryBudget, process_budget
 from imagebatch.settings import AppSettings
-from imagebatch.specs import RenderSpec, Rendition
+from imagebatch.specs import OutputFormat, RenderSpec, Rendition
 
 SPEC = RenderSpec(renditions=(Rendition("large", 400), Rendition("thumb", 100)))
 
@@ -148,8 +150,8 @@ def test_process_image_raises_memory_errors_for_the_retry_policy(
 VIPS = libvips.resolve("libvips")
 
 
-def _rendered(data: bytes, spec: RenderSpec = SPEC, **options: object) -> list[Image.Image]:
-    result = render_image(data, spec, **options)  # type: ignore[arg-type]
+def _rendered(data: bytes, spec: RenderSpec = SPEC, **options: Any) -> list[Image.Image]:
+    result = render_image(data, spec, **options)
     return [Image.open(io.BytesIO(r.data)).convert("RGB") for r in result.renditions]
 
 
@@ -192,17 +194,19 @@ STREAMABLE = _streamable()
 
 @pytest.mark.parametrize("name", sorted(STREAMABLE))
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
-def test_streamed_decoding_gives_what_pillow_gives(monkeypatch: pytest.MonkeyPatch, name: str, fmt: str) -> None:
+def test_streamed_decoding_gives_what_pillow_gives(
+    monkeypatch: pytest.MonkeyPatch, name: str, fmt: OutputFormat
+) -> None:
     """Each libvips streamed decode (chosen for images Pillow cannot decode within the
     bound) normalises modes, palettes, 16-bit data and alpha exactly as Pillow does."""
     data = STREAMABLE[name]
-    spec = RenderSpec(renditions=SPEC.renditions, format=fmt)  # type: ignore[arg-type]
+    spec = RenderSpec(renditions=SPEC.renditions, format=fmt)
     reference = [Image.open(io.BytesIO(r.data)) for r in render_image(data, spec, backend="pillow").renditions]
     routes = []
     original = imaging._route
 
-    def spy(*args: object) -> object:
-        route = original(*args)  # type: ignore[arg-type]
+    def spy(*args: Any) -> object:
+        route = original(*args)
         routes.append(route)
         return route
 
@@ -309,9 +313,9 @@ def _queued(budget: MemoryBudget, index: int, admitted: list[int]) -> bool:
     return budget.waiting + len(admitted) >= index + 1
 
 
-def _until(condition: object, timeout: float = 5.0) -> None:
+def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.005)
 
@@ -394,13 +398,13 @@ def test_process_image_waits_for_the_budget(monkeypatch: pytest.MonkeyPatch, blo
     lock = threading.Lock()
     original = render_image
 
-    def slow_render(*args: object, **kwargs: object) -> object:
+    def slow_render(*args: Any, **kwargs: Any) -> object:
         with lock:
             inside[0] += 1
             peak[0] = max(peak[0], inside[0])
         time.sleep(0.3)
         try:
-            return original(*args, **kwargs)  # type: ignore[arg-type]
+            return original(*args, **kwargs)
         finally:
             with lock:
                 inside[0] -= 1

@@ -19,7 +19,7 @@ from imagebatch.report import (
     relative_url,
     report_blob_name,
 )
-from imagebatch.results import Progress, build_manifest, failed_result, image_result, output_entry
+from imagebatch.results import ImageStatus, Progress, build_manifest, failed_result, image_result, output_entry
 from imagebatch.settings import AppSettings
 
 RUN = "20261126T100000Z-abc123"
@@ -28,9 +28,9 @@ V = "3f2a9c01d4"
 RENDITIONS = (("large", 1600, 1067, 250_000), ("medium", 800, 533, 90_000), ("thumb", 320, 213, 20_000))
 
 
-def processed(name: str, prefix: str, status: str = "processed") -> dict:
+def processed(name: str, prefix: str, status: ImageStatus = "processed") -> dict:
     outputs = [output_entry(r, output_blob_name(prefix, name, r, "webp", V), w, h, b) for r, w, h, b in RENDITIONS]
-    return image_result(name, status, outputs=outputs, duration_ms=120)  # type: ignore[arg-type]
+    return image_result(name, status, outputs=outputs, duration_ms=120)
 
 
 def manifest_for(results: list[dict], prefix: str = "web/", batch_id: str = "b-1", **extra) -> dict:

@@ -51,7 +51,7 @@ def _normalise(im: Image.Image, fmt: str) -> tuple[Image.Image, bytes | None]:
     if mode == "CMYK":
         return _from_cmyk(im, icc)
     if mode == "LAB":  # device-independent already: one exact conversion to sRGB
-        return ImageCms.profileToProfile(im, _LAB_PROFILE, _SRGB_PROFILE, outputMode="RGB"), _SRGB_BYTES
+        return _profile_to_srgb(im, _LAB_PROFILE), _SRGB_BYTES
     if mode in _PASSTHROUGH:
         out = im
     elif mode in _SIMPLE:
@@ -72,12 +72,25 @@ def _from_cmyk(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes |
     if icc is not None and _profile_space(icc) == "CMYK":
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            converted = ImageCms.profileToProfile(im, source, _SRGB_PROFILE, outputMode="RGB")
+            converted = _profile_to_srgb(im, source)
         except (ImageCms.PyCMSError, OSError, ValueError):
             converted = None
         if converted is not None:
             return converted, _SRGB_BYTES
     return im.convert("RGB"), None
+
+
+def _profile_to_srgb(im: Image.Image, source: ImageCms.ImageCmsProfile) -> Image.Image:
+    converted = ImageCms.profileToProfile(im, source, _SRGB_PROFILE, outputMode="RGB")
+    assert converted is not None  # None only with inPlace=True
+    return converted
+
+
+def _grey_extrema(im: Image.Image) -> tuple[float, float]:
+    """``(low, high)`` of a one-band image (Pillow's ``getextrema`` is typed for any band count)."""
+    low, high = im.getextrema()
+    assert not isinstance(low, tuple) and not isinstance(high, tuple), f"{im.mode} has more than one band"
+    return low, high
 
 
 def _to_8bit(im: Image.Image, extrema: tuple[float, float] | None = None) -> Image.Image:
@@ -89,7 +102,7 @@ def _to_8bit(im: Image.Image, extrema: tuple[float, float] | None = None) -> Ima
     which case the actual range is stretched.
     """
     as_int = im if im.mode in ("I", "F") else im.convert("I")
-    low, high = extrema if extrema is not None else as_int.getextrema()
+    low, high = extrema if extrema is not None else _grey_extrema(as_int)
     if as_int.mode == "F":
         if low >= 0.0 and high <= 1.0:
             low, high = 0.0, 1.0

@@ -18,7 +18,7 @@ import warnings
 from PIL import ExifTags, Image
 
 from imagebatch import libvips
-from imagebatch.imaging.colour import _matching_profile, _normalise, _to_8bit
+from imagebatch.imaging.colour import _grey_extrema, _matching_profile, _normalise, _to_8bit
 from imagebatch.imaging.errors import ACCEPTED_FORMATS, ImageProcessingError, _decode_errors, _raise_jpeg_damage
 from imagebatch.imaging.geometry import _Frame, _Plan, _upright_size
 
@@ -114,7 +114,7 @@ def _reduce_in_strips(im: Image.Image, factor: int, fmt: str) -> tuple[Image.Ima
     partial pixels, so the frame is the exact fractional extent.
     """
     width, height = im.size
-    extrema = im.getextrema() if (im.mode.startswith("I") or im.mode == "F") else None
+    extrema = _grey_extrema(im) if (im.mode.startswith("I") or im.mode == "F") else None
 
     def normalise(part: Image.Image) -> tuple[Image.Image, bytes | None]:
         if extrema is not None:
@@ -174,4 +174,7 @@ def _draft(im: Image.Image, scale: float) -> _Frame | None:
         return None
     width, height = im.size
     result = im.draft(None, (max(1, math.ceil(width * target)), max(1, math.ceil(height * target))))
-    return None if result is None else tuple(float(v) for v in result[1])  # type: ignore[return-value]
+    if result is None:
+        return None
+    left, top, right, bottom = result[1]
+    return float(left), float(top), float(right), float(bottom)

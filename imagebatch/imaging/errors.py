@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
 
@@ -201,7 +202,7 @@ def _header_verdict(data: bytes, claimed: str) -> str | None:
             return "truncated"
         return None
     if claimed == "TIFF":  # header + the first IFD's entry count
-        order = "little" if data[:2] == b"II" else "big"
+        order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
         if len(data) < 8:
             return "truncated"
         ifd = int.from_bytes(data[4:8], order)

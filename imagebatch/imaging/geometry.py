@@ -8,6 +8,7 @@ stored ones and transposes each small output at the end (see
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PIL import Image
 
@@ -107,7 +108,10 @@ def _upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (size[1], size[0]) if orientation >= 5 else size
 
 
-def _swap(pair: tuple[float, float]) -> tuple[float, float]:
+_T = TypeVar("_T", int, float)
+
+
+def _swap(pair: tuple[_T, _T]) -> tuple[_T, _T]:
     return pair[1], pair[0]
 
 
