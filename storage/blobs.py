@@ -64,7 +64,7 @@ class DownloadedBlob:
 
 
 def download(service: BlobService, container: str, name: str, *, max_bytes: int) -> DownloadedBlob:
-    """Download a source blob. Raises ``ResourceNotFoundError`` when it is gone
+    """Download a source blob. Raises ``errors.NotFoundError`` when it is gone
     and ``BlobTooLargeError`` before reading a body over ``max_bytes``."""
     blob = service.get_blob_client(container, name)
     downloader = blob.download_blob(max_concurrency=1)

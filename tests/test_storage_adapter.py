@@ -58,7 +58,7 @@ async def aio_service(azurite_connection_string: str) -> AsyncIterator[AsyncBlob
         yield client
 
 
-def _headers(service: BlobServiceClient, container: str, name: str) -> tuple[str, str]:
+def _headers(service: BlobServiceClient, container: str, name: str) -> tuple[str | None, str | None]:
     settings = service.get_blob_client(container, name).get_blob_properties().content_settings
     return settings.content_type, settings.cache_control
 
