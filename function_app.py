@@ -15,7 +15,6 @@ import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -56,8 +55,8 @@ from orchestrators.controls import control_event_name
 from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
 from orchestrators.review import APPROVED, BY_REVIEWER, REJECTED, REVIEW_EVENT
 from orchestrators.shard import RESUME_EVENT
-from storage import runs
-from storage.clients import create_blob_service_client
+from storage import plans, reports, runs
+from storage.clients import BlobService, interactive_client
 from storage.controls import ControlConflict, controls_blob_name, update_controls
 from storage.errors import describe
 from storage.review import record_decision
@@ -149,7 +148,7 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
         try:
             service, container = _interactive_storage(), request.output_container
             await asyncio.wait_for(
-                asyncio.to_thread(runs.write_json, service, container, listed, list(request.source_blobs)), 30
+                asyncio.to_thread(plans.write_source_list, service, container, listed, list(request.source_blobs)), 30
             )
         except Exception as error:
             message = f"cannot store the source list, nothing was started; try again: {describe(error)}"
@@ -220,15 +219,14 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
     if isinstance(proof, str) and "/" in proof:
         # Where a browser opens the proof sheet (it needs read access to the containers).
         with contextlib.suppress(Exception):
-            body["review"]["proof_url"] = _interactive_storage().url.rstrip("/") + "/" + quote(proof)
+            body["review"]["proof_url"] = reports.proof_sheet_url(_interactive_storage(), proof)
     return _json(200, body)
 
 
-def _interactive_storage() -> Any:
+def _interactive_storage() -> BlobService:
     """A storage client for calls a person waits on over HTTP: one quick retry at most
     (the batch's own clients wait out longer trouble; a caller can simply ask again)."""
-    env = {**os.environ, "STORAGE_RETRY_TOTAL": "1"}
-    return create_blob_service_client(AppSettings.from_env().storage_connection, env)
+    return interactive_client(AppSettings.from_env().storage_connection)
 
 
 # (container, prefix, batch, run) -> the finished runs found. A run's earlier runs cannot
@@ -286,7 +284,7 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     requested = {"batch_id": instance_id, "run": run, "requested": datetime.now(UTC).isoformat()}
     try:
         service, container = _interactive_storage(), request["output_container"]
-        await asyncio.wait_for(asyncio.to_thread(runs.write_json, service, container, marker, requested), 10)
+        await asyncio.wait_for(asyncio.to_thread(runs.write_cancel_marker, service, container, marker, requested), 10)
     except Exception as error:
         # Without the marker the lanes would not stop: refuse rather than half-cancel.
         message = f"cannot write the run's cancel marker, nothing was cancelled; try again: {describe(error)}"

@@ -8,12 +8,8 @@ costs the orchestration history a few hundred integers.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
-
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
 
 from activities.shard_results import permanent_error
 from imagebatch.naming import is_image_name, is_own_output, plan_folder, shard_plan_blob
@@ -21,7 +17,9 @@ from imagebatch.results import failed_result
 from imagebatch.sharding import sample_positions, sample_shard_sizes, shard_bounds, shard_sizes
 from imagebatch.source_check import KIND_INVALID_NAME, SNIFF_BYTES, output_name_error, sniff_image_format
 from imagebatch.specs import RenderSpec, SourceBlob
-from storage import blobs, runs
+from storage import blobs, plans
+from storage.clients import BlobService
+from storage.errors import NotFoundError
 
 # Objects without an image extension whose first bytes are read per listing; past it
 # they are listed as not checked (a prefix of 100,000 sidecar files must not cost 100,000 reads).
@@ -30,7 +28,7 @@ MAX_SNIFFS = 1000
 MAX_LISTED_NOT_IMAGES = 1000
 
 
-def list_images(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
+def list_images(payload: dict[str, Any], service: BlobService, default_page_size: int) -> dict[str, Any]:
     """Every image under the prefix (all pages), sorted by name, and what was left
     out and why (``not_images``); never the batch's own outputs when input and
     output share a container (see ``imagebatch.source_check``)."""
@@ -59,12 +57,12 @@ def list_images(payload: dict[str, Any], service: BlobServiceClient, default_pag
 
     try:
         images, pages = blobs.list_blobs(service, container, prefix, page_size=page_size, keep=keep)
-    except ResourceNotFoundError:
+    except NotFoundError:
         return {"images": [], "pages": 0, "error": f"source container '{container}' does not exist"}
     return {"images": [image.to_dict() for image in images], "pages": pages, "not_images": not_images}
 
 
-def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
+def plan_batch(payload: dict[str, Any], service: BlobService, default_page_size: int) -> dict[str, Any]:
     """:func:`write_plan`, with storage refusals that retrying cannot fix (403 on the
     source or the output, a lease...) ending the batch at once with a one-line reason
     instead of being retried as if transient."""
@@ -83,7 +81,7 @@ def plan_batch(payload: dict[str, Any], service: BlobServiceClient, default_page
         }
 
 
-def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page_size: int) -> dict[str, Any]:
+def write_plan(payload: dict[str, Any], service: BlobService, default_page_size: int) -> dict[str, Any]:
     """List (or take the explicit list), then write one blob per shard.
 
     Each shard blob also carries the batch request, so a shard's input (and the
@@ -93,7 +91,7 @@ def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page
     for the manifest, and only their counts reach the orchestration."""
     explicit = payload.get("blobs")  # tests may pass the list itself
     if explicit is None and payload.get("source_list_blob"):
-        explicit = runs.read_json(service, payload["output_container"], payload["source_list_blob"])
+        explicit = plans.read_source_list(service, payload["output_container"], payload["source_list_blob"])
         if explicit is None:
             raise LookupError(f"the batch's source list {payload['source_list_blob']} is gone")
     if explicit is not None:
@@ -120,12 +118,12 @@ def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page
     sizes = sample_sizes + shard_sizes(len(images) - len(picked), concurrency, cap)
     folder = plan_folder(output_prefix, payload["instance_id"], payload["run"], uuid.uuid4().hex)
     for shard, (start, stop) in enumerate(shard_bounds(sizes)):
-        blobs.upload_text(
+        plans.write_shard_plan(
             service,
             payload["output_container"],
             shard_plan_blob(folder, shard),
-            json.dumps({"request": payload.get("request"), "images": images[start:stop]}),
-            "application/json",
+            payload.get("request"),
+            images[start:stop],
         )
     not_images = listing.get("not_images") or []
     plan: dict[str, Any] = {
@@ -141,9 +139,7 @@ def write_plan(payload: dict[str, Any], service: BlobServiceClient, default_page
             "rejected": rejected,
             "not_images": {"count": len(not_images), "items": not_images[:MAX_LISTED_NOT_IMAGES]},
         }
-        blobs.upload_text(
-            service, payload["output_container"], extra_blob(folder), json.dumps(extra), "application/json"
-        )
+        plans.write_plan_extra(service, payload["output_container"], extra_blob(folder), extra)
         plan.update({"rejected": len(rejected), "not_images": len(not_images), "extra": extra_blob(folder)})
     if listing.get("error"):
         plan["error"] = listing["error"]

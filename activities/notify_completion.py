@@ -19,8 +19,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from azure.storage.blob import BlobServiceClient
-
 from activities.shard_results import load_results, permanent_error
 from imagebatch.naming import (
     latest_run_blob_name,
@@ -32,7 +30,7 @@ from imagebatch.naming import (
     shard_parts_prefix,
     shard_plan_blob,
 )
-from imagebatch.report import REPORT_CONTENT_TYPE, build_report, report_blob_name
+from imagebatch.report import build_report, report_blob_name
 from imagebatch.results import (
     KIND_RECORD_LOST,
     Progress,
@@ -46,7 +44,8 @@ from imagebatch.results import (
 )
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, SourceBlob
-from storage import blobs, runs
+from storage import blobs, plans, reports, runs
+from storage.clients import BlobService
 from storage.errors import describe
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def post_webhook(url: str, body: dict[str, Any], *, timeout: float, attempts: in
 
 
 def _results(
-    payload: dict[str, Any], service: BlobServiceClient, container: str, rejected: list[dict[str, Any]]
+    payload: dict[str, Any], service: BlobService, container: str, rejected: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Every image's result, in shard order.
 
@@ -130,19 +129,19 @@ def _results(
     return results
 
 
-def collect_results(payload: dict[str, Any], service: BlobServiceClient, container: str) -> list[dict[str, Any]]:
+def collect_results(payload: dict[str, Any], service: BlobService, container: str) -> list[dict[str, Any]]:
     """Every image's result of the ``shard_outcomes`` in ``payload`` (shard order), as the
     manifest lists them; the proof sheet reads its sample's shards with it."""
     return _results(payload, service, container, [])
 
 
-def _extra(payload: dict[str, Any], service: BlobServiceClient, container: str) -> dict[str, Any]:
+def _extra(payload: dict[str, Any], service: BlobService, container: str) -> dict[str, Any]:
     """The plan's refused images and non-image objects (``ListImages``' extra.json), if any."""
     name = payload.get("extra_blob")
     if not name:
         return {}
     try:
-        return dict(json.loads(service.get_blob_client(container, name).download_blob().readall()))
+        return plans.read_plan_extra(service, container, name)
     except Exception as error:
         if permanent_error(error) is None:
             raise
@@ -151,7 +150,7 @@ def _extra(payload: dict[str, Any], service: BlobServiceClient, container: str) 
 
 
 def _recheck_shard(
-    request: dict[str, Any], service: BlobServiceClient, plan_blob: str | None, window: tuple[int, int], reason: str
+    request: dict[str, Any], service: BlobService, plan_blob: str | None, window: tuple[int, int], reason: str
 ) -> list[dict[str, Any]]:
     """The records of a shard segment whose results blob is lost (its plan's images
     ``window[0]:window[1]``), rebuilt from storage: an image whose every rendition
@@ -163,7 +162,7 @@ def _recheck_shard(
     try:
         if plan_blob is None:
             raise LookupError("no plan folder")
-        plan = json.loads(service.get_blob_client(output_container, plan_blob).download_blob().readall())
+        plan = plans.read_shard_plan(service, output_container, plan_blob)
         images = [SourceBlob.from_dict(image) for image in plan["images"][window[0] : window[1]]]
     except Exception as error:
         log.warning("Cannot re-check a shard without its plan (%s): %s", plan_blob, describe(error))
@@ -199,16 +198,16 @@ def _recheck_shard(
     return rechecked
 
 
-def _plan_names(service: BlobServiceClient, container: str, shard: dict[str, Any]) -> list[str]:
+def _plan_names(service: BlobService, container: str, shard: dict[str, Any]) -> list[str]:
     try:
-        plan = json.loads(service.get_blob_client(container, shard["plan_blob"]).download_blob().readall())
+        plan = plans.read_shard_plan(service, container, shard["plan_blob"])
         return [image["name"] for image in plan["images"]]
     except Exception as error:
         log.warning("Cannot read the plan of a shard (%s): %s", shard["plan_blob"], describe(error))
         return [f"{shard['size']} image(s) of {shard['plan_blob']}"]
 
 
-def _review_record(payload: dict[str, Any], service: BlobServiceClient, container: str) -> dict[str, Any]:
+def _review_record(payload: dict[str, Any], service: BlobService, container: str) -> dict[str, Any]:
     """The run's review as the orchestrator reports it, plus the names of the sample
     images (the plan's first ``sample_shards`` shards)."""
     review = dict(payload["review"])
@@ -232,7 +231,7 @@ def _warnings(request: dict[str, Any], progress: Progress) -> list[str]:
     return [f"no images found under '{where}': check the container and prefix"]
 
 
-def notify_completion(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:
+def notify_completion(payload: dict[str, Any], service: BlobService, settings: AppSettings) -> dict[str, Any]:
     """Write the run's manifest and report, point ``latest.json`` at them, then
     remove the run's scratch blobs (plans, parts, cancel marker).
 
@@ -252,7 +251,7 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
         # At-least-once: an earlier attempt may have written the manifest and removed the
         # scratch blobs it was built from before the host died. That manifest is complete;
         # rebuilding it now would find the run's parts gone.
-        written = runs.read_json(service, output_container, manifest_name)
+        written = reports.read_manifest(service, output_container, manifest_name)
     except ValueError:  # not JSON: not a manifest of ours, rebuild and overwrite it
         written = None
     except Exception as error:
@@ -284,7 +283,7 @@ def notify_completion(payload: dict[str, Any], service: BlobServiceClient, setti
 
 def _publish(
     payload: dict[str, Any],
-    service: BlobServiceClient,
+    service: BlobService,
     settings: AppSettings,
     manifest: dict[str, Any],
     manifest_name: str,
@@ -301,17 +300,14 @@ def _publish(
     summary["report"] = f"{output_container}/{report_name}"
     try:
         if not already_written:
-            blobs.upload_text(
-                service, output_container, manifest_name, json.dumps(manifest, indent=2), "application/json"
-            )
-        blobs.upload_text(
+            reports.publish_manifest(service, output_container, manifest_name, manifest)
+        reports.publish_report(
             service,
             output_container,
             report_name,
             build_report(manifest, output_container=output_container, output_prefix=output_prefix),
-            REPORT_CONTENT_TYPE,
         )
-        runs.write_json(
+        reports.write_latest_run(
             service,
             output_container,
             latest_run_blob_name(output_prefix, instance_id),

@@ -25,9 +25,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
-
 from imagebatch.imaging import ImageProcessingError, decode_estimate, render_image
 from imagebatch.memory_budget import process_budget
 from imagebatch.naming import output_blob_name, output_folder, output_version
@@ -43,7 +40,8 @@ from imagebatch.results import (
 from imagebatch.settings import AppSettings
 from imagebatch.specs import RenderSpec, SourceBlob
 from storage import blobs, runs
-from storage.errors import describe, is_transient
+from storage.clients import BlobService
+from storage.errors import NotFoundError, StorageResponseError, describe, is_transient
 
 
 def _elapsed_ms(start: float) -> int:
@@ -51,7 +49,7 @@ def _elapsed_ms(start: float) -> int:
 
 
 def _existing_outputs(
-    service: BlobServiceClient, container: str, targets: dict[str, str], etag: str, fingerprint: str
+    service: BlobService, container: str, targets: dict[str, str], etag: str, fingerprint: str
 ) -> list[dict[str, Any]] | None:
     """The outputs, if every one already exists for this source version and
     these parameters; else None. Stops at the first miss, so a new image costs
@@ -67,7 +65,7 @@ def _existing_outputs(
     return outputs
 
 
-def process_image(payload: dict[str, Any], service: BlobServiceClient, settings: AppSettings) -> dict[str, Any]:
+def process_image(payload: dict[str, Any], service: BlobService, settings: AppSettings) -> dict[str, Any]:
     start = time.perf_counter()
     source = SourceBlob.from_dict(payload["source"])
     spec = RenderSpec.from_dict(payload["spec"])
@@ -140,9 +138,9 @@ def process_image(payload: dict[str, Any], service: BlobServiceClient, settings:
         # Older versions (a changed source or changed parameters) go once the new ones exist.
         remove_versions(keep=frozenset(written))
         return image_result(source.name, "processed", outputs=outputs, duration_ms=_elapsed_ms(start))
-    except ResourceNotFoundError:
+    except NotFoundError:
         return _failed(remove_versions, source.name, KIND_BLOB_GONE, "the source blob no longer exists", start)
-    except HttpResponseError as error:
+    except StorageResponseError as error:
         if is_transient(error):
             raise  # 5xx, 408, 429: the orchestration retries with backoff
         # 400/403/409/412...: retrying cannot help; record it once, precisely. The source

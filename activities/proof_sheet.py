@@ -10,30 +10,26 @@ records give the same page, written over the same name.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
-
-from azure.storage.blob import BlobServiceClient
 
 from activities.notify_completion import collect_results
 from activities.shard_results import permanent_error
 from imagebatch.naming import proof_blob_name, shard_plan_blob
-from imagebatch.proof import PROOF_CONTENT_TYPE, build_proof
-from storage import blobs
+from imagebatch.proof import build_proof
+from storage import plans, reports
+from storage.clients import BlobService
 from storage.errors import describe
 
 log = logging.getLogger(__name__)
 
 
-def _source_sizes(service: BlobServiceClient, container: str, plan_folder: str, shards: int) -> dict[str, int]:
+def _source_sizes(service: BlobService, container: str, plan_folder: str, shards: int) -> dict[str, int]:
     """Each sample image's size as listed (the plan carries it); best effort."""
     sizes: dict[str, int] = {}
     for shard in range(shards):
         try:
-            plan = json.loads(
-                service.get_blob_client(container, shard_plan_blob(plan_folder, shard)).download_blob().readall()
-            )
+            plan = plans.read_shard_plan(service, container, shard_plan_blob(plan_folder, shard))
         except Exception as error:
             log.warning("Proof: cannot read the plan of sample shard %d: %s", shard, describe(error))
             continue
@@ -41,7 +37,7 @@ def _source_sizes(service: BlobServiceClient, container: str, plan_folder: str, 
     return sizes
 
 
-def write_proof_sheet(payload: dict[str, Any], service: BlobServiceClient) -> dict[str, Any]:
+def write_proof_sheet(payload: dict[str, Any], service: BlobService) -> dict[str, Any]:
     """``{"proof": "container/blob", "sample", "failed"}``, or ``{"proof": None, "error"}``
     when storage refuses for good (the run still waits for a decision)."""
     request = payload["request"]
@@ -62,7 +58,7 @@ def write_proof_sheet(payload: dict[str, Any], service: BlobServiceClient) -> di
             timeout_at=payload.get("timeout_at"),
             on_timeout=payload.get("on_timeout") or "reject",
         )
-        blobs.upload_text(service, container, name, page, PROOF_CONTENT_TYPE)
+        reports.publish_proof_sheet(service, container, name, page)
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:

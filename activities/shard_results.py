@@ -10,42 +10,30 @@ need. A shard's first and last steps then never queue behind image work.
 
 from __future__ import annotations
 
-import contextlib
-import json
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
-from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
+from storage import controls, plans, results
+from storage.clients import AsyncBlobService, BlobService
+from storage.errors import permanent_error
 
-from storage.errors import describe, is_transient
-
-
-def permanent_error(error: BaseException) -> dict[str, str] | None:
-    """``{"kind", "message"}`` for a storage error that retrying cannot fix (404, 403,
-    409, 412, ...), else None: such errors are *returned*, so the Durable retry policy
-    never spends its attempts (and the user's minutes) on them; transient ones are raised."""
-    if isinstance(error, ResourceNotFoundError):
-        return {"kind": "blob_gone", "message": describe(error)}
-    if isinstance(error, HttpResponseError) and not is_transient(error):
-        return {"kind": "storage_error", "message": describe(error)}
-    return None
+__all__ = ["load_results", "load_shard", "permanent_error", "record_shard_results"]
 
 
-async def load_shard(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:
+async def load_shard(payload: dict[str, Any], service: AsyncBlobService) -> dict[str, Any]:
     """One segment of the shard's plan: ``{"request", "images", "total"}`` with the
     ``count`` images from ``start`` (all without them), or ``{"error": ...}`` when
     the plan can never be read (its blob is gone, access is denied)."""
     try:
-        downloader = await service.get_blob_client(payload["container"], payload["blob"]).download_blob()
-        plan = json.loads(await downloader.readall())
+        plan = await plans.read_shard_plan_async(service, payload["container"], payload["blob"])
         start = int(payload.get("start") or 0)
         count = payload.get("count")
         images = plan["images"][start:] if count is None else plan["images"][start : start + int(count)]
         loaded = {"request": plan["request"], "images": images, "total": len(plan["images"])}
         if payload.get("controls_blob"):
             # The run's current bound (PATCH .../{id}): a lane beyond it parks at this boundary.
-            loaded["max_concurrency"] = await _current_bound(service, payload["container"], payload["controls_blob"])
+            loaded["max_concurrency"] = await controls.read_concurrency_bound(
+                service, payload["container"], payload["controls_blob"]
+            )
         return loaded
     except Exception as error:
         permanent = permanent_error(error)
@@ -54,30 +42,12 @@ async def load_shard(payload: dict[str, Any], service: AsyncBlobServiceClient) -
         return {"error": permanent}
 
 
-async def _current_bound(service: AsyncBlobServiceClient, container: str, blob: str) -> int | None:
-    """``max_concurrency`` of the run's control document, None when none was ever written."""
-    try:
-        downloader = await service.get_blob_client(container, blob).download_blob()
-        value = json.loads(await downloader.readall())
-        return int(value["max_concurrency"]) if isinstance(value, dict) and "max_concurrency" in value else None
-    except (ResourceNotFoundError, ValueError, TypeError):
-        return None
-
-
-async def record_shard_results(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:
+async def record_shard_results(payload: dict[str, Any], service: AsyncBlobService) -> dict[str, Any]:
     """Write the shard's per-image results (idempotent: same name, same content);
     ``{"error": ...}`` when storage refuses for good (the shard then hands them to
     its parent instead)."""
-    data = json.dumps(payload["results"]).encode("utf-8")
-    blob = service.get_blob_client(payload["container"], payload["blob"])
-    settings = ContentSettings(content_type="application/json", cache_control="no-cache")
     try:
-        try:
-            await blob.upload_blob(data, overwrite=True, content_settings=settings)
-        except ResourceNotFoundError:
-            with contextlib.suppress(ResourceExistsError):
-                await service.create_container(payload["container"])
-            await blob.upload_blob(data, overwrite=True, content_settings=settings)
+        await results.write_shard_part(service, payload["container"], payload["blob"], payload["results"])
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:
@@ -86,9 +56,9 @@ async def record_shard_results(payload: dict[str, Any], service: AsyncBlobServic
     return {"blob": payload["blob"], "count": len(payload["results"])}
 
 
-def load_results(service: BlobServiceClient, container: str, parts: list[str]) -> list[dict[str, Any]]:
+def load_results(service: BlobService, container: str, parts: list[str]) -> list[dict[str, Any]]:
     """All per-image results of a batch, in shard order, for the manifest."""
-    results: list[dict[str, Any]] = []
+    loaded: list[dict[str, Any]] = []
     for name in parts:
-        results.extend(json.loads(service.get_blob_client(container, name).download_blob().readall()))
-    return results
+        loaded.extend(results.read_shard_part(service, container, name))
+    return loaded

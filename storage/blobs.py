@@ -1,22 +1,22 @@
-"""Blob operations the activities need, and nothing else.
+"""Sources and their renditions: list and read the source images, and write,
+check and remove the renditions made from them.
 
-Each function takes a ``BlobServiceClient`` so tests can point it at Azurite
-and production at Azure Storage with the same code.
+Each function takes a client handle (``storage.clients.BlobService``) so tests
+can point it at Azurite and production at Azure Storage with the same code.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, unquote
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from imagebatch.naming import is_rendition_version
 from imagebatch.specs import SourceBlob
+from storage import documents
+from storage.clients import BlobService
 
 # Blob metadata must be ASCII; source names are percent-encoded into it.
 META_SOURCE = "source_name"
@@ -28,7 +28,7 @@ META_HEIGHT = "height"
 
 
 def iter_blob_pages(
-    service: BlobServiceClient, container: str, prefix: str | None, page_size: int
+    service: BlobService, container: str, prefix: str | None, page_size: int
 ) -> Iterator[list[SourceBlob]]:
     """Yield the listing one page at a time, following every continuation token."""
     client = service.get_container_client(container)
@@ -38,7 +38,7 @@ def iter_blob_pages(
 
 
 def list_blobs(
-    service: BlobServiceClient,
+    service: BlobService,
     container: str,
     prefix: str | None,
     *,
@@ -63,8 +63,8 @@ class DownloadedBlob:
     size: int
 
 
-def download(service: BlobServiceClient, container: str, name: str, *, max_bytes: int) -> DownloadedBlob:
-    """Download a source blob. Raises ``ResourceNotFoundError`` when it is gone
+def download(service: BlobService, container: str, name: str, *, max_bytes: int) -> DownloadedBlob:
+    """Download a source blob. Raises ``errors.NotFoundError`` when it is gone
     and ``BlobTooLargeError`` before reading a body over ``max_bytes``."""
     blob = service.get_blob_client(container, name)
     downloader = blob.download_blob(max_concurrency=1)
@@ -79,7 +79,7 @@ class BlobTooLargeError(Exception):
     """The source is larger than we are willing to hold in memory."""
 
 
-def delete_quietly(service: BlobServiceClient, container: str, names: list[str]) -> int:
+def delete_quietly(service: BlobService, container: str, names: list[str]) -> int:
     """Delete ``names`` as far as storage lets us (cleanup on a failure path must not
     replace the failure with its own error); returns how many were deleted."""
     deleted = 0
@@ -93,7 +93,7 @@ def delete_quietly(service: BlobServiceClient, container: str, names: list[str])
 
 
 def remove_rendition_versions(
-    service: BlobServiceClient,
+    service: BlobService,
     container: str,
     folder: str,
     renditions: list[str],
@@ -114,7 +114,7 @@ def remove_rendition_versions(
     return delete_quietly(service, container, stale)
 
 
-def read_head(service: BlobServiceClient, container: str, name: str, length: int) -> bytes:
+def read_head(service: BlobService, container: str, name: str, length: int) -> bytes:
     """The first ``length`` bytes of a blob (one ranged GET), ``b""`` for an empty one."""
     try:
         return service.get_blob_client(container, name).download_blob(offset=0, length=length).readall()
@@ -124,13 +124,13 @@ def read_head(service: BlobServiceClient, container: str, name: str, length: int
         raise
 
 
-def source_etag(service: BlobServiceClient, container: str, name: str) -> str:
+def source_etag(service: BlobService, container: str, name: str) -> str:
     props = service.get_blob_client(container, name).get_blob_properties()
     return str(props.etag).strip('"')
 
 
 def output_matches(
-    service: BlobServiceClient, container: str, name: str, *, source_etag: str, spec_fingerprint: str
+    service: BlobService, container: str, name: str, *, source_etag: str, spec_fingerprint: str
 ) -> tuple[bool, int, int, int]:
     """Whether an existing output was made from this exact source version with
     these exact parameters; also its size and dimensions for the result."""
@@ -144,7 +144,7 @@ def output_matches(
 
 
 def upload_rendition(
-    service: BlobServiceClient,
+    service: BlobService,
     container: str,
     name: str,
     data: bytes,
@@ -155,28 +155,9 @@ def upload_rendition(
 ) -> None:
     """Upload one output in a single Put Blob (atomic: readers see the old or the
     new blob, never half of one)."""
-    settings = ContentSettings(content_type=content_type, cache_control=cache_control)
-    _put(service, container, name, data, content_settings=settings, metadata=metadata)
-
-
-def upload_text(service: BlobServiceClient, container: str, name: str, text: str, content_type: str) -> None:
-    settings = ContentSettings(content_type=content_type, cache_control="no-cache")
-    _put(service, container, name, text.encode("utf-8"), content_settings=settings)
-
-
-def _put(service: BlobServiceClient, container: str, name: str, data: bytes, **kwargs: Any) -> None:
-    """Overwrite ``name`` with ``data``, creating the container on first use."""
-    blob = service.get_blob_client(container, name)
-    try:
-        blob.upload_blob(data, overwrite=True, **kwargs)
-    except ResourceNotFoundError:
-        ensure_container(service, container)
-        blob.upload_blob(data, overwrite=True, **kwargs)
-
-
-def ensure_container(service: BlobServiceClient, container: str) -> None:
-    with contextlib.suppress(ResourceExistsError):
-        service.create_container(container)
+    documents.put(
+        service, container, name, data, content_type=content_type, cache_control=cache_control, metadata=metadata
+    )
 
 
 def rendition_metadata(

@@ -16,8 +16,9 @@ consecutive versions; the marker is brought in line with the state inside the
 same attempt, before the conditional write, so whichever write wins also did
 the last marker change (the loser starts again from the winner's state).
 
-The ``ReadRunHold`` activity (``activities/functions.py``) calls :func:`read_hold`;
-the HTTP control routes call :func:`update_controls`.
+The ``ReadRunHold`` activity (``activities/functions.py``) calls :func:`read_hold`,
+``LoadShard`` :func:`read_concurrency_bound`; the HTTP control routes call
+:func:`update_controls`.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.blob import ContentSettings
 
 from imagebatch.naming import controls_blob_name
+from storage import documents
+from storage.clients import AsyncBlobService, BlobService
 
-__all__ = ["ControlConflict", "controls_blob_name", "read_hold", "update_controls"]
+__all__ = ["ControlConflict", "controls_blob_name", "read_concurrency_bound", "read_hold", "update_controls"]
 
 PAUSED = "paused"
 CANCELLED = "cancelled"
@@ -44,7 +47,7 @@ class ControlConflict(Exception):
     """The change cannot apply (the run is being cancelled)."""
 
 
-def _read(service: BlobServiceClient, container: str, name: str) -> tuple[Any, str | None]:
+def _read(service: BlobService, container: str, name: str) -> tuple[Any, str | None]:
     """(value, etag), or (None, None) when the blob does not exist."""
     try:
         downloader = service.get_blob_client(container, name).download_blob()
@@ -64,13 +67,13 @@ def hold_reason(marker: Any) -> str | None:
     return PAUSED if isinstance(marker, dict) and marker.get("reason") == PAUSED else CANCELLED
 
 
-def read_hold(service: BlobServiceClient, container: str, marker_blob: str) -> str | None:
+def read_hold(service: BlobService, container: str, marker_blob: str) -> str | None:
     """Why the run's images do not start: ``paused``, ``cancelled`` or None (they do)."""
     value, _ = _read(service, container, marker_blob)
     return hold_reason(value)
 
 
-def _sync_marker(service: BlobServiceClient, container: str, marker_blob: str, paused: bool, stamp: dict) -> None:
+def _sync_marker(service: BlobService, container: str, marker_blob: str, paused: bool, stamp: dict) -> None:
     client = service.get_blob_client(container, marker_blob)
     marker, etag = _read(service, container, marker_blob)
     if hold_reason(marker) == CANCELLED:
@@ -90,7 +93,7 @@ def _sync_marker(service: BlobServiceClient, container: str, marker_blob: str, p
 
 
 def update_controls(
-    service: BlobServiceClient,
+    service: BlobService,
     container: str,
     *,
     controls_blob: str,
@@ -125,3 +128,13 @@ def update_controls(
         except (ResourceExistsError, ResourceModifiedError):
             continue  # another request won: apply ours on top of its state
     raise ControlConflict("too many concurrent control requests; try again")
+
+
+async def read_concurrency_bound(service: AsyncBlobService, container: str, controls_blob: str) -> int | None:
+    """``max_concurrency`` of the run's control document, None when none was ever written
+    (or it cannot be understood)."""
+    try:
+        value = await documents.read_json_async(service, container, controls_blob)
+        return int(value["max_concurrency"]) if isinstance(value, dict) and "max_concurrency" in value else None
+    except (ResourceNotFoundError, ValueError, TypeError):
+        return None

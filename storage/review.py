@@ -16,12 +16,14 @@ import json
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.blob import ContentSettings
+
+from storage.clients import BlobService
 
 _JSON = ContentSettings(content_type="application/json", cache_control="no-cache")
 
 
-def record_decision(service: BlobServiceClient, container: str, blob: str, decision: dict[str, Any]) -> dict[str, Any]:
+def record_decision(service: BlobService, container: str, blob: str, decision: dict[str, Any]) -> dict[str, Any]:
     """Record ``decision`` unless one is recorded already; returns the decision that stands.
 
     Idempotent: Durable may run the activity twice, and a second run returns the
@@ -40,7 +42,7 @@ def record_decision(service: BlobServiceClient, container: str, blob: str, decis
         return existing if existing is not None else dict(decision)
 
 
-def read_decision(service: BlobServiceClient, container: str, blob: str) -> dict[str, Any] | None:
+def read_decision(service: BlobService, container: str, blob: str) -> dict[str, Any] | None:
     """The recorded decision, or None when there is none (yet)."""
     try:
         value = json.loads(service.get_blob_client(container, blob).download_blob().readall())

@@ -1,5 +1,6 @@
-"""Storage side of a batch's runs: the cancel marker, the latest-run pointer,
-the list of a batch's finished runs, and removing a run's scratch blobs.
+"""Storage side of a batch's runs: the cancel marker, the list of a batch's
+finished runs, and removing a run's scratch blobs (the latest-run pointer and
+the manifests are in ``storage/reports.py``).
 
 Names come from ``imagebatch.naming`` (one place for the layout); this module
 only reads and writes them.
@@ -8,16 +9,15 @@ only reads and writes them.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
 
-from storage import blobs
+from storage import documents
+from storage.clients import BlobService
 
 
-def marker_exists(service: BlobServiceClient, container: str, name: str) -> bool:
+def marker_exists(service: BlobService, container: str, name: str) -> bool:
     """One HEAD request: whether a marker blob (e.g. the run's cancel marker) exists."""
     try:
         service.get_blob_client(container, name).get_blob_properties()
@@ -26,24 +26,17 @@ def marker_exists(service: BlobServiceClient, container: str, name: str) -> bool
     return True
 
 
-def write_json(service: BlobServiceClient, container: str, name: str, value: Any) -> None:
-    """A small bookkeeping JSON blob (``no-cache``), creating the container if needed."""
-    blobs.upload_text(service, container, name, json.dumps(value, indent=2), "application/json")
-
-
-def read_json(service: BlobServiceClient, container: str, name: str) -> Any | None:
-    """A JSON blob's value, or None when the blob or its container does not exist."""
-    try:
-        return json.loads(service.get_blob_client(container, name).download_blob().readall())
-    except ResourceNotFoundError:
-        return None
+def write_cancel_marker(service: BlobService, container: str, name: str, request: dict[str, Any]) -> None:
+    """The run's cancel marker (who asked, when): from now on no image of the run starts
+    (``storage/controls.py`` explains the marker)."""
+    documents.put_json(service, container, name, request, indent=2)
 
 
 # The Blob Batch API takes at most 256 sub-requests per call.
 BATCH_DELETE_LIMIT = 256
 
 
-def delete_prefixes(service: BlobServiceClient, container: str, prefixes: tuple[str, ...]) -> int:
+def delete_prefixes(service: BlobService, container: str, prefixes: tuple[str, ...]) -> int:
     """Delete every blob whose name starts with one of ``prefixes``; returns how many.
 
     A 10,000-image run leaves about 1,300 plan and part blobs, so they go in Blob
@@ -84,7 +77,7 @@ def _delete_some(client: Any, names: list[str]) -> int:
     return sum(answer.status_code == 202 for answer in answers) + len(failed)
 
 
-def finished_runs(service: BlobServiceClient, container: str, runs_folder: str) -> list[str]:
+def finished_runs(service: BlobService, container: str, runs_folder: str) -> list[str]:
     """The run ids under ``runs_folder`` that have a manifest, oldest first
     (run ids sort by start time).
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -58,8 +58,8 @@ async def proxy(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch)
     """A fault proxy in front of Azurite, and the app's storage setting pointed at it.
 
     ``storage.clients`` caches one client per process, so the cache is reset
-    around the test, and both client factories (sync and asyncio) are wrapped to
-    pass test-sized SDK retry waits (the app has no setting for them, see
+    around the test, and its client factory (sync and asyncio) is replaced by one
+    with test-sized SDK retry waits (the app has no setting for them, see
     docs/reliability.md).
     """
     endpoint = next(p for p in azurite_connection_string.split(";") if p.startswith("BlobEndpoint="))
@@ -68,14 +68,15 @@ async def proxy(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("ACTIVITY_RETRY_FIRST_INTERVAL_MS", "50")
         monkeypatch.setenv("ACTIVITY_RETRY_MAX_ATTEMPTS", str(DURABLE_MAX_ATTEMPTS))
 
-        def fast_client(name: str, env: object = None) -> BlobServiceClient:
-            return BlobServiceClient.from_connection_string(os.environ[name], **fast_sdk_retry())
+        def fast_client(
+            name: str, env: Mapping[str, str] | None = None, *, aio: bool = False
+        ) -> BlobServiceClient | AsyncBlobServiceClient:
+            settings = os.environ if env is None else env
+            retry = fast_sdk_retry(int(settings.get("STORAGE_RETRY_TOTAL", "3")), aio=aio)
+            client_class = AsyncBlobServiceClient if aio else BlobServiceClient
+            return client_class.from_connection_string(settings[name], **retry)
 
-        def fast_async_client(name: str, env: object = None) -> AsyncBlobServiceClient:
-            return AsyncBlobServiceClient.from_connection_string(os.environ[name], **fast_sdk_retry(aio=True))
-
-        monkeypatch.setattr(storage.clients, "create_blob_service_client", fast_client)
-        monkeypatch.setattr(storage.clients, "create_async_blob_service_client", fast_async_client)
+        monkeypatch.setattr(storage.clients, "create_client", fast_client)
         storage.clients.reset_clients()
         yield fault_proxy
         await storage.clients.close_async_clients()
