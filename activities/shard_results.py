@@ -18,6 +18,8 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
+from imagebatch.messages import LoadShardInput, RecordResultsInput, RecordResultsResult, ShardSegment, StorageRefusal
+from imagebatch.specs import BatchRequest, SourceBlob
 from storage.errors import describe, is_transient
 
 
@@ -32,26 +34,30 @@ def permanent_error(error: BaseException) -> dict[str, str] | None:
     return None
 
 
-async def load_shard(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:
-    """One segment of the shard's plan: ``{"request", "images", "total"}`` with the
-    ``count`` images from ``start`` (all without them), or ``{"error": ...}`` when
-    the plan can never be read (its blob is gone, access is denied)."""
+async def load_shard(wanted: LoadShardInput, service: AsyncBlobServiceClient) -> ShardSegment:
+    """One segment of the shard's plan: the request and the ``count`` images from
+    ``start`` (all without a count), or ``error`` when the plan can never be read (its
+    blob is gone, access is denied)."""
     try:
-        downloader = await service.get_blob_client(payload["container"], payload["blob"]).download_blob()
+        downloader = await service.get_blob_client(wanted.container, wanted.blob).download_blob()
         plan = json.loads(await downloader.readall())
-        start = int(payload.get("start") or 0)
-        count = payload.get("count")
-        images = plan["images"][start:] if count is None else plan["images"][start : start + int(count)]
-        loaded = {"request": plan["request"], "images": images, "total": len(plan["images"])}
-        if payload.get("controls_blob"):
+        start, count = wanted.start, wanted.count
+        images = plan["images"][start:] if count is None else plan["images"][start : start + count]
+        bound = None
+        if wanted.controls_blob:
             # The run's current bound (PATCH .../{id}): a lane beyond it parks at this boundary.
-            loaded["max_concurrency"] = await _current_bound(service, payload["container"], payload["controls_blob"])
-        return loaded
+            bound = await _current_bound(service, wanted.container, wanted.controls_blob)
+        return ShardSegment(
+            request=BatchRequest.from_dict(plan["request"]),
+            images=tuple(SourceBlob.from_dict(image) for image in images),
+            total=len(plan["images"]),
+            max_concurrency=bound,
+        )
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:
             raise
-        return {"error": permanent}
+        return ShardSegment(error=StorageRefusal.from_dict(permanent))
 
 
 async def _current_bound(service: AsyncBlobServiceClient, container: str, blob: str) -> int | None:
@@ -64,26 +70,26 @@ async def _current_bound(service: AsyncBlobServiceClient, container: str, blob: 
         return None
 
 
-async def record_shard_results(payload: dict[str, Any], service: AsyncBlobServiceClient) -> dict[str, Any]:
+async def record_shard_results(record: RecordResultsInput, service: AsyncBlobServiceClient) -> RecordResultsResult:
     """Write the shard's per-image results (idempotent: same name, same content);
-    ``{"error": ...}`` when storage refuses for good (the shard then hands them to
-    its parent instead)."""
-    data = json.dumps(payload["results"]).encode("utf-8")
-    blob = service.get_blob_client(payload["container"], payload["blob"])
+    ``error`` when storage refuses for good (the shard then hands them to its parent
+    instead)."""
+    data = json.dumps([result.to_dict() for result in record.results]).encode("utf-8")
+    blob = service.get_blob_client(record.container, record.blob)
     settings = ContentSettings(content_type="application/json", cache_control="no-cache")
     try:
         try:
             await blob.upload_blob(data, overwrite=True, content_settings=settings)
         except ResourceNotFoundError:
             with contextlib.suppress(ResourceExistsError):
-                await service.create_container(payload["container"])
+                await service.create_container(record.container)
             await blob.upload_blob(data, overwrite=True, content_settings=settings)
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:
             raise
-        return {"blob": payload["blob"], "error": permanent}
-    return {"blob": payload["blob"], "count": len(payload["results"])}
+        return RecordResultsResult(record.blob, error=StorageRefusal.from_dict(permanent))
+    return RecordResultsResult(record.blob, len(record.results))
 
 
 def load_results(service: BlobServiceClient, container: str, parts: list[str]) -> list[dict[str, Any]]:

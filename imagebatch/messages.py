@@ -70,13 +70,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar, cast, get_args
 
 from imagebatch.specs import BatchRequest, RenderSpec, SourceBlob
 
 VERSION_KEY = "v"
-IMAGE_STATUSES = ("processed", "skipped", "failed", "not_started", "unknown")
-BATCH_STATUSES = ("succeeded", "failed", "cancelled", "deadline_exceeded", "rejected")
+ImageStatus = Literal["processed", "skipped", "failed", "not_started", "unknown"]
+BatchStatus = Literal["succeeded", "failed", "cancelled", "deadline_exceeded", "rejected"]
+IMAGE_STATUSES: tuple[str, ...] = get_args(ImageStatus)
+BATCH_STATUSES: tuple[str, ...] = get_args(BatchStatus)
 
 T = TypeVar("T")
 
@@ -532,7 +534,7 @@ class ImageResult(Message):
     ``recovered``: re-checked in storage after its record was lost."""
 
     name: str
-    status: str
+    status: ImageStatus
     outputs: tuple[OutputEntry, ...] = ()
     duration_ms: int = 0
     kind: str | None = None
@@ -563,7 +565,7 @@ class ImageResult(Message):
             raise fields.error("status", f"must be one of {', '.join(IMAGE_STATUSES)}, got {status!r}")
         return cls(
             name=fields.text("name"),
-            status=status,
+            status=cast(ImageStatus, status),
             outputs=fields.objs("outputs", OutputEntry.read),
             duration_ms=fields.integer("duration_ms"),
             kind=fields.opt_text("kind"),
@@ -1122,7 +1124,7 @@ class NotifyInput(Message):
     request: BatchRequest
     shard_outcomes: tuple[ShardRecord, ...]
     progress: Mapping[str, int]
-    status: str
+    status: BatchStatus
     started: str
     finished: str
     plan_folder: str | None = None
@@ -1159,7 +1161,7 @@ class NotifyInput(Message):
             request=fields.foreign("request", BatchRequest.from_dict),
             shard_outcomes=fields.objs("shard_outcomes", ShardRecord.read),
             progress=fields.counts("progress"),
-            status=status,
+            status=cast(BatchStatus, status),
             started=fields.text("started"),
             finished=fields.text("finished"),
             plan_folder=fields.opt_text("plan_folder"),

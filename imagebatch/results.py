@@ -8,14 +8,11 @@ Every result stays compact: names, counts and sizes, never image bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-from imagebatch.messages import ImageResult, OutputEntry
-
-ImageStatus = Literal["processed", "skipped", "failed", "not_started", "unknown"]
-BatchStatus = Literal["succeeded", "failed", "cancelled", "deadline_exceeded", "rejected"]
+from imagebatch.messages import BatchStatus, ImageResult, ImageStatus, OutputEntry
 
 # Failure kinds not produced by the image decoder.
 KIND_BLOB_GONE = "blob_gone"
@@ -133,7 +130,7 @@ def build_manifest(
     instance_id: str,
     run: str,
     request: Mapping[str, Any],
-    results: list[Mapping[str, Any]],
+    results: Sequence[Mapping[str, Any]],
     progress: Progress,
     status: BatchStatus,
     started: str,
@@ -197,11 +194,12 @@ def manifest_not_written(location: str, reason: str) -> dict[str, Any]:
     """What replaces the manifest location in a summary when it could not be
     written: the summary itself (counts, status) is then the run's only record,
     and re-submitting the batch writes the manifest where it was meant to go."""
-    return {
-        "manifest": None,
-        "report": None,
-        "manifest_error": one_line(f"the manifest could not be written to {location}: {reason}"),
-    }
+    return {"manifest": None, "report": None, "manifest_error": manifest_error_text(location, reason)}
+
+
+def manifest_error_text(location: str, reason: str) -> str:
+    """Why a run has no manifest, in one line (``BatchSummary.manifest_error``)."""
+    return one_line(f"the manifest could not be written to {location}: {reason}")
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
