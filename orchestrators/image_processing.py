@@ -3,8 +3,9 @@ shards, the proof sheet, a decision) -> keep ``max_concurrency`` shard lanes
 running -> NotifyCompletion.
 
 Pure orchestration code: no I/O, no clock but ``current_utc_datetime``, no
-environment reads (the retry policy and shard size arrive in the input,
-chosen by the HTTP starter from app settings). Only counts, shard sizes and
+environment reads (the retry policy and shard size arrive in the input, a
+``BatchInput`` chosen by the HTTP starter from app settings). Every message it
+sends or receives is a type of ``imagebatch.messages`` (docs/design.md, section 5a). Only counts, shard sizes and
 blob names pass through this history: the listing and the per-image results
 live in blobs (see ``activities/list_images.py`` and ``orchestrators/shard.py``),
 so the parent stays small and cheap to replay for 10,000 images or more.

@@ -34,7 +34,8 @@ lane's history never grows (each look is one small execution: ``ReadRunHold`` +
 one wait, no ``ProcessImage``); resumed -> it goes on with the image it did not start.
 
 Deterministic like every orchestrator: inputs arrive in the orchestration
-input (retry policy, blob names of its plan and of its results' folder).
+input (``imagebatch.messages.ShardInput``: retry policy, blob names of its plan and
+of its results' folder; the state of earlier executions).
 """
 
 from __future__ import annotations
