@@ -62,7 +62,6 @@ def _warm(_: int) -> int:
 
 def _process_one(payload: dict[str, Any]) -> str:
     from activities.process_image import process_image
-    from imagebatch.messages import ProcessImageInput
     from imagebatch.settings import AppSettings
 
     assert _worker_service is not None
