@@ -40,7 +40,10 @@ these classes have no ``to_json``: the sender passes ``to_dict()`` (a JSON-safe
 plain dict) to ``call_activity`` / ``call_sub_orchestrator`` / ``start_new`` /
 ``continue_as_new`` or returns it from an activity, and the receiver calls
 ``from_dict()`` on what arrives. The dicts are the same as before these types
-existed (same keys, same order), so histories already in flight read as before.
+existed (same keys, same order), so histories already in flight read as before;
+two are smaller: ListImages' input no longer repeats what its ``request`` holds
+(older, wider payloads still read), and LoadShard's result leaves out a null
+``max_concurrency``.
 
 **Schema versions.** Every type has ``VERSION`` (what ``to_dict`` writes) and
 ``READS`` (what ``from_dict`` accepts). The version travels in the key ``"v"``,
