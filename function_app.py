@@ -2,7 +2,9 @@
 and activity blueprints, and the HTTP API.
 
 HTTP functions stay thin: validation, status mapping and naming live in the
-Azure-free ``imagebatch`` package.
+Azure-free ``imagebatch`` package; the orchestration input is a
+``imagebatch.messages.BatchInput`` (sent as its ``to_dict()``, read back with
+``from_dict``), and the orchestrator is named by ``imagebatch.function_names``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from imagebatch.batch_request import (
     parse_review_decision,
 )
 from imagebatch.batch_status import friendly_status, is_active
+from imagebatch.function_names import IMAGE_PROCESSING_ORCHESTRATOR
 from imagebatch.jsonvalue import json_object
+from imagebatch.messages import BatchInput, MessageError
 from imagebatch.naming import (
     batch_folder,
     cancel_blob_name,
@@ -50,10 +54,11 @@ from imagebatch.naming import (
 from imagebatch.report import report_blob_name
 from imagebatch.retention import HistoryRetention
 from imagebatch.settings import AppSettings
+from imagebatch.specs import BatchRequest
 from orchestrators import bp as orchestrators_bp
 from orchestrators.controls import control_event_name
-from orchestrators.image_processing import CANCEL_EVENT, ORCHESTRATOR_NAME
-from orchestrators.review import APPROVED, BY_REVIEWER, REJECTED, REVIEW_EVENT
+from orchestrators.image_processing import CANCEL_EVENT
+from orchestrators.review import APPROVED, BY_REVIEWER, REJECTED, REVIEW_EVENT, decision_record
 from orchestrators.shard import RESUME_EVENT
 from storage import plans, reports, runs
 from storage.clients import BlobService, interactive_client
@@ -99,16 +104,26 @@ def _storage_unavailable(field: str, message: str) -> func.HttpResponse:
     return response
 
 
+def _batch_input(status: df.DurableOrchestrationStatus) -> BatchInput | None:
+    """The run's orchestration input, or None when it cannot be read as one (the routes
+    then treat the run as one they cannot act on)."""
+    try:
+        return BatchInput.from_dict(json_object(status.input_))
+    except MessageError as error:
+        log.warning("Batch %s: its orchestration input is not a BatchInput: %s", status.instance_id, error)
+        return None
+
+
 async def _active_run(
     client: df.DurableOrchestrationClient, instance_id: str
-) -> tuple[df.DurableOrchestrationStatus | None, str | None, dict, str | None]:
+) -> tuple[df.DurableOrchestrationStatus | None, str | None, BatchRequest | None, str | None]:
     """``(status, runtime status, request, run id)`` of a batch's latest run (status
     None when there is no such batch), for the routes that act on a running run."""
     status = await _status(client, instance_id)
     if not status:
-        return None, None, {}, None
-    orchestration = json_object(status.input_)
-    return status, _runtime_status(status), orchestration.get("request") or {}, orchestration.get("run")
+        return None, None, None, None
+    batch = _batch_input(status)
+    return status, _runtime_status(status), batch.request if batch else None, batch.run if batch else None
 
 
 async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> df.DurableOrchestrationStatus | None:
@@ -154,12 +169,12 @@ async def start_batch(req: func.HttpRequest, client: df.DurableOrchestrationClie
             message = f"cannot store the source list, nothing was started; try again: {describe(error)}"
             return _storage_unavailable("source.blobs", message)
         request = request.with_stored_list(listed)
-    orchestration = orchestration_input(request.to_dict(), AppSettings.from_env(), run)
     hold_poll = os.environ.get("HOLD_POLL_MS", "").strip()  # "first,cap": how often a paused lane looks again
-    if hold_poll:
-        orchestration["hold_poll_ms"] = [int(v) for v in hold_poll.split(",")][:2]
+    polls = [int(v) for v in hold_poll.split(",")] if hold_poll else []
+    hold_poll_ms = (polls[0], polls[1] if len(polls) > 1 else polls[0]) if polls else None
+    orchestration = orchestration_input(request, AppSettings.from_env(), run, hold_poll_ms=hold_poll_ms)
     try:
-        instance_id = await client.start_new(ORCHESTRATOR_NAME, instance_id, orchestration)
+        instance_id = await client.start_new(IMAGE_PROCESSING_ORCHESTRATOR, instance_id, orchestration.to_dict())
     except Exception:
         if request.batch_id:
             existing = await client.get_status(request.batch_id)
@@ -196,7 +211,8 @@ async def get_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient
             instance_id_prefix=shard_instance_prefix(instance_id, run), runtime_status=ACTIVE_SHARD_STATUSES
         )
         progress = live_progress(custom["progress"], [shard.custom_status for shard in shards])
-    request = json_object(status.input_).get("request") or {}
+    batch = _batch_input(status)
+    request = batch.request if batch else None
     try:
         # Best effort: a status answer must not wait on (or fail with) an unwell storage account.
         earlier = await asyncio.wait_for(asyncio.to_thread(_earlier_runs, request, instance_id, run), timeout=5)
@@ -236,12 +252,11 @@ _EARLIER_RUNS: dict[tuple[str, str, str, str | None], list[str]] = {}
 _EARLIER_RUNS_KEPT = 512
 
 
-def _earlier_runs(request: dict, instance_id: str, current_run: str | None) -> list[dict[str, str]]:
+def _earlier_runs(request: BatchRequest | None, instance_id: str, current_run: str | None) -> list[dict[str, str]]:
     """The batch's other finished runs (oldest first), from their manifests in storage."""
-    container = request.get("output_container")
-    if not container:
+    if request is None or not request.output_container:
         return []
-    prefix = request.get("output_prefix") or ""
+    container, prefix = request.output_container, request.output_prefix
     key = (container, prefix, instance_id, current_run)
     found = _EARLIER_RUNS.get(key)
     if found is None:
@@ -277,13 +292,13 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     status, runtime, request, run = await _active_run(client, instance_id)
     if not status:
         return _not_found(instance_id)
-    if not is_active(runtime) or not run or not request.get("output_container"):
+    if not is_active(runtime) or not run or request is None:
         message = f"batch '{instance_id}' is not running (it is {runtime}); only a running batch can be cancelled"
         return _error(409, "conflict", "id", message)
-    marker = cancel_blob_name(request.get("output_prefix") or "", instance_id, run)
+    marker = cancel_blob_name(request.output_prefix, instance_id, run)
     requested = {"batch_id": instance_id, "run": run, "requested": datetime.now(UTC).isoformat()}
     try:
-        service, container = _interactive_storage(), request["output_container"]
+        service, container = _interactive_storage(), request.output_container
         await asyncio.wait_for(asyncio.to_thread(runs.write_cancel_marker, service, container, marker, requested), 10)
     except Exception as error:
         # Without the marker the lanes would not stop: refuse rather than half-cancel.
@@ -317,15 +332,15 @@ async def _change_controls(
         return _not_found(instance_id)
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     stage = custom.get("stage")
-    if not is_active(runtime) or not run or not request.get("output_container") or stage in _FINAL_STAGES:
+    if not is_active(runtime) or not run or request is None or stage in _FINAL_STAGES:
         state = runtime if stage not in _FINAL_STAGES or not is_active(runtime) else f"{runtime}, {stage}"
         message = f"batch '{instance_id}' is not running (it is {state}); only a running batch can be {action}"
         return _error(409, "conflict", "id", message)
-    prefix = request.get("output_prefix") or ""
-    initial = {"version": 0, "paused": False, "max_concurrency": int(request.get("max_concurrency") or 10)}
+    prefix = request.output_prefix
+    initial = {"version": 0, "paused": False, "max_concurrency": request.max_concurrency}
     stamp = {"batch_id": instance_id, "run": run, "requested": datetime.now(UTC).isoformat()}
     try:
-        service, container = _interactive_storage(), request["output_container"]
+        service, container = _interactive_storage(), request.output_container
         new = await asyncio.wait_for(
             asyncio.to_thread(
                 update_controls,
@@ -432,14 +447,14 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     stage = custom.get("stage")
     verb = "approved" if decision == APPROVED else "rejected"
-    if not is_active(runtime) or not run or not request.get("output_container") or stage != "awaiting_approval":
+    if not is_active(runtime) or not run or request is None or stage != "awaiting_approval":
         state = runtime if not is_active(runtime) or not stage else f"{runtime}, {stage}"
         message = f"batch '{instance_id}' is not awaiting approval (it is {state}); nothing to be {verb}"
         return _error(409, "conflict", "id", message)
-    blob = review_blob_name(request.get("output_prefix") or "", instance_id, run)
-    mine = {"decision": decision, "by": BY_REVIEWER, "at": datetime.now(UTC).isoformat(), "reason": reason}
+    blob = review_blob_name(request.output_prefix, instance_id, run)
+    mine = decision_record(decision, BY_REVIEWER, datetime.now(UTC), reason).to_dict()
     try:
-        service, container = _interactive_storage(), request["output_container"]
+        service, container = _interactive_storage(), request.output_container
         recorded = await asyncio.wait_for(asyncio.to_thread(record_decision, service, container, blob, mine), 15)
     except Exception as error:
         message = f"cannot record the decision, nothing was {verb}; try again: {describe(error)}"

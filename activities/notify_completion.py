@@ -17,9 +17,12 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from activities.shard_results import load_results, permanent_error
+from imagebatch.messages import BatchSummary, NotifyInput, ShardRecord
 from imagebatch.naming import (
     latest_run_blob_name,
     manifest_blob_name,
@@ -38,12 +41,12 @@ from imagebatch.results import (
     compact_summary,
     failed_result,
     image_result,
-    manifest_not_written,
+    manifest_error_text,
     not_started_result,
     output_entry,
 )
 from imagebatch.settings import AppSettings
-from imagebatch.specs import RenderSpec, SourceBlob
+from imagebatch.specs import BatchRequest, SourceBlob
 from storage import blobs, plans, reports, runs
 from storage.clients import BlobService
 from storage.errors import describe
@@ -79,7 +82,15 @@ def post_webhook(url: str, body: dict[str, Any], *, timeout: float, attempts: in
 
 
 def _results(
-    payload: dict[str, Any], service: BlobService, container: str, rejected: list[dict[str, Any]]
+    service: BlobService,
+    container: str,
+    rejected: list[dict[str, Any]],
+    *,
+    request: BatchRequest,
+    instance_id: str,
+    run: str,
+    plan_folder: str | None,
+    outcomes: Sequence[ShardRecord],
 ) -> list[dict[str, Any]]:
     """Every image's result, in shard order.
 
@@ -91,19 +102,17 @@ def _results(
     be read (deleted, container gone, storage refusing) costs only its own
     records: those images are re-checked against their outputs in storage.
     """
-    request = payload["request"]
-    prefix = request.get("output_prefix") or ""
-    results = list(payload.get("results") or []) + list(rejected)
-    plan_folder = payload.get("plan_folder")
-    for shard, outcome in enumerate(payload.get("shard_outcomes") or []):
+    prefix = request.output_prefix
+    results = list(rejected)
+    for shard, outcome in enumerate(outcomes):
         plan_blob = shard_plan_blob(plan_folder, shard) if plan_folder else None
-        if "parts" in outcome:
-            parts = shard_parts_prefix(prefix, payload["instance_id"], payload["run"], shard)
-            size = int(outcome["segment_size"])
-            inline = outcome.get("inline") or {}
-            for segment in range(int(outcome["parts"])):
+        if outcome.parts is not None:
+            parts = shard_parts_prefix(prefix, instance_id, run, shard)
+            size = outcome.segment_size
+            inline = outcome.inline
+            for segment in range(outcome.parts):
                 if str(segment) in inline:
-                    results += inline[str(segment)]
+                    results += [result.to_dict() for result in inline[str(segment)]]
                     continue
                 name = segment_part_blob(parts, segment)
                 try:
@@ -114,30 +123,47 @@ def _results(
                     log.warning("Cannot read the results of shard %d (%s): %s", shard, name, describe(error))
                     window = (segment * size, (segment + 1) * size)
                     results += _recheck_shard(request, service, plan_blob, window, describe(error))
-            if "not_started_from" in outcome and plan_blob:
+            if outcome.not_started_from is not None and plan_blob:
                 names = _plan_names(service, container, {"plan_blob": plan_blob, "size": "the rest"})
-                results += [not_started_result(name) for name in names[int(outcome["not_started_from"]) :]]
-        elif "failed" in outcome:
-            failed = outcome["failed"]
-            names = _plan_names(service, container, failed)
-            results += [failed_result(name, failed["kind"], failed["message"]) for name in names]
-        elif "not_started" in outcome:
+                results += [not_started_result(name) for name in names[outcome.not_started_from :]]
+        elif outcome.failed is not None:
+            failed = outcome.failed
+            names = _plan_names(service, container, failed.to_dict())
+            results += [failed_result(name, failed.kind or "", failed.message or "") for name in names]
+        elif outcome.not_started is not None:
             # Why they never started: a cancel (the default), or the run's proof was rejected.
-            message = outcome["not_started"].get("message")
-            names = _plan_names(service, container, outcome["not_started"])
+            message = outcome.not_started.message
+            names = _plan_names(service, container, outcome.not_started.to_dict())
             results += [not_started_result(name, message) if message else not_started_result(name) for name in names]
     return results
 
 
-def collect_results(payload: dict[str, Any], service: BlobService, container: str) -> list[dict[str, Any]]:
-    """Every image's result of the ``shard_outcomes`` in ``payload`` (shard order), as the
+def collect_results(
+    service: BlobService,
+    container: str,
+    *,
+    request: BatchRequest,
+    instance_id: str,
+    run: str,
+    plan_folder: str | None,
+    outcomes: Sequence[ShardRecord],
+) -> list[dict[str, Any]]:
+    """Every image's result of the shards recorded in ``outcomes`` (shard order), as the
     manifest lists them; the proof sheet reads its sample's shards with it."""
-    return _results(payload, service, container, [])
+    return _results(
+        service,
+        container,
+        [],
+        request=request,
+        instance_id=instance_id,
+        run=run,
+        plan_folder=plan_folder,
+        outcomes=outcomes,
+    )
 
 
-def _extra(payload: dict[str, Any], service: BlobService, container: str) -> dict[str, Any]:
+def _extra(name: str | None, service: BlobService, container: str) -> dict[str, Any]:
     """The plan's refused images and non-image objects (``ListImages``' extra.json), if any."""
-    name = payload.get("extra_blob")
     if not name:
         return {}
     try:
@@ -150,15 +176,15 @@ def _extra(payload: dict[str, Any], service: BlobService, container: str) -> dic
 
 
 def _recheck_shard(
-    request: dict[str, Any], service: BlobService, plan_blob: str | None, window: tuple[int, int], reason: str
+    request: BatchRequest, service: BlobService, plan_blob: str | None, window: tuple[int, int], reason: str
 ) -> list[dict[str, Any]]:
     """The records of a shard segment whose results blob is lost (its plan's images
     ``window[0]:window[1]``), rebuilt from storage: an image whose every rendition
     exists for its current source version and these parameters is ``processed``
     (``recovered``); any other is ``unknown`` (kind ``record_lost``), which a
     re-submission checks again."""
-    output_container = request["output_container"]
-    spec = RenderSpec.from_dict(request["spec"])
+    output_container = request.output_container
+    spec = request.spec
     try:
         if plan_blob is None:
             raise LookupError("no plan folder")
@@ -175,12 +201,10 @@ def _recheck_shard(
     rechecked = []
     for source in images:
         try:
-            etag = source.etag or blobs.source_etag(service, request["source_container"], source.name)
+            etag = source.etag or blobs.source_etag(service, request.source_container, source.name)
             version = output_version(etag, spec.fingerprint())
             targets = {
-                r.name: output_blob_name(
-                    request.get("output_prefix") or "", source.name, r.name, spec.extension, version
-                )
+                r.name: output_blob_name(request.output_prefix, source.name, r.name, spec.extension, version)
                 for r in spec.renditions
             }
             outputs = []
@@ -207,12 +231,12 @@ def _plan_names(service: BlobService, container: str, shard: dict[str, Any]) -> 
         return [f"{shard['size']} image(s) of {shard['plan_blob']}"]
 
 
-def _review_record(payload: dict[str, Any], service: BlobService, container: str) -> dict[str, Any]:
+def _review_record(notify: NotifyInput, service: BlobService, container: str) -> dict[str, Any]:
     """The run's review as the orchestrator reports it, plus the names of the sample
     images (the plan's first ``sample_shards`` shards)."""
-    review = dict(payload["review"])
-    plan_folder = payload.get("plan_folder")
-    outcomes = payload.get("shard_outcomes") or []
+    review = dict(notify.review or {})
+    plan_folder = notify.plan_folder
+    outcomes = notify.shard_outcomes
     if plan_folder:
         names: list[str] = []
         for shard in range(min(int(review.get("sample_shards") or 0), len(outcomes))):
@@ -221,17 +245,17 @@ def _review_record(payload: dict[str, Any], service: BlobService, container: str
     return review
 
 
-def _warnings(request: dict[str, Any], progress: Progress) -> list[str]:
+def _warnings(request: BatchRequest, progress: Progress) -> list[str]:
     """What a user should know even when nothing failed."""
     if progress.total:
         return []
-    where = f"{request.get('source_container')}/{request.get('source_prefix') or ''}"
-    if request.get("source_blobs") is not None or request.get("source_list"):
+    where = f"{request.source_container}/{request.source_prefix or ''}"
+    if request.source_blobs is not None or request.source_list_blob:
         return ["the batch listed no blobs"]
     return [f"no images found under '{where}': check the container and prefix"]
 
 
-def notify_completion(payload: dict[str, Any], service: BlobService, settings: AppSettings) -> dict[str, Any]:
+def notify_completion(notify: NotifyInput, service: BlobService, settings: AppSettings) -> BatchSummary:
     """Write the run's manifest and report, point ``latest.json`` at them, then
     remove the run's scratch blobs (plans, parts, cancel marker).
 
@@ -240,12 +264,10 @@ def notify_completion(payload: dict[str, Any], service: BlobService, settings: A
     Transient storage errors are raised (retried); a refusal that retrying cannot
     fix (403, a lease, ...) returns the summary with ``manifest_error`` instead, so
     the batch still ends with its counts and a one-line reason."""
-    instance_id = payload["instance_id"]
-    run = payload["run"]
-    request = payload["request"]
-    output_container = request["output_container"]
-    output_prefix = request.get("output_prefix") or ""
-    progress = Progress.from_dict(payload["progress"])
+    instance_id, run, request = notify.instance_id, notify.run, notify.request
+    output_container = request.output_container
+    output_prefix = request.output_prefix
+    progress = Progress.from_dict(notify.progress)
     manifest_name = manifest_blob_name(output_prefix, instance_id, run)
     try:
         # At-least-once: an earlier attempt may have written the manifest and removed the
@@ -259,45 +281,57 @@ def notify_completion(payload: dict[str, Any], service: BlobService, settings: A
             raise
         written = None
     if isinstance(written, dict) and written.get("run") == run and written.get("batch_id") == instance_id:
-        return _publish(payload, service, settings, written, manifest_name, already_written=True)
-    extra = _extra(payload, service, output_container)
+        return _publish(notify, service, settings, written, manifest_name, already_written=True)
+    extra = _extra(notify.extra_blob, service, output_container)
+    results = _results(
+        service,
+        output_container,
+        extra.get("rejected") or [],
+        request=request,
+        instance_id=instance_id,
+        run=run,
+        plan_folder=notify.plan_folder,
+        outcomes=notify.shard_outcomes,
+    )
     manifest = build_manifest(
         instance_id=instance_id,
         run=run,
-        request=request,
-        results=_results(payload, service, output_container, extra.get("rejected") or []),
+        request=request.to_dict(),
+        results=results,
         progress=progress,
-        status=payload["status"],
-        started=payload["started"],
-        finished=payload["finished"],
-        listing_error=payload.get("listing_error"),
+        status=notify.status,
+        started=notify.started,
+        finished=notify.finished,
+        listing_error=notify.listing_error,
         warnings=_warnings(request, progress),
     )
     not_images = extra.get("not_images")
     if not_images:
         manifest["not_images"] = not_images
-    if payload.get("review"):
-        manifest["review"] = _review_record(payload, service, output_container)
-    return _publish(payload, service, settings, manifest, manifest_name, already_written=False)
+    if notify.review:
+        manifest["review"] = _review_record(notify, service, output_container)
+    return _publish(notify, service, settings, manifest, manifest_name, already_written=False)
 
 
 def _publish(
-    payload: dict[str, Any],
+    notify: NotifyInput,
     service: BlobService,
     settings: AppSettings,
-    manifest: dict[str, Any],
+    manifest: Mapping[str, Any],
     manifest_name: str,
     *,
     already_written: bool,
-) -> dict[str, Any]:
+) -> BatchSummary:
     """Manifest (unless an earlier attempt wrote it), report, ``latest.json``, then the
     scratch blobs go; each step idempotent. Then the webhook, if configured."""
-    instance_id, run, request = payload["instance_id"], payload["run"], payload["request"]
-    output_container = request["output_container"]
-    output_prefix = request.get("output_prefix") or ""
+    instance_id, run, request = notify.instance_id, notify.run, notify.request
+    output_container = request.output_container
+    output_prefix = request.output_prefix
     report_name = report_blob_name(output_prefix, instance_id, run)
-    summary = compact_summary(manifest, f"{output_container}/{manifest_name}")
-    summary["report"] = f"{output_container}/{report_name}"
+    summary = replace(
+        BatchSummary.from_dict(compact_summary(manifest, f"{output_container}/{manifest_name}")),
+        report=f"{output_container}/{report_name}",
+    )
     try:
         if not already_written:
             reports.publish_manifest(service, output_container, manifest_name, manifest)
@@ -325,12 +359,14 @@ def _publish(
         permanent = permanent_error(error)
         if permanent is None:
             raise
-        return {**summary, **manifest_not_written(summary["manifest"], permanent["message"])}
+        reason = manifest_error_text(summary.manifest or manifest_name, permanent["message"])
+        return replace(summary, manifest=None, report=None, manifest_error=reason)
     if settings.notify_webhook_url:
-        summary["webhook"] = post_webhook(
+        delivery = post_webhook(
             settings.notify_webhook_url,
-            summary,
+            summary.to_dict(),
             timeout=settings.notify_timeout_seconds,
             attempts=settings.notify_attempts,
         )
+        summary = replace(summary, webhook=delivery)
     return summary

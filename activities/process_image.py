@@ -27,6 +27,7 @@ from typing import Any
 
 from imagebatch.imaging import ImageProcessingError, decode_estimate, render_image
 from imagebatch.memory_budget import process_budget
+from imagebatch.messages import ProcessImageInput
 from imagebatch.naming import output_blob_name, output_folder, output_version
 from imagebatch.results import (
     KIND_BLOB_GONE,
@@ -38,7 +39,6 @@ from imagebatch.results import (
     output_entry,
 )
 from imagebatch.settings import AppSettings
-from imagebatch.specs import RenderSpec, SourceBlob
 from storage import blobs, runs
 from storage.clients import BlobService
 from storage.errors import NotFoundError, StorageResponseError, describe, is_transient
@@ -65,13 +65,15 @@ def _existing_outputs(
     return outputs
 
 
-def process_image(payload: dict[str, Any], service: BlobService, settings: AppSettings) -> dict[str, Any]:
+def process_image(work: ProcessImageInput, service: BlobService, settings: AppSettings) -> dict[str, Any]:
+    """One image's renditions; returns its result (``ImageResult``'s dict, built by the
+    ``imagebatch.results`` helpers)."""
     start = time.perf_counter()
-    source = SourceBlob.from_dict(payload["source"])
-    spec = RenderSpec.from_dict(payload["spec"])
-    source_container = payload["source_container"]
-    output_container = payload["output_container"]
-    output_prefix = payload.get("output_prefix") or ""
+    source = work.source
+    spec = work.spec
+    source_container = work.source_container
+    output_container = work.output_container
+    output_prefix = work.output_prefix
     fingerprint = spec.fingerprint()
     folder = output_folder(output_prefix, source.name)
     renditions = [r.name for r in spec.renditions]
@@ -86,7 +88,7 @@ def process_image(payload: dict[str, Any], service: BlobService, settings: AppSe
     try:
         # Cancel is checked here, per image, so a lane stops after the image in hand
         # (one HEAD; the marker is written before the cancel is acknowledged).
-        if payload.get("cancel_blob") and runs.marker_exists(service, output_container, payload["cancel_blob"]):
+        if work.cancel_blob and runs.marker_exists(service, output_container, work.cancel_blob):
             return not_started_result(source.name)
         etag = source.etag or blobs.source_etag(service, source_container, source.name)
         existing = _existing_outputs(service, output_container, targets_for(etag), etag, fingerprint)

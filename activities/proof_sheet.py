@@ -11,10 +11,10 @@ records give the same page, written over the same name.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from activities.notify_completion import collect_results
 from activities.shard_results import permanent_error
+from imagebatch.messages import ProofSheetInput, ProofSheetResult
 from imagebatch.naming import proof_blob_name, shard_plan_blob
 from imagebatch.proof import build_proof
 from storage import plans, reports
@@ -37,35 +37,41 @@ def _source_sizes(service: BlobService, container: str, plan_folder: str, shards
     return sizes
 
 
-def write_proof_sheet(payload: dict[str, Any], service: BlobService) -> dict[str, Any]:
-    """``{"proof": "container/blob", "sample", "failed"}``, or ``{"proof": None, "error"}``
-    when storage refuses for good (the run still waits for a decision)."""
-    request = payload["request"]
-    container = request["output_container"]
-    prefix = request.get("output_prefix") or ""
-    name = proof_blob_name(prefix, payload["instance_id"], payload["run"])
-    outcomes = payload["shard_outcomes"]
+def write_proof_sheet(sheet: ProofSheetInput, service: BlobService) -> ProofSheetResult:
+    """The proof's location (``container/blob``) with the sample's size and failures, or
+    ``proof`` None and ``error`` when storage refuses for good (the run still waits for a
+    decision)."""
+    request = sheet.request
+    container = request.output_container
+    prefix = request.output_prefix
+    name = proof_blob_name(prefix, sheet.instance_id, sheet.run)
+    outcomes = sheet.shard_outcomes
     try:
-        results = collect_results(payload, service, container)
-        sizes = _source_sizes(service, container, payload["plan_folder"], len(outcomes))
-        page = build_proof(
-            batch_id=payload["instance_id"],
-            run=payload["run"],
+        results = collect_results(
+            service,
+            container,
             request=request,
+            instance_id=sheet.instance_id,
+            run=sheet.run,
+            plan_folder=sheet.plan_folder,
+            outcomes=outcomes,
+        )
+        sizes = _source_sizes(service, container, sheet.plan_folder, len(outcomes))
+        page = build_proof(
+            batch_id=sheet.instance_id,
+            run=sheet.run,
+            request=request.to_dict(),
             results=results,
             source_sizes=sizes,
-            total=int(payload["total"]),
-            timeout_at=payload.get("timeout_at"),
-            on_timeout=payload.get("on_timeout") or "reject",
+            total=sheet.total,
+            timeout_at=sheet.timeout_at,
+            on_timeout=sheet.on_timeout,
         )
         reports.publish_proof_sheet(service, container, name, page)
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:
             raise
-        return {"proof": None, "error": f"the proof sheet could not be written: {permanent['message']}"}
-    return {
-        "proof": f"{container}/{name}",
-        "sample": len(results),
-        "failed": sum(1 for r in results if r.get("status") not in ("processed", "skipped")),
-    }
+        return ProofSheetResult(None, error=f"the proof sheet could not be written: {permanent['message']}")
+    failed = sum(1 for r in results if r.get("status") not in ("processed", "skipped"))
+    return ProofSheetResult(f"{container}/{name}", sample=len(results), failed=failed)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from imagebatch.messages import LoadShardInput, RecordResultsInput, RecordResultsResult, ShardSegment, StorageRefusal
+from imagebatch.specs import BatchRequest, SourceBlob
 from storage import controls, plans, results
 from storage.clients import AsyncBlobService, BlobService
 from storage.errors import permanent_error
@@ -19,41 +21,45 @@ from storage.errors import permanent_error
 __all__ = ["load_results", "load_shard", "permanent_error", "record_shard_results"]
 
 
-async def load_shard(payload: dict[str, Any], service: AsyncBlobService) -> dict[str, Any]:
-    """One segment of the shard's plan: ``{"request", "images", "total"}`` with the
-    ``count`` images from ``start`` (all without them), or ``{"error": ...}`` when
-    the plan can never be read (its blob is gone, access is denied)."""
+async def load_shard(wanted: LoadShardInput, service: AsyncBlobService) -> ShardSegment:
+    """One segment of the shard's plan: the request and the ``count`` images from
+    ``start`` (all without a count), or ``error`` when the plan can never be read (its
+    blob is gone, access is denied)."""
     try:
-        plan = await plans.read_shard_plan_async(service, payload["container"], payload["blob"])
-        start = int(payload.get("start") or 0)
-        count = payload.get("count")
-        images = plan["images"][start:] if count is None else plan["images"][start : start + int(count)]
-        loaded = {"request": plan["request"], "images": images, "total": len(plan["images"])}
-        if payload.get("controls_blob"):
+        plan = await plans.read_shard_plan_async(service, wanted.container, wanted.blob)
+        start, count = wanted.start, wanted.count
+        images = plan["images"][start:] if count is None else plan["images"][start : start + count]
+        bound = None
+        if wanted.controls_blob:
             # The run's current bound (PATCH .../{id}): a lane beyond it parks at this boundary.
-            loaded["max_concurrency"] = await controls.read_concurrency_bound(
-                service, payload["container"], payload["controls_blob"]
-            )
-        return loaded
+            bound = await controls.read_concurrency_bound(service, wanted.container, wanted.controls_blob)
+        return ShardSegment(
+            request=BatchRequest.from_dict(plan["request"]),
+            images=tuple(SourceBlob.from_dict(image) for image in images),
+            total=len(plan["images"]),
+            max_concurrency=bound,
+        )
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:
             raise
-        return {"error": permanent}
+        return ShardSegment(error=StorageRefusal.from_dict(permanent))
 
 
-async def record_shard_results(payload: dict[str, Any], service: AsyncBlobService) -> dict[str, Any]:
+async def record_shard_results(record: RecordResultsInput, service: AsyncBlobService) -> RecordResultsResult:
     """Write the shard's per-image results (idempotent: same name, same content);
-    ``{"error": ...}`` when storage refuses for good (the shard then hands them to
-    its parent instead)."""
+    ``error`` when storage refuses for good (the shard then hands them to its parent
+    instead)."""
     try:
-        await results.write_shard_part(service, payload["container"], payload["blob"], payload["results"])
+        await results.write_shard_part(
+            service, record.container, record.blob, [result.to_dict() for result in record.results]
+        )
     except Exception as error:
         permanent = permanent_error(error)
         if permanent is None:
             raise
-        return {"blob": payload["blob"], "error": permanent}
-    return {"blob": payload["blob"], "count": len(payload["results"])}
+        return RecordResultsResult(record.blob, error=StorageRefusal.from_dict(permanent))
+    return RecordResultsResult(record.blob, len(record.results))
 
 
 def load_results(service: BlobService, container: str, parts: list[str]) -> list[dict[str, Any]]:

@@ -35,7 +35,8 @@ import aiohttp
 from azure.storage.blob import BlobServiceClient
 
 from devtools.sample_images import make_photo
-from imagebatch.specs import RenderSpec
+from imagebatch.messages import ProcessImageInput
+from imagebatch.specs import RenderSpec, SourceBlob
 from storage.clients import close_async_clients
 from tests.azurite import connection_string, running_azurite
 
@@ -64,7 +65,7 @@ def _process_one(payload: dict[str, Any]) -> str:
     from imagebatch.settings import AppSettings
 
     assert _worker_service is not None
-    return process_image(payload, _worker_service, AppSettings())["status"]
+    return process_image(ProcessImageInput.from_dict(payload), _worker_service, AppSettings())["status"]
 
 
 def make_images(service: BlobServiceClient, container: str, count: int, size: tuple[int, int]) -> list[str]:
@@ -82,16 +83,7 @@ def make_images(service: BlobServiceClient, container: str, count: int, size: tu
 def run_baseline(conn: str, source: str, names: list[str], workers: int) -> float:
     output = f"base-{uuid.uuid4().hex[:12]}"
     BlobServiceClient.from_connection_string(conn).create_container(output)
-    payloads = [
-        {
-            "source_container": source,
-            "source": {"name": n},
-            "output_container": output,
-            "output_prefix": "web/",
-            "spec": RenderSpec().to_dict(),
-        }
-        for n in names
-    ]
+    payloads = [ProcessImageInput(source, SourceBlob(n), output, "web/", RenderSpec()).to_dict() for n in names]
     # Spawned like the dev host's workers: bench.run may already have loaded libvips in this
     # process (bench.imaging), and a forked copy of its thread pool can deadlock.
     context = multiprocessing.get_context("spawn")

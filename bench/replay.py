@@ -35,10 +35,29 @@ import orchestrators
 from devtools.sample_images import make_photo
 from durable_devhost import orchestration_dispatch
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import (
+    IMAGE_PROCESSING_ORCHESTRATOR,
+    LIST_IMAGES,
+    LOAD_SHARD,
+    NOTIFY_COMPLETION,
+    PROCESS_IMAGE,
+    RECORD_SHARD_RESULTS,
+)
 from imagebatch.imaging import render_image
+from imagebatch.messages import (
+    BatchInput,
+    BatchSummary,
+    LoadShardInput,
+    NotifyInput,
+    ProcessImageInput,
+    RecordResultsInput,
+    RecordResultsResult,
+    ShardPlan,
+    ShardSegment,
+)
 from imagebatch.results import image_result, output_entry
 from imagebatch.sharding import shard_sizes
-from imagebatch.specs import RenderSpec
+from imagebatch.specs import BatchRequest, RenderSpec, SourceBlob
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 
 CONCURRENCY = 10
@@ -88,32 +107,47 @@ def bench_app(total: int, shard_size: int | None) -> df.DFApp:
     app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(orchestrators.bp)
 
+    @app.function_name(LIST_IMAGES)
     @app.activity_trigger(input_name="payload")
     def ListImages(payload: dict) -> dict:
-        return {"total": total, "shards": sizes, "plan": "plan/", "pages": 0}
+        return ShardPlan(total=total, shards=tuple(sizes), plan="plan/", pages=0).to_dict()
 
+    @app.function_name(LOAD_SHARD)
     @app.activity_trigger(input_name="payload")
     def LoadShard(payload: dict) -> dict:
-        shard = int(payload["blob"].rsplit("/", 1)[1].split(".")[0])
-        images = [{"name": f"img{starts[shard] + i:06d}.jpg", "etag": "0x1", "size": 1} for i in range(sizes[shard])]
-        start, count = int(payload.get("start") or 0), int(payload.get("count") or len(images))
-        return {
-            "request": batch_input(total, shard_size)["request"],
-            "images": images[start : start + count],
-            "total": len(images),
-        }
+        wanted = LoadShardInput.from_dict(payload)
+        shard = int(wanted.blob.rsplit("/", 1)[1].split(".")[0])
+        images = [SourceBlob(f"img{starts[shard] + i:06d}.jpg", "0x1", 1) for i in range(sizes[shard])]
+        start, count = wanted.start, wanted.count or len(images)
+        segment = ShardSegment(BENCH_REQUEST, tuple(images[start : start + count]), len(images))
+        return segment.to_dict()
 
+    @app.function_name(PROCESS_IMAGE)
     @app.activity_trigger(input_name="payload")
     def ProcessImage(payload: dict) -> dict:
-        return _fake_result(payload["source"]["name"])
+        return _fake_result(ProcessImageInput.from_dict(payload).source.name)
 
+    @app.function_name(RECORD_SHARD_RESULTS)
     @app.activity_trigger(input_name="payload")
     def RecordShardResults(payload: dict) -> dict:
-        return {"blob": payload["blob"], "count": len(payload["results"])}
+        record = RecordResultsInput.from_dict(payload)
+        return RecordResultsResult(record.blob, len(record.results)).to_dict()
 
+    @app.function_name(NOTIFY_COMPLETION)
     @app.activity_trigger(input_name="payload")
     def NotifyCompletion(payload: dict) -> dict:
-        return {"manifest": "out/manifest.json", "counts": payload["progress"], "status": payload["status"]}
+        notify = NotifyInput.from_dict(payload)
+        summary = BatchSummary(
+            notify.instance_id,
+            notify.run,
+            notify.status,
+            notify.progress,
+            0.0,
+            notify.started,
+            notify.finished,
+            "out/manifest.json",
+        )
+        return summary.to_dict()
 
     @app.orchestration_trigger(context_name="context")
     def flat_batch(context: df.DurableOrchestrationContext):
@@ -122,7 +156,7 @@ def bench_app(total: int, shard_size: int | None) -> df.DFApp:
         yield from bounded_fan_out(
             context,
             [f"img{i:06d}.jpg" for i in range(count)],
-            lambda name: context.call_activity("ProcessImage", {"source": {"name": name}}),
+            lambda name: context.call_activity(PROCESS_IMAGE, _work(name)),
             CONCURRENCY,
             lambda index, task, attempts: done.append(index),
             retry=RetryPolicy(),
@@ -132,28 +166,25 @@ def bench_app(total: int, shard_size: int | None) -> df.DFApp:
     return app
 
 
+BENCH_REQUEST = BatchRequest(
+    source_container="in", source_prefix="", output_container="out", output_prefix="web/", max_concurrency=CONCURRENCY
+)
+
+
+def _work(name: str) -> dict[str, Any]:
+    """ProcessImage's input for one image of the flat variant."""
+    return ProcessImageInput("in", SourceBlob(name), "out", "web/", RenderSpec()).to_dict()
+
+
 def batch_input(total: int, shard_size: int | None) -> dict[str, Any]:
-    return {
-        "request": {
-            "source_container": "in",
-            "source_prefix": "",
-            "source_blobs": None,
-            "output_container": "out",
-            "output_prefix": "web/",
-            "spec": RenderSpec().to_dict(),
-            "max_concurrency": CONCURRENCY,
-            "tolerated_failure_percent": 0.0,
-            "batch_id": None,
-        },
-        "run": "20261201T000000Z-000000",
-        "shard_size": shard_size,
-        **({"segment_size": SEGMENT_OVERRIDE} if SEGMENT_OVERRIDE else {}),
-        "total": total,
-    }
+    batch = BatchInput(
+        BENCH_REQUEST, "20261201T000000Z-000000", shard_size=shard_size, segment_size=SEGMENT_OVERRIDE or None
+    )
+    return {**batch.to_dict(), "total": total}  # "total": the flat variant's input (ignored by BatchInput)
 
 
 async def run_variant(variant: str, total: int, shard_size: int | None) -> dict[str, Any]:
-    name = "flat_batch" if variant == "flat" else "ImageProcessing_Orchestrator"
+    name = "flat_batch" if variant == "flat" else IMAGE_PROCESSING_ORCHESTRATOR
     with ReplayMeter() as meter:
         async with DevHost(bench_app(total, shard_size)) as host:
             start = time.perf_counter()
@@ -218,15 +249,9 @@ def activity_cpu_per_image_ms(repeats: int, data: bytes) -> tuple[float, float]:
         for i in range(repeats + 1):  # the first round warms up clients, codecs and libvips
             name = f"photo-{i}.jpg"
             service.get_blob_client("photos", name).upload_blob(data)
-            payload = {
-                "source_container": "photos",
-                "source": {"name": name},
-                "output_container": "web",
-                "output_prefix": "",
-                "spec": spec.to_dict(),
-            }
+            work = ProcessImageInput("photos", SourceBlob(name), "web", "", spec)
             start = time.process_time()
-            result = process_image(payload, service, AppSettings())
+            result = process_image(work, service, AppSettings())
             spent = time.process_time() - start
             assert result["status"] == "processed", result
             start = time.process_time()

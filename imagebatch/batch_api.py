@@ -16,22 +16,27 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from imagebatch.messages import BatchInput
 from imagebatch.results import Progress
 from imagebatch.settings import AppSettings
+from imagebatch.specs import BatchRequest
 
 _FINISHED_KEYS = ("done", "skipped", "failed", "not_started")
 
 
-def orchestration_input(request: Mapping[str, Any], settings: AppSettings, run: str) -> dict[str, Any]:
+def orchestration_input(
+    request: BatchRequest, settings: AppSettings, run: str, *, hold_poll_ms: tuple[int, int] | None = None
+) -> BatchInput:
     """What ImageProcessing_Orchestrator receives for one run of a batch
     (orchestrators may not read settings, so they arrive here)."""
-    return {
-        "request": dict(request),
-        "run": run,
-        "retry": settings.retry_options(),
-        "shard_size": settings.shard_size,
-        "list_page_size": settings.list_page_size,
-    }
+    return BatchInput(
+        request=request,
+        run=run,
+        retry=settings.retry_options(),
+        shard_size=settings.shard_size,
+        list_page_size=settings.list_page_size,
+        hold_poll_ms=hold_poll_ms,
+    )
 
 
 def batches_root(request_url: str) -> str:

@@ -1,19 +1,18 @@
 """Per-image results, batch progress and the batch manifest.
 
-Results are plain dicts because they travel through Durable Functions as JSON
-(activity output -> orchestrator -> NotifyCompletion). The helpers here keep
-their shape in one place and keep every result compact: names, counts and
-sizes, never image bytes.
+A result's shape is ``imagebatch.messages.ImageResult`` (it travels from
+ProcessImage to its shard, then to a results blob and the manifest); the helpers
+here build it and return its plain dict, as the manifest and the report read it.
+Every result stays compact: names, counts and sizes, never image bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-ImageStatus = Literal["processed", "skipped", "failed", "not_started", "unknown"]
-BatchStatus = Literal["succeeded", "failed", "cancelled", "deadline_exceeded", "rejected"]
+from imagebatch.messages import BatchStatus, ImageResult, ImageStatus, OutputEntry
 
 # Failure kinds not produced by the image decoder.
 KIND_BLOB_GONE = "blob_gone"
@@ -29,7 +28,8 @@ MAX_MESSAGE_CHARS = 300
 
 
 def output_entry(rendition: str, blob: str, width: int, height: int, size: int) -> dict[str, Any]:
-    return {"rendition": rendition, "blob": blob, "width": width, "height": height, "bytes": size}
+    """One rendition of an image's result (``imagebatch.messages.OutputEntry``)."""
+    return OutputEntry(rendition, blob, int(width), int(height), int(size)).to_dict()
 
 
 def image_result(
@@ -41,16 +41,15 @@ def image_result(
     kind: str | None = None,
     message: str | None = None,
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "name": name,
-        "status": status,
-        "outputs": [dict(o) for o in outputs],
-        "duration_ms": int(duration_ms),
-    }
-    if kind is not None:
-        result["kind"] = kind
-        result["message"] = (message or "")[:MAX_MESSAGE_CHARS]
-    return result
+    """One image's result as it travels and is recorded (``imagebatch.messages.ImageResult``)."""
+    return ImageResult(
+        name=name,
+        status=status,
+        outputs=tuple(OutputEntry.from_dict(o) for o in outputs),
+        duration_ms=int(duration_ms),
+        kind=kind,
+        message=None if kind is None else (message or "")[:MAX_MESSAGE_CHARS],
+    ).to_dict()
 
 
 def failed_result(name: str, kind: str, message: str, duration_ms: int = 0) -> dict[str, Any]:
@@ -131,7 +130,7 @@ def build_manifest(
     instance_id: str,
     run: str,
     request: Mapping[str, Any],
-    results: list[Mapping[str, Any]],
+    results: Sequence[Mapping[str, Any]],
     progress: Progress,
     status: BatchStatus,
     started: str,
@@ -195,11 +194,12 @@ def manifest_not_written(location: str, reason: str) -> dict[str, Any]:
     """What replaces the manifest location in a summary when it could not be
     written: the summary itself (counts, status) is then the run's only record,
     and re-submitting the batch writes the manifest where it was meant to go."""
-    return {
-        "manifest": None,
-        "report": None,
-        "manifest_error": one_line(f"the manifest could not be written to {location}: {reason}"),
-    }
+    return {"manifest": None, "report": None, "manifest_error": manifest_error_text(location, reason)}
+
+
+def manifest_error_text(location: str, reason: str) -> str:
+    """Why a run has no manifest, in one line (``BatchSummary.manifest_error``)."""
+    return one_line(f"the manifest could not be written to {location}: {reason}")
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from imagebatch.libvips import BACKENDS
+from imagebatch.messages import RetryOptions
 
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
@@ -71,12 +72,12 @@ class AppSettings:
             memory_budget_mb=int(env.get("IMAGE_MEMORY_BUDGET_MB") or "1024"),
         )
 
-    def retry_options(self) -> dict[str, int | float]:
+    def retry_options(self) -> RetryOptions:
         """The activity retry policy handed to the orchestrator in its input
         (orchestrators may not read settings themselves)."""
-        return {
-            "first_interval_ms": self.retry_first_interval_ms,
-            "max_attempts": self.retry_max_attempts,
-            "backoff": 2.0,
-            "max_interval_ms": 30000,
-        }
+        return RetryOptions(
+            first_interval_ms=self.retry_first_interval_ms,
+            max_attempts=self.retry_max_attempts,
+            backoff=2.0,
+            max_interval_ms=30000,
+        )

@@ -14,6 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from imagebatch.messages import RetryOptions
 from orchestrators.bounded_fan_out import RetryPolicy
 
 
@@ -37,10 +38,20 @@ class BackoffRetryOptions(df.RetryOptions):
         return data
 
 
-def retry_policy(options: dict[str, Any] | None) -> BackoffRetryOptions:
+def fan_out_retry(options: RetryOptions) -> RetryPolicy:
+    """The run's retry settings as ``bounded_fan_out``'s own retries."""
+    return RetryPolicy(
+        first_interval_ms=options.first_interval_ms,
+        max_attempts=max(1, options.max_attempts),
+        backoff=options.backoff,
+        max_interval_ms=options.max_interval_ms,
+    )
+
+
+def retry_policy(options: RetryOptions) -> BackoffRetryOptions:
     """The same policy as the orchestrator's own retries (``RetryPolicy``), in
     the form ``call_activity_with_retry`` sends to the extension."""
-    policy = RetryPolicy.from_dict(options)
+    policy = fan_out_retry(options)
     return BackoffRetryOptions(
         first_retry_interval_in_milliseconds=policy.first_interval_ms,
         max_number_of_attempts=policy.max_attempts,

@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from imagebatch.jsonvalue import json_object
+from imagebatch.messages import ReviewDecision
 from orchestrators.controls import MAX_TIMER_CHUNK
 
 REVIEW_EVENT = "review-decision"
@@ -55,26 +56,27 @@ class ReviewOutcome:
     (the run's deadline passed) or ``timed_out`` (record the timeout's decision next)."""
 
     kind: str
-    decision: dict[str, Any] | None = None
+    decision: ReviewDecision | None = None
 
 
-def decision_record(decision: str, by: str, at: datetime, reason: str | None = None) -> dict[str, Any]:
+def decision_record(decision: str, by: str, at: datetime, reason: str | None = None) -> ReviewDecision:
     """The one shape a decision has, in ``review.json``, the event and the manifest."""
-    return {"decision": decision, "by": by, "at": at.isoformat(), "reason": reason}
+    return ReviewDecision(decision=decision, by=by, at=at.isoformat(), reason=reason)
 
 
-def normalise_decision(value: Any, at: datetime) -> dict[str, Any]:
-    """A decision from an event or the store: anything that is not an approval rejects
-    (an unreadable decision must not start 50,000 renditions)."""
+def normalise_decision(value: Any, at: datetime) -> ReviewDecision:
+    """A decision from an event or the store, read leniently on purpose (a person's
+    request or a stored blob, not a message this code wrote): anything that is not an
+    approval rejects (an unreadable decision must not start 50,000 renditions)."""
     data = json_object(value)
     decision = APPROVED if data.get("decision") in (APPROVED, "approve") else REJECTED
     reason = data.get("reason")
-    return {
-        "decision": decision,
-        "by": str(data.get("by") or BY_REVIEWER),
-        "at": str(data.get("at") or at.isoformat()),
-        "reason": reason if isinstance(reason, str) else None,
-    }
+    return ReviewDecision(
+        decision=decision,
+        by=str(data.get("by") or BY_REVIEWER),
+        at=str(data.get("at") or at.isoformat()),
+        reason=reason if isinstance(reason, str) else None,
+    )
 
 
 def _link(context: Any, timeout_at: datetime) -> Any:

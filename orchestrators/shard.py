@@ -34,25 +34,48 @@ lane's history never grows (each look is one small execution: ``ReadRunHold`` +
 one wait, no ``ProcessImage``); resumed -> it goes on with the image it did not start.
 
 Deterministic like every orchestrator: inputs arrive in the orchestration
-input (retry policy, blob names of its plan and of its results' folder).
+input (``imagebatch.messages.ShardInput``: retry policy, blob names of its plan and
+of its results' folder; the state of earlier executions).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Generator, Sequence
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
+from imagebatch.function_names import (
+    LOAD_SHARD,
+    PROCESS_IMAGE,
+    READ_RUN_HOLD,
+    RECORD_SHARD_RESULTS,
+    SHARD_ORCHESTRATOR,
+)
+from imagebatch.messages import (
+    ImageResult,
+    LoadShardInput,
+    ProcessImageInput,
+    RecordResultsInput,
+    RecordResultsResult,
+    RunHold,
+    RunHoldInput,
+    ShardInput,
+    ShardOutcome,
+    ShardSegment,
+    ShardState,
+)
 from imagebatch.naming import segment_part_blob
 from imagebatch.results import KIND_TRANSIENT_EXHAUSTED, Progress, failed_result, not_started_result, one_line
-from imagebatch.specs import BatchRequest
+from imagebatch.specs import SourceBlob
 from orchestrators.blueprint import bp
-from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
-from orchestrators.retry import retry_policy
+from orchestrators.bounded_fan_out import bounded_fan_out
+from orchestrators.retry import fan_out_retry, retry_policy
 
-SHARD_ORCHESTRATOR_NAME = "ImageProcessing_Shard"
+SHARD_ORCHESTRATOR_NAME = SHARD_ORCHESTRATOR  # the name callers knew before imagebatch.function_names
 # Images per execution before the lane continues as new. Measured with
 # bench/replay.py: lane replay CPU per image is about linear in this number,
 # while each new execution costs a couple of episodes more (5 / 10 / 20 compared in
@@ -65,12 +88,12 @@ RESUME_EVENT = "resume"
 DEADLINE_MESSAGE = "the run's deadline passed before this image started"
 
 
-def hold_delay(polls: int, setting: Any = None) -> timedelta:
+def hold_delay(polls: int, setting: Sequence[int] | None = None) -> timedelta:
     first, cap = (int(v) for v in (setting or HOLD_POLL_MS))
     return timedelta(milliseconds=min(cap, first * 2 ** min(polls, 20)))
 
 
-def wait_held(context: Any, delay: timedelta):
+def wait_held(context: Any, delay: timedelta) -> Generator[Any, Any, None]:
     """A held lane waits for its next look: the backoff timer, or ``resume`` raised by
     ``POST .../resume`` to the lanes whose status says paused, whichever comes first.
 
@@ -96,87 +119,70 @@ def activity_error(task: Any) -> str:
     return activity_error_text(task.result)
 
 
-def _progress(results: list[dict[str, Any]], total: int) -> Progress:
-    progress = Progress(total=total)
-    for result in results:
-        progress.record(result)
-    return progress
-
-
-def process_shard(context: df.DurableOrchestrationContext):
-    payload: dict[str, Any] = context.get_input()
-    sdk_retry = retry_policy(payload.get("retry"))
-    segment_size = int(payload.get("segment_size") or SEGMENT_SIZE)
+def process_shard(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any] | None]:
+    lane = ShardInput.from_dict(context.get_input())
+    sdk_retry = retry_policy(lane.retry)
+    segment_size = lane.segment_size or SEGMENT_SIZE
     # What earlier executions of this lane did: counts and blob names only.
-    state: dict[str, Any] = payload.get("state") or {"next": 0, "segment": 0, "counts": {}, "inline": {}}
-    deadline = datetime.fromisoformat(payload["deadline"]) if payload.get("deadline") else None
+    state = lane.state or ShardState(next=0, segment=0)
+    deadline = lane.deadline
+    # Only a lane whose images check a hold marker is ever held (ProcessImage answers not_started).
+    hold_marker = RunHoldInput(lane.container, lane.cancel_blob or "")
 
     def expired() -> bool:
         return deadline is not None and context.current_utc_datetime >= deadline
 
-    def continue_held(polls: int | None, carried: list[dict[str, Any]]) -> None:
+    def continue_held(polls: int | None, carried: Sequence[ImageResult | None]) -> None:
         """Continue as new at the same segment, its finished results carried; ``polls``
         set: still held by a pause (the next execution looks before it loads anything)."""
-        held = {"polls": polls} if polls is not None else None
-        context.continue_as_new({**payload, "state": {**state, "carried": carried, "held": held}})
+        held = replace(state, carried=tuple(carried), held_polls=polls)
+        context.continue_as_new(replace(lane, state=held).to_dict())
 
     hold = None
-    if state.get("held") and not expired():
+    if state.held_polls is not None and not expired():
         # Held by a pause: look again before loading or starting anything.
-        looked = yield context.call_activity_with_retry(
-            "ReadRunHold", sdk_retry, {"container": payload["container"], "blob": payload["cancel_blob"]}
-        )
-        hold = looked.get("hold")
+        looked = yield context.call_activity_with_retry(READ_RUN_HOLD, sdk_retry, hold_marker.to_dict())
+        hold = RunHold.from_dict(looked).hold
         if hold == "paused":
-            polls = int(state["held"].get("polls", 0))
-            context.set_custom_status({"progress": state.get("held_progress") or {}, "paused": True})
-            yield from wait_held(context, hold_delay(polls, payload.get("hold_poll_ms")))
-            continue_held(polls + 1, state.get("carried") or [])
+            polls = state.held_polls
+            context.set_custom_status({"progress": dict(state.held_progress or {}), "paused": True})
+            yield from wait_held(context, hold_delay(polls, lane.hold_poll_ms))
+            continue_held(polls + 1, state.carried or ())
             return None
-    loaded = yield context.call_activity_with_retry(
-        "LoadShard",
-        sdk_retry,
-        {
-            "container": payload["container"],
-            "blob": payload["plan_blob"],
-            "start": state["next"],
-            "count": segment_size,
-            "controls_blob": payload.get("controls_blob"),
-        },
-    )
-    if "error" in loaded:
+    wanted = LoadShardInput(lane.container, lane.plan_blob, state.next, segment_size, lane.controls_blob)
+    loaded = ShardSegment.from_dict((yield context.call_activity_with_retry(LOAD_SHARD, sdk_retry, wanted.to_dict())))
+    if loaded.error is not None:
         # The plan can never be read (gone, access denied): retrying the shard cannot help.
-        return {"shard": payload["shard"], "shard_error": loaded["error"]}
-    request = BatchRequest.from_dict(loaded["request"])
-    segment: list[dict[str, Any]] = loaded["images"]
-    total = int(loaded["total"])
-    done_before = Progress.from_dict({**state["counts"], "total": total})
-    bound, slot = loaded.get("max_concurrency"), payload.get("slot")
-    continuing = bool(payload.get("state")) and not state.get("fresh") and not state.get("carried")
-    if continuing and bound is not None and slot is not None and int(slot) >= int(bound) and not expired():
+        return ShardOutcome(lane.shard, shard_error=loaded.error).to_dict()
+    request = loaded.request
+    assert request is not None, "ShardSegment.from_dict requires the request unless there is an error"
+    segment: tuple[SourceBlob, ...] = loaded.images
+    total = loaded.total
+    done_before = Progress.from_dict({**state.counts, "total": total})
+    bound = loaded.max_concurrency
+    continuing = lane.state is not None and not state.fresh and not state.carried
+    if continuing and bound is not None and lane.slot >= bound and not expired():
         # The run's bound was lowered below this lane's slot: park at this segment boundary
         # (nothing of the segment started). The parent starts the shard again from here
         # when there is room; a lane always finishes one segment per start, so a bound the
         # parent has not applied yet cannot make it park forever.
         progress = Progress.from_dict(done_before.to_dict())
-        progress.not_started += total - state["next"]  # counted only if it is never restarted
+        progress.not_started += total - state.next  # counted only if it is never restarted
         context.set_custom_status({"progress": done_before.to_dict(), "parked": True})
-        outcome_parked: dict[str, Any] = {
-            "shard": payload["shard"],
-            "parked": {key: state[key] for key in ("next", "segment", "counts", "inline")},
-            "progress": progress.to_dict(),
-            "parts": state["segment"],
-            "segment_size": segment_size,
-            "not_started_from": state["next"],
-        }
-        if state["inline"]:
-            outcome_parked["inline"] = state["inline"]
-        return outcome_parked
+        parked = ShardOutcome(
+            lane.shard,
+            parked=state.parked(),
+            progress=progress.to_dict(),
+            parts=state.segment,
+            segment_size=segment_size,
+            inline=state.inline,
+            not_started_from=state.next,
+        )
+        return parked.to_dict()
     # bounded_fan_out calls done() once per image; a pause carries finished ones across executions.
-    carried = state.get("carried") or []
-    results: list[dict[str, Any]] = [dict(carried[i]) if i < len(carried) else {} for i in range(len(segment))]
-    todo = [i for i, result in enumerate(results) if not result]
-    spec = request.spec.to_dict()
+    carried = state.carried or ()
+    results: list[ImageResult | None] = [carried[i] if i < len(carried) else None for i in range(len(segment))]
+    todo = [i for i, result in enumerate(results) if result is None]
     cancelled = hold == "cancelled"  # seen by the look above
     hit_marker: int | None = None  # the image ProcessImage did not start (the hold marker)
     reason = "cancelled"
@@ -185,8 +191,8 @@ def process_shard(context: df.DurableOrchestrationContext):
     def counts_so_far() -> Progress:
         progress = Progress.from_dict(done_before.to_dict())
         for result in results:
-            if result:
-                progress.record(result)
+            if result is not None:
+                progress.record({"status": result.status})
         return progress
 
     def publish() -> None:
@@ -199,7 +205,7 @@ def process_shard(context: df.DurableOrchestrationContext):
 
     def on_retry(index: int, task: Any, attempts: int) -> None:
         retrying[index] = {
-            "image": segment[index]["name"],
+            "image": segment[index].name,
             "attempts": attempts,
             "error": one_line(activity_error(task)),
             "at": context.current_utc_datetime.isoformat(),
@@ -208,34 +214,33 @@ def process_shard(context: df.DurableOrchestrationContext):
 
     publish()
 
-    def start(image: dict[str, Any]) -> Any:
+    def start(image: SourceBlob) -> Any:
         # Plain call_activity: bounded_fan_out retries it itself (see its docstring).
-        return context.call_activity(
-            "ProcessImage",
-            {
-                "source_container": request.source_container,
-                "source": image,
-                "output_container": request.output_container,
-                "output_prefix": request.output_prefix,
-                "spec": spec,
-                **({"cancel_blob": payload["cancel_blob"]} if payload.get("cancel_blob") else {}),
-            },
+        work = ProcessImageInput(
+            source_container=request.source_container,
+            source=image,
+            output_container=request.output_container,
+            output_prefix=request.output_prefix,
+            spec=request.spec,
+            cancel_blob=lane.cancel_blob,
         )
+        return context.call_activity(PROCESS_IMAGE, work.to_dict())
 
     def done(position: int, task: Any, attempts: int) -> None:
         nonlocal hit_marker
         index = todo[position]
         retrying.pop(index, None)
-        if task.state is not TaskState.FAILED and task.result.get("status") == "not_started":
-            # ProcessImage found the run's hold marker: this lane starts nothing more for
-            # now; ReadRunHold says below whether that is a pause or a cancel.
-            hit_marker = index
-            return
         if task.state is TaskState.FAILED:
             message = f"gave up after {attempts} attempt(s): {activity_error(task)}"
-            results[index] = failed_result(segment[index]["name"], KIND_TRANSIENT_EXHAUSTED, message)
+            result = ImageResult.from_dict(failed_result(segment[index].name, KIND_TRANSIENT_EXHAUSTED, message))
         else:
-            results[index] = task.result
+            result = ImageResult.from_dict(task.result)
+            if result.status == "not_started":
+                # ProcessImage found the run's hold marker: this lane starts nothing more for
+                # now; ReadRunHold says below whether that is a pause or a cancel.
+                hit_marker = index
+                return
+        results[index] = result
         publish()
 
     def retried(position: int, task: Any, attempts: int) -> None:
@@ -245,24 +250,22 @@ def process_shard(context: df.DurableOrchestrationContext):
         context,
         [segment[i] for i in todo],
         start,
-        int(payload.get("window", 1)),
+        1,  # a lane: one image at a time (the parent bounds the lanes)
         done,
-        retry=RetryPolicy.from_dict(payload.get("retry")),
+        retry=fan_out_retry(lane.retry),
         should_stop=lambda: cancelled or hit_marker is not None or expired(),
         on_retry=retried,
     )
     if hit_marker is not None and not cancelled:
-        looked = yield context.call_activity_with_retry(
-            "ReadRunHold", sdk_retry, {"container": payload["container"], "blob": payload["cancel_blob"]}
-        )
-        hold = looked.get("hold")
+        looked = yield context.call_activity_with_retry(READ_RUN_HOLD, sdk_retry, hold_marker.to_dict())
+        hold = RunHold.from_dict(looked).hold
         if hold != "cancelled" and not expired():
             # Paused (or resumed already): nothing of this segment is recorded yet; the
             # next execution starts again at the first image without a result.
             if hold == "paused":
-                state["held_progress"] = counts_so_far().to_dict()
-                context.set_custom_status({"progress": state["held_progress"], "paused": True})
-                yield from wait_held(context, hold_delay(0, payload.get("hold_poll_ms")))
+                state = replace(state, held_progress=counts_so_far().to_dict())
+                context.set_custom_status({"progress": dict(state.held_progress or {}), "paused": True})
+                yield from wait_held(context, hold_delay(0, lane.hold_poll_ms))
             continue_held(1 if hold == "paused" else None, results)
             return None
         cancelled = hold == "cancelled"
@@ -271,55 +274,50 @@ def process_shard(context: df.DurableOrchestrationContext):
     stopped = cancelled or reason == "deadline"
     message = DEADLINE_MESSAGE if reason == "deadline" else None
     for index in [*([hit_marker] if hit_marker is not None else []), *(todo[p] for p in never_started)]:
-        name = segment[index]["name"]
-        results[index] = not_started_result(name, message) if message else not_started_result(name)
+        name = segment[index].name
+        unstarted = not_started_result(name, message) if message else not_started_result(name)
+        results[index] = ImageResult.from_dict(unstarted)
     cancelled = stopped
 
-    inline: dict[str, Any] = dict(state["inline"])
-    record_error = None
+    finished = tuple(result for result in results if result is not None)
+    inline = dict(state.inline)
+    record = RecordResultsInput(request.output_container, segment_part_blob(lane.parts_prefix, state.segment), finished)
+    record_error: str | None
     try:
-        recorded = yield context.call_activity_with_retry(
-            "RecordShardResults",
-            sdk_retry,
-            {
-                "container": request.output_container,
-                "blob": segment_part_blob(payload["parts_prefix"], state["segment"]),
-                "results": results,
-            },
-        )
-        record_error = recorded["error"]["message"] if "error" in recorded else None
+        written = yield context.call_activity_with_retry(RECORD_SHARD_RESULTS, sdk_retry, record.to_dict())
     except Exception as error:
         record_error = activity_error_text(error)
+    else:
+        refusal = RecordResultsResult.from_dict(written).error
+        record_error = refusal.message if refusal is not None else None
     if record_error:
         # The images are done and their renditions written; losing their records would
         # make the manifest call them failed. Carry them instead (rare, so the messages
         # only grow when storage misbehaves).
-        inline[str(state["segment"])] = results
+        inline[str(state.segment)] = finished
 
     progress = counts_so_far()
-    after = state["next"] + len(segment)
+    after = state.next + len(segment)
     if cancelled and after < total:
         progress.not_started += total - after  # NotifyCompletion names them from the plan
     if not cancelled and after < total:
         counts = {k: getattr(progress, k) for k in ("done", "skipped", "failed", "not_started")}
-        context.continue_as_new(
-            {**payload, "state": {"next": after, "segment": state["segment"] + 1, "counts": counts, "inline": inline}}
-        )
+        following = ShardState(next=after, segment=state.segment + 1, counts=counts, inline=inline)
+        context.continue_as_new(replace(lane, state=following).to_dict())
         return None
     context.set_custom_status({"progress": progress.to_dict()})
-    outcome: dict[str, Any] = {
-        "shard": payload["shard"],
-        "progress": progress.to_dict(),
-        "parts": state["segment"] + 1,
-        "segment_size": segment_size,
-    }
-    if inline:
-        outcome["inline"] = inline
-    if cancelled and after < total:
-        outcome["not_started_from"] = after
-    return outcome
+    outcome = ShardOutcome(
+        lane.shard,
+        progress=progress.to_dict(),
+        parts=state.segment + 1,
+        segment_size=segment_size,
+        inline=inline,
+        not_started_from=after if cancelled and after < total else None,
+    )
+    return outcome.to_dict()
 
 
+@bp.function_name(SHARD_ORCHESTRATOR)
 @bp.orchestration_trigger(context_name="context")
-def ImageProcessing_Shard(context: df.DurableOrchestrationContext):
+def ImageProcessing_Shard(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any] | None]:
     return (yield from process_shard(context))

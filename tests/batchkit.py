@@ -27,6 +27,7 @@ from PIL import Image
 
 import storage.clients
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import PROCESS_IMAGE
 from imagebatch.naming import BATCHES_FOLDER, output_blob_name, output_version
 from imagebatch.specs import RenderSpec
 
@@ -197,9 +198,9 @@ def durable_retries(histories: Iterable[list[Mapping[str, Any]]], images: int) -
             kind = _EVENT_NAMES.get(event["EventType"], str(event["EventType"]))
             if kind == "TaskScheduled":
                 scheduled[event["EventId"]] = event.get("Name", "")
-                attempts += event.get("Name") == "ProcessImage"
+                attempts += event.get("Name") == PROCESS_IMAGE
             elif kind == "TaskFailed":
-                if scheduled.get(event.get("TaskScheduledId", -1)) == "ProcessImage":
+                if scheduled.get(event.get("TaskScheduledId", -1)) == PROCESS_IMAGE:
                     failed_process += 1
                 else:
                     failed_other += 1

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -17,23 +18,34 @@ from activities.list_images import list_images, plan_batch
 from activities.notify_completion import notify_completion
 from activities.process_image import process_image
 from activities.shard_results import load_shard, record_shard_results
+from imagebatch.messages import (
+    ImageResult,
+    ListImagesInput,
+    LoadShardInput,
+    NotifyInput,
+    ProcessImageInput,
+    RecordResultsInput,
+    ShardRecord,
+    ShardSegment,
+    UnprocessedShard,
+)
 from imagebatch.naming import segment_part_blob, shard_parts_prefix, shard_plan_blob
 from imagebatch.results import Progress
 from imagebatch.settings import AppSettings
-from imagebatch.specs import RenderSpec, Rendition
+from imagebatch.specs import BatchRequest, RenderSpec, Rendition, SourceBlob
 from storage.clients import async_blob_service_client
 from tests.azurite import connection_string
 
 SETTINGS = AppSettings(notify_attempts=2, notify_timeout_seconds=2)
 
 
-def run_async(activity, payload: dict):
+def run_async(activity, message):
     """Run an async activity function with the app's asyncio client, as the worker would."""
 
     async def call():
         service = async_blob_service_client("AzureWebJobsStorage")
         try:
-            return await activity(payload, service)
+            return await activity(message, service)
         finally:
             await service.close()
 
@@ -50,14 +62,23 @@ def upload(service: BlobServiceClient, container: str, name: str, data: bytes) -
     service.get_blob_client(container, name).upload_blob(data, overwrite=True)
 
 
-def payload(container: str, name: str, out_container: str, spec: RenderSpec, prefix: str = "web/") -> dict:
-    return {
-        "source_container": container,
-        "source": {"name": name},
-        "output_container": out_container,
-        "output_prefix": prefix,
-        "spec": spec.to_dict(),
-    }
+def payload(container: str, name: str, out_container: str, spec: RenderSpec, prefix: str = "web/") -> ProcessImageInput:
+    return ProcessImageInput(container, SourceBlob(name), out_container, prefix, spec)
+
+
+def listing(source: str, output: str, prefix: str = "", *, output_prefix: str = "", **options) -> ListImagesInput:
+    """ListImages' input for a batch of ``source`` (a prefix, or ``blobs=[...]``) into ``output``."""
+    page_size, shard_size = options.pop("page_size", None), options.pop("shard_size", None)
+    blobs = options.pop("blobs", None)
+    request = BatchRequest(
+        source_container=source,
+        output_container=output,
+        source_prefix=None if blobs is not None else prefix,
+        source_blobs=None if blobs is None else tuple(blobs),
+        output_prefix=output_prefix,
+        **options,
+    )
+    return ListImagesInput(options.get("batch_id") or "b1", "r1", request, page_size=page_size, shard_size=shard_size)
 
 
 SPEC = RenderSpec(renditions=(Rendition("large", 400), Rendition("thumb", 100)), format="jpeg", quality=80)
@@ -71,7 +92,7 @@ def test_list_images_follows_every_page_sorted_and_filtered(blob_service, contai
     upload(blob_service, container, "in/readme.txt", b"x")
     upload(blob_service, container, "other/skip.jpg", b"x")
 
-    result = list_images({"container": container, "prefix": "in/", "page_size": 2}, blob_service, 5000)
+    result = list_images(listing(container, "out", "in/", page_size=2), blob_service, 5000)
 
     assert [i["name"] for i in result["images"]] == sorted(names)
     assert result["pages"] >= 4, "a page size of 2 over 8 blobs must take several pages"
@@ -83,17 +104,15 @@ def test_list_images_never_lists_own_outputs_in_a_shared_container(blob_service,
     container = container_factory()
     for name in ("a.jpg", "b.png", "web/a/large.jpg", "web/_batches/x/manifest.json", "web/_batches/x/i.jpg"):
         upload(blob_service, container, name, b"x")
-    result = list_images(
-        {"container": container, "prefix": "", "output_prefix": "web/", "exclude_own_outputs": True, "page_size": 2},
-        blob_service,
-        5000,
-    )
+    shared = listing(container, container, "", output_prefix="web/", page_size=2)
+    assert shared.exclude_own_outputs
+    result = list_images(shared, blob_service, 5000)
     assert [i["name"] for i in result["images"]] == ["a.jpg", "b.png"]
 
 
 def test_list_images_reports_a_missing_container(blob_service, container_factory):
     missing = container_factory(create=False)
-    result = list_images({"container": missing, "prefix": ""}, blob_service, 5000)
+    result = list_images(listing(missing, "out", ""), blob_service, 5000)
     assert result["images"] == [] and missing in result["error"]
 
 
@@ -194,21 +213,23 @@ def webhook():
     server.shutdown()
 
 
-def _notify_payload(output: str) -> dict:
+def _notify_payload(output: str) -> NotifyInput:
     progress = Progress(total=2, done=1, failed=1)
-    return {
-        "instance_id": "batch-1",
-        "run": "r1",
-        "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/"},
-        "results": [
-            {"name": "a.jpg", "status": "processed", "outputs": [], "duration_ms": 12},
-            {"name": "b.jpg", "status": "failed", "kind": "corrupt", "message": "bad data", "outputs": []},
-        ],
-        "progress": progress.to_dict(),
-        "status": "failed",
-        "started": "2026-11-26T10:00:00+00:00",
-        "finished": "2026-11-26T10:00:05+00:00",
-    }
+    results = (
+        ImageResult("a.jpg", "processed", duration_ms=12),
+        ImageResult("b.jpg", "failed", kind="corrupt", message="bad data"),
+    )
+    return NotifyInput(
+        instance_id="batch-1",
+        run="r1",
+        request=BatchRequest(source_container="photos", output_container=output, output_prefix="web/"),
+        # One shard whose one segment's results were carried inline (no blob to read).
+        shard_outcomes=(ShardRecord(parts=1, segment_size=2, inline={"0": results}),),
+        progress=progress.to_dict(),
+        status="failed",
+        started="2026-11-26T10:00:00+00:00",
+        finished="2026-11-26T10:00:05+00:00",
+    )
 
 
 def test_notify_completion_writes_the_manifest_and_posts_the_summary(blob_service, container_factory, webhook):
@@ -218,7 +239,7 @@ def test_notify_completion_writes_the_manifest_and_posts_the_summary(blob_servic
 
     summary = notify_completion(_notify_payload(output), blob_service, settings)
 
-    assert summary["manifest"] == f"{output}/web/_batches/batch-1/runs/r1/manifest.json"
+    assert summary.manifest == f"{output}/web/_batches/batch-1/runs/r1/manifest.json"
     manifest = json.loads(
         blob_service.get_blob_client(output, "web/_batches/batch-1/runs/r1/manifest.json").download_blob().readall()
     )
@@ -228,8 +249,8 @@ def test_notify_completion_writes_the_manifest_and_posts_the_summary(blob_servic
     assert manifest["counts"]["failed"] == 1 and manifest["status"] == "failed"
     assert manifest["failures"] == [{"name": "b.jpg", "kind": "corrupt", "message": "bad data"}]
     assert len(manifest["images"]) == 2
-    assert summary["webhook"] == "delivered"
-    assert hook.received == [{k: v for k, v in summary.items() if k != "webhook"}]
+    assert summary.webhook == "delivered"
+    assert hook.received == [replace(summary, webhook=None).to_dict()]
     assert "AccountKey" not in json.dumps(manifest)
 
 
@@ -239,7 +260,7 @@ def test_notify_completion_survives_a_failing_webhook(blob_service, container_fa
     output = container_factory()
     settings = AppSettings(notify_webhook_url=url, notify_attempts=2, notify_timeout_seconds=2)
     summary = notify_completion(_notify_payload(output), blob_service, settings)
-    assert summary["webhook"] == "failed: HTTP 503"
+    assert summary.webhook == "failed: HTTP 503"
     assert len(hook.received) == 2, "bounded retries: exactly notify_attempts posts"
 
 
@@ -248,97 +269,59 @@ def test_list_images_writes_a_shard_plan_and_returns_only_sizes(blob_service, co
     names = [f"p/{i:03d}.jpg" for i in range(23)]
     for name in names:
         upload(blob_service, source, name, b"x")
-    plan = plan_batch(
-        {
-            "instance_id": "b1",
-            "run": "r1",
-            "container": source,
-            "prefix": "p/",
-            "output_container": output,
-            "output_prefix": "web/",
-            "page_size": 5,
-            "max_concurrency": 4,
-            "shard_size": 4,
-        },
-        blob_service,
-        5000,
-    )
-    assert plan["total"] == 23 and sum(plan["shards"]) == 23 and max(plan["shards"]) <= 4
-    assert plan["pages"] == 5 and plan["plan"].startswith("web/_batches/b1/runs/r1/plans/")
-    assert len(json.dumps(plan)) < 400, "the listing itself stays out of the orchestration"
+    job = listing(source, output, "p/", output_prefix="web/", page_size=5, max_concurrency=4, shard_size=4)
+    plan = plan_batch(job, blob_service, 5000)
+    assert plan.total == 23 and sum(plan.shards) == 23 and max(plan.shards) <= 4
+    assert plan.pages == 5 and plan.plan.startswith("web/_batches/b1/runs/r1/plans/")
+    assert len(json.dumps(plan.to_dict())) < 400, "the listing itself stays out of the orchestration"
     listed = []
-    for shard, size in enumerate(plan["shards"]):
-        loaded = run_async(load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], shard)})
-        images = loaded["images"]
-        assert len(images) == size
-        listed += [image["name"] for image in images]
+    for shard, size in enumerate(plan.shards):
+        loaded = run_async(load_shard, LoadShardInput(output, shard_plan_blob(plan.plan, shard)))
+        assert loaded.request == job.request, "each shard's plan carries the request"
+        assert len(loaded.images) == size
+        listed += [image.name for image in loaded.images]
     assert listed == names
 
 
 def test_explicit_blob_lists_are_planned_without_listing(blob_service, container_factory):
     output = container_factory()
-    plan = plan_batch(
-        {
-            "instance_id": "b2",
-            "run": "r1",
-            "container": "whatever",
-            "blobs": ["b.jpg", "a.jpg"],
-            "output_container": output,
-            "output_prefix": "",
-            "max_concurrency": 1,
-        },
-        blob_service,
-        5000,
-    )
-    assert plan["shards"] == [2]  # one lane: no reason to pay for a second shard
-    first = run_async(load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], 0)})
-    assert first == {
-        "request": None,
-        "images": [{"name": "b.jpg", "etag": None, "size": None}, {"name": "a.jpg", "etag": None, "size": None}],
-        "total": 2,
-    }
-    segment = run_async(
-        load_shard, {"container": output, "blob": shard_plan_blob(plan["plan"], 0), "start": 1, "count": 10}
-    )
-    assert segment["images"] == [{"name": "a.jpg", "etag": None, "size": None}] and segment["total"] == 2
+    job = listing("whatever", output, blobs=["b.jpg", "a.jpg"], max_concurrency=1, batch_id="b2")
+    plan = plan_batch(job, blob_service, 5000)
+    assert plan.shards == (2,)  # one lane: no reason to pay for a second shard
+    first = run_async(load_shard, LoadShardInput(output, shard_plan_blob(plan.plan, 0)))
+    assert first == ShardSegment(request=job.request, images=(SourceBlob("b.jpg"), SourceBlob("a.jpg")), total=2)
+    segment = run_async(load_shard, LoadShardInput(output, shard_plan_blob(plan.plan, 0), start=1, count=10))
+    assert segment.images == (SourceBlob("a.jpg"),) and segment.total == 2
 
 
 def test_shard_results_round_trip_into_the_manifest(blob_service, container_factory):
     output = container_factory()
-    payload = _notify_payload(output)
+    notify = _notify_payload(output)
     for shard in (0, 2):
         for segment in range(2):
-            blob = segment_part_blob(shard_parts_prefix("web/", payload["instance_id"], payload["run"], shard), segment)
-            run_async(
-                record_shard_results,
-                {
-                    "container": output,
-                    "blob": blob,
-                    "results": [
-                        {"name": f"{shard}-{segment}.jpg", "status": "processed", "outputs": [], "duration_ms": 1}
-                    ],
-                },
-            )
+            blob = segment_part_blob(shard_parts_prefix("web/", notify.instance_id, notify.run, shard), segment)
+            result = ImageResult(f"{shard}-{segment}.jpg", "processed", duration_ms=1)
+            run_async(record_shard_results, RecordResultsInput(output, blob, (result,)))
     upload(
         blob_service,
         output,
         "plan/00003.json",
         json.dumps({"request": None, "images": [{"name": "x.jpg"}, {"name": "y.jpg"}]}).encode(),
     )
-    payload["results"] = []
-    payload["shard_outcomes"] = [
-        {"parts": 2, "segment_size": 1},
-        {
-            "parts": 1,
-            "segment_size": 1,
-            "inline": {"0": [{"name": "inline.jpg", "status": "processed", "outputs": [], "duration_ms": 1}]},
-        },
-        {"parts": 2, "segment_size": 1},
-        {"failed": {"plan_blob": "plan/00003.json", "size": 2, "kind": "shard_failed", "message": "boom"}},
-        {"failed": {"plan_blob": "plan/missing.json", "size": 5, "kind": "shard_failed", "message": "boom"}},
-    ]
-    summary = notify_completion(payload, blob_service, SETTINGS)
-    manifest_blob = summary["manifest"].split("/", 1)[1]
+    inline = ImageResult("inline.jpg", "processed", duration_ms=1)
+    notify = replace(
+        notify,
+        shard_outcomes=(
+            ShardRecord(parts=2, segment_size=1),
+            ShardRecord(parts=1, segment_size=1, inline={"0": (inline,)}),
+            ShardRecord(parts=2, segment_size=1),
+            ShardRecord(failed=UnprocessedShard("plan/00003.json", 2, "shard_failed", "boom")),
+            ShardRecord(failed=UnprocessedShard("plan/missing.json", 5, "shard_failed", "boom")),
+        ),
+    )
+    summary = notify_completion(notify, blob_service, SETTINGS)
+    assert summary.manifest is not None
+    manifest_blob = summary.manifest.split("/", 1)[1]
     manifest = json.loads(blob_service.get_blob_client(output, manifest_blob).download_blob().readall())
     names = [i["name"] for i in manifest["images"]]
     assert names == [

@@ -22,6 +22,7 @@ from azure.durable_functions.models.Task import TaskState
 
 from durable_devhost.history import parse_ts
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import PROCESS_IMAGE
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from orchestrators.controls import RunControls
 from tests.batchkit import (
@@ -185,7 +186,7 @@ def process_image_calls(host: DevHost, instances: list[dict[str, Any]]) -> list[
             continue
         for run in executions(host.history(instance["instanceId"], all_executions=True)):
             scheduled = {
-                e["EventId"]: e for e in run if e["EventType"] == TASK_SCHEDULED and e["Name"] == "ProcessImage"
+                e["EventId"]: e for e in run if e["EventType"] == TASK_SCHEDULED and e["Name"] == PROCESS_IMAGE
             }
             for event in run:
                 if event["EventType"] == TASK_COMPLETED and event["TaskScheduledId"] in scheduled:
@@ -445,7 +446,7 @@ async def test_a_smaller_bound_parks_running_lanes_at_their_next_segment(monkeyp
     for history in lanes.values():
         for run in executions(history):
             scheduled = {
-                e["EventId"]: e for e in run if e["EventType"] == TASK_SCHEDULED and e["Name"] == "ProcessImage"
+                e["EventId"]: e for e in run if e["EventType"] == TASK_SCHEDULED and e["Name"] == PROCESS_IMAGE
             }
             for event in run:
                 if event["EventType"] == TASK_COMPLETED and event["TaskScheduledId"] in scheduled:

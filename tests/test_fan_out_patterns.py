@@ -15,6 +15,7 @@ import azure.functions as func
 import pytest
 
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import PROCESS_IMAGE
 from orchestrators.bounded_fan_out import RetryPolicy, bounded_fan_out
 from tests.history_checks import assert_replacements_start_promptly, peak_in_flight
 
@@ -39,7 +40,7 @@ def patterns_app() -> df.DFApp:
         pending, in_flight, done = list(range(ITEMS)), [], []
         while pending or in_flight:
             while pending and len(in_flight) < LIMIT:
-                in_flight.append(context.call_activity("ProcessImage", pending.pop(0)))
+                in_flight.append(context.call_activity(PROCESS_IMAGE, pending.pop(0)))
             finished = yield context.task_any(in_flight)
             in_flight.remove(finished)
             done.append(finished.result)
@@ -51,7 +52,7 @@ def patterns_app() -> df.DFApp:
         yield from bounded_fan_out(
             context,
             list(range(ITEMS)),
-            lambda item: context.call_activity("ProcessImage", item),
+            lambda item: context.call_activity(PROCESS_IMAGE, item),
             LIMIT,
             lambda index, task, attempts: done.append(task.result),
             retry=RetryPolicy(first_interval_ms=10, max_attempts=3),
@@ -66,7 +67,7 @@ def patterns_app() -> df.DFApp:
         while pending or in_flight:
             new = []
             while pending and len(in_flight) < LIMIT:
-                task = context.call_activity_with_retry("ProcessImage", retry, pending.pop(0))
+                task = context.call_activity_with_retry(PROCESS_IMAGE, retry, pending.pop(0))
                 in_flight.append(task)
                 new.append(task)
             if new:
@@ -92,7 +93,7 @@ async def test_naive_task_any_window_stalls_on_the_extension():
     status, history = await run("naive_window")
     assert status["output"] == list(range(ITEMS)), "it completes..."
     try:
-        assert_replacements_start_promptly(history, LIMIT, "ProcessImage")
+        assert_replacements_start_promptly(history, LIMIT, PROCESS_IMAGE)
     except AssertionError:
         pass
     else:
@@ -113,7 +114,7 @@ async def test_bounded_window_keeps_the_window_full_and_retries_deterministicall
     status, history = await run("bounded_window")
     assert status["runtimeStatus"] == "Completed", status["output"]
     assert status["output"] == list(range(ITEMS))
-    assert peak_in_flight(history, "ProcessImage") == LIMIT
+    assert peak_in_flight(history, PROCESS_IMAGE) == LIMIT
     assert all(left == 0 for left in failures_left.values())
 
 

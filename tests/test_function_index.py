@@ -12,6 +12,8 @@ import json
 
 import azure.functions as func
 
+from imagebatch import function_names
+
 
 def _index() -> dict[str, func.decorators.function_app.Function]:
     # A fresh module object: get_functions() can only be called once per app.
@@ -49,19 +51,9 @@ def test_exactly_our_functions_with_their_triggers_and_bindings():
         raw = json.loads(functions[name].get_function_json())["bindings"]
         return {b["type"]: b for b in raw}
 
-    for orchestrator in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
+    for orchestrator in function_names.ORCHESTRATORS:
         assert bindings(orchestrator)["orchestrationTrigger"]["name"] == "context"
-    activities = (
-        "ListImages",
-        "LoadShard",
-        "ProcessImage",
-        "RecordShardResults",
-        "NotifyCompletion",
-        "ReadRunHold",
-        "WriteProofSheet",
-        "RecordReviewDecision",
-    )
-    for activity in activities:
+    for activity in function_names.ACTIVITIES:
         assert bindings(activity)["activityTrigger"]["name"] == "payload"
 
     start = bindings("start_batch")
@@ -98,3 +90,19 @@ def test_client_functions_are_async_and_orchestrator_is_a_generator():
         assert inspect.iscoroutinefunction(functions[name].get_user_function())
     for name in ("ImageProcessing_Orchestrator", "ImageProcessing_Shard"):
         assert inspect.isgeneratorfunction(functions[name].get_user_function().orchestrator_function)
+
+
+def test_the_function_name_constants_are_the_names_in_flight():
+    """Histories in flight name these functions: the constants must never change value."""
+    assert function_names.ORCHESTRATORS == ("ImageProcessing_Orchestrator", "ImageProcessing_Shard")
+    assert function_names.ACTIVITIES == (
+        "ListImages",
+        "LoadShard",
+        "ProcessImage",
+        "RecordShardResults",
+        "NotifyCompletion",
+        "ReadRunHold",
+        "WriteProofSheet",
+        "RecordReviewDecision",
+    )
+    assert set(function_names.ORCHESTRATORS + function_names.ACTIVITIES) <= set(_index())

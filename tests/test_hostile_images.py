@@ -14,8 +14,9 @@ from PIL import Image
 from activities.process_image import process_image
 from devtools.sample_images import encode, hostile_corpus, make_photo, oriented_jpeg
 from imagebatch.imaging import ImageProcessingError, render_image
+from imagebatch.messages import ProcessImageInput
 from imagebatch.settings import AppSettings
-from imagebatch.specs import FORMATS, RenderSpec, Rendition
+from imagebatch.specs import FORMATS, RenderSpec, Rendition, SourceBlob
 
 CORPUS = hostile_corpus()
 SPECS = {
@@ -159,13 +160,7 @@ def test_process_image_writes_nothing_for_a_damaged_scan(image_backend: str, blo
     for name in ("marker-in-scan.jpg", "zeroed-scan-progressive.jpg", "scan-cut.jpg"):
         blob_service.get_blob_client(source, name).upload_blob(DAMAGED[name][0], overwrite=True)
         result = process_image(
-            {
-                "source_container": source,
-                "source": {"name": name},
-                "output_container": output,
-                "output_prefix": "web/",
-                "spec": spec.to_dict(),
-            },
+            ProcessImageInput(source, SourceBlob(name), output, "web/", spec),
             blob_service,
             settings,
         )

@@ -19,6 +19,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import PROCESS_IMAGE
 from imagebatch.naming import BATCHES_FOLDER, cancel_blob_name
 from tests.batchkit import (
     batch_request,
@@ -64,7 +65,7 @@ def processed_images(host: DevHost, instances: Iterable[dict[str, Any]]) -> int:
         # Sequence ids restart in every execution (continue-as-new): match them per execution.
         for history in executions(host.history(instance["instanceId"], all_executions=True)):
             names = {e["EventId"]: e.get("Name") for e in history if e["EventType"] == 4}
-            done += sum(1 for e in history if e["EventType"] == 5 and names.get(e["TaskScheduledId"]) == "ProcessImage")
+            done += sum(1 for e in history if e["EventType"] == 5 and names.get(e["TaskScheduledId"]) == PROCESS_IMAGE)
     return done
 
 

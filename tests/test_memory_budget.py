@@ -23,8 +23,9 @@ from devtools.sample_images import encode, exif_bytes, make_photo
 from imagebatch import imaging, libvips
 from imagebatch.imaging import ImageProcessingError, decode, render_image, routing
 from imagebatch.memory_budget import MemoryBudget, process_budget
+from imagebatch.messages import ProcessImageInput
 from imagebatch.settings import AppSettings
-from imagebatch.specs import OutputFormat, RenderSpec, Rendition
+from imagebatch.specs import OutputFormat, RenderSpec, Rendition, SourceBlob
 
 SPEC = RenderSpec(renditions=(Rendition("large", 400), Rendition("thumb", 100)))
 
@@ -133,15 +134,9 @@ def test_process_image_raises_memory_errors_for_the_retry_policy(
         raise MemoryError
 
     monkeypatch.setattr(Image.Image, "load", fail)
-    payload = {
-        "source_container": source,
-        "source": {"name": "a.png"},
-        "output_container": output,
-        "output_prefix": "",
-        "spec": SPEC.to_dict(),
-    }
+    work = ProcessImageInput(source, SourceBlob("a.png"), output, "", SPEC)
     with pytest.raises(MemoryError):
-        process_image(payload, blob_service, AppSettings(image_backend="pillow"))
+        process_image(work, blob_service, AppSettings(image_backend="pillow"))
     assert list(blob_service.get_container_client(output).list_blobs()) == []
 
 
@@ -412,14 +407,7 @@ def test_process_image_waits_for_the_budget(monkeypatch: pytest.MonkeyPatch, blo
     monkeypatch.setattr("activities.process_image.render_image", slow_render)
 
     def run(name: str) -> dict:
-        payload = {
-            "source_container": source,
-            "source": {"name": name},
-            "output_container": output,
-            "output_prefix": "",
-            "spec": SPEC.to_dict(),
-        }
-        return process_image(payload, blob_service, settings)
+        return process_image(ProcessImageInput(source, SourceBlob(name), output, "", SPEC), blob_service, settings)
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(run, ["a.png", "b.png"]))

@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import threading
+from dataclasses import replace
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -27,8 +28,19 @@ from activities.shard_results import load_shard, record_shard_results
 from durable_devhost.functions import FunctionIndex
 from durable_devhost.invoke import invoke_orchestrator, orchestrator_payload
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import IMAGE_PROCESSING_ORCHESTRATOR as ORCHESTRATOR_NAME
+from imagebatch.function_names import PROCESS_IMAGE, SHARD_ORCHESTRATOR
+from imagebatch.messages import (
+    BatchInput,
+    ListImagesInput,
+    LoadShardInput,
+    NotifyInput,
+    ProcessImageInput,
+    RecordResultsInput,
+    RetryOptions,
+)
 from imagebatch.settings import AppSettings
-from orchestrators.image_processing import ORCHESTRATOR_NAME
+from imagebatch.specs import BatchRequest, RenderSpec, Rendition
 from storage.clients import async_blob_service_client
 from tests.batchkit import close_app_storage_clients
 from tests.history_checks import (
@@ -48,7 +60,7 @@ from tests.history_checks import (
 pytestmark = pytest.mark.usefixtures(close_app_storage_clients.__name__)
 
 RUN = "20261201T000000Z-000000"
-FAST_RETRY = {"first_interval_ms": 10, "max_attempts": 3, "backoff": 2.0, "max_interval_ms": 100}
+FAST_RETRY = RetryOptions(first_interval_ms=10, max_attempts=3, backoff=2.0, max_interval_ms=100)
 
 
 def real_app() -> df.DFApp:
@@ -74,37 +86,25 @@ def seed_images(blob_service, container: str, count: int, *, corrupt: int = 0) -
     return names
 
 
-def batch_input(source: str, output: str, *, limit: int, tolerated: float = 0.0, prefix: str = "in/") -> dict:
-    return {
-        "request": {
-            "source_container": source,
-            "source_prefix": prefix,
-            "source_blobs": None,
-            "output_container": output,
-            "output_prefix": "out/",
-            "spec": {
-                "renditions": [{"name": "small", "width": 48}, {"name": "tiny", "width": 16}],
-                "format": "jpeg",
-                "quality": 80,
-            },
-            "max_concurrency": limit,
-            "tolerated_failure_percent": tolerated,
-            "batch_id": None,
-        },
-        "run": RUN,
-        "retry": FAST_RETRY,
-        "list_page_size": 4,
-        "segment_size": 2,  # shards continue as new every 2 images, so every test crosses executions
-    }
+def batch_input(source: str, output: str, *, limit: int, tolerated: float = 0.0, prefix: str = "in/") -> BatchInput:
+    request = BatchRequest(
+        source_container=source,
+        source_prefix=prefix,
+        output_container=output,
+        output_prefix="out/",
+        spec=RenderSpec(renditions=(Rendition("small", 48), Rendition("tiny", 16)), format="jpeg", quality=80),
+        max_concurrency=limit,
+        tolerated_failure_percent=tolerated,
+    )
+    # Shards continue as new every 2 images, so every test crosses executions.
+    return BatchInput(request, RUN, FAST_RETRY, list_page_size=4, segment_size=2)
 
 
 async def all_histories(host: DevHost) -> tuple[list[dict], list[list[dict]]]:
     """The parent's history and its shards' histories."""
     instances = await host.engine.list_instances()
     parent = next(i for i in instances if i["name"] == ORCHESTRATOR_NAME)
-    shards = [
-        host.history(i["instanceId"], all_executions=True) for i in instances if i["name"] == "ImageProcessing_Shard"
-    ]
+    shards = [host.history(i["instanceId"], all_executions=True) for i in instances if i["name"] == SHARD_ORCHESTRATOR]
     return host.history(parent["instanceId"]), shards
 
 
@@ -115,24 +115,25 @@ async def test_sliding_window_never_exceeds_and_keeps_the_limit_busy(limit, blob
     seed_images(blob_service, source, total)
 
     async with DevHost(real_app()) as host:
-        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, batch_input(source, output, limit=limit))
+        batch = batch_input(source, output, limit=limit)
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, batch.to_dict())
         status = await host.wait(instance_id, timeout=120)
         parent, shards = await all_histories(host)
 
     assert status["runtimeStatus"] == "Completed", status.get("output")
     assert status["output"]["counts"]["done"] == total
     # Each shard runs its images one at a time, the parent keeps `limit` shards running...
-    assert [peak_in_flight(h, "ProcessImage") for h in shards] == [1] * len(shards)
-    assert peak_in_flight(parent, "ImageProcessing_Shard", SUB_ORCHESTRATION) == limit
-    assert_replacements_start_promptly(parent, limit, "ImageProcessing_Shard", SUB_ORCHESTRATION)
+    assert [peak_in_flight(h, PROCESS_IMAGE) for h in shards] == [1] * len(shards)
+    assert peak_in_flight(parent, SHARD_ORCHESTRATOR, SUB_ORCHESTRATION) == limit
+    assert_replacements_start_promptly(parent, limit, SHARD_ORCHESTRATOR, SUB_ORCHESTRATION)
     # ...so across the whole batch no more than `limit` ProcessImage calls are ever in flight.
     # (Whether all `limit` lanes overlap in an image at some instant depends on timing.)
-    assert 1 <= peak_in_flight_across(shards, "ProcessImage") <= limit
-    assert sum(scheduled_count(h, "ProcessImage") for h in shards) == total
+    assert 1 <= peak_in_flight_across(shards, PROCESS_IMAGE) <= limit
+    assert sum(scheduled_count(h, PROCESS_IMAGE) for h in shards) == total
     # Each shard execution holds at most `segment_size` images, then continues as new.
     runs = [run for h in shards for run in executions(h)]
-    assert max(scheduled_count(run, "ProcessImage") for run in runs) == 2
-    assert len(runs) == sum(-(-scheduled_count(h, "ProcessImage") // 2) for h in shards)
+    assert max(scheduled_count(run, PROCESS_IMAGE) for run in runs) == 2
+    assert len(runs) == sum(-(-scheduled_count(h, PROCESS_IMAGE) // 2) for h in shards)
 
 
 async def test_failures_are_tolerated_up_to_the_threshold(blob_service, container_factory):
@@ -140,9 +141,10 @@ async def test_failures_are_tolerated_up_to_the_threshold(blob_service, containe
     seed_images(blob_service, source, 10, corrupt=2)
 
     async with DevHost(real_app()) as host:
-        ok = await host.start_orchestration(ORCHESTRATOR_NAME, batch_input(source, output, limit=4, tolerated=20))
+        tolerant, intolerant = (batch_input(source, output, limit=4, tolerated=t).to_dict() for t in (20, 10))
+        ok = await host.start_orchestration(ORCHESTRATOR_NAME, tolerant)
         ok_status = await host.wait(ok, timeout=120)
-        strict = await host.start_orchestration(ORCHESTRATOR_NAME, batch_input(source, output, limit=4, tolerated=10))
+        strict = await host.start_orchestration(ORCHESTRATOR_NAME, intolerant)
         strict_status = await host.wait(strict, timeout=120)
 
     assert ok_status["runtimeStatus"] == "Completed"
@@ -183,24 +185,27 @@ def flaky_app(flaky: FlakyStorage, service) -> df.DFApp:
 
     @bp.activity_trigger(input_name="payload")
     def ListImages(payload: dict) -> dict:
-        return plan_batch(payload, service, 5000)
+        return plan_batch(ListImagesInput.from_dict(payload), service, 5000).to_dict()
 
     @bp.activity_trigger(input_name="payload")
     async def LoadShard(payload: dict) -> dict:
-        return await load_shard(payload, async_blob_service_client("AzureWebJobsStorage"))
+        segment = await load_shard(LoadShardInput.from_dict(payload), async_blob_service_client("AzureWebJobsStorage"))
+        return segment.to_dict()
 
     @bp.activity_trigger(input_name="payload")
     async def RecordShardResults(payload: dict) -> dict:
-        return await record_shard_results(payload, async_blob_service_client("AzureWebJobsStorage"))
+        record = RecordResultsInput.from_dict(payload)
+        return (await record_shard_results(record, async_blob_service_client("AzureWebJobsStorage"))).to_dict()
 
     @bp.activity_trigger(input_name="payload")
     def ProcessImage(payload: dict) -> dict:
-        flaky.before(payload["source"]["name"])
-        return process_image(payload, service, settings)
+        work = ProcessImageInput.from_dict(payload)
+        flaky.before(work.source.name)
+        return process_image(work, service, settings)
 
     @bp.activity_trigger(input_name="payload")
     def NotifyCompletion(payload: dict) -> dict:
-        return notify_completion(payload, service, settings)
+        return notify_completion(NotifyInput.from_dict(payload), service, settings).to_dict()
 
     app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(orchestrators.bp)
@@ -215,7 +220,7 @@ async def test_transient_errors_are_retried_with_backoff_and_bounded(blob_servic
 
     async with DevHost(flaky_app(flaky, blob_service)) as host:
         request = batch_input(source, output, limit=2, tolerated=50)
-        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request.to_dict())
         status = await host.wait(instance_id, timeout=120)
         _, shards = await all_histories(host)
 
@@ -223,7 +228,7 @@ async def test_transient_errors_are_retried_with_backoff_and_bounded(blob_servic
     counts = status["output"]["counts"]
     assert (counts["done"], counts["failed"]) == (4, 1)
     assert flaky.attempts == {names[0]: 2, names[1]: 3, names[2]: 3, names[3]: 1, names[4]: 1}
-    assert sum(scheduled_count(h, "ProcessImage") for h in shards) == 2 + 3 + 3 + 1 + 1
+    assert sum(scheduled_count(h, PROCESS_IMAGE) for h in shards) == 2 + 3 + 3 + 1 + 1
     # Backoff: 10 ms before every second attempt, 20 ms before every third.
     delays = [d for h in shards for d in timer_delays_ms(h)]
     assert sorted(d for d in delays if d > 0) == [10, 10, 10, 20, 20]
@@ -281,8 +286,8 @@ async def test_progress_and_replay_determinism(blob_service, container_factory):
     index = FunctionIndex.from_app(flaky_app(flaky, blob_service))
 
     async with DevHost(index) as host:
-        request = {**batch_input(source, output, limit=3, tolerated=50), "segment_size": 1}
-        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
+        request = replace(batch_input(source, output, limit=3, tolerated=50), segment_size=1)
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request.to_dict())
         status = await host.wait(instance_id, timeout=120)
         instances = await host.engine.list_instances()
         histories = {
@@ -297,7 +302,7 @@ async def test_progress_and_replay_determinism(blob_service, container_factory):
     shard_executions = 0
     for iid, (name, history) in histories.items():
         runs = executions(history)
-        shard_executions += len(runs) if name == "ImageProcessing_Shard" else 0
+        shard_executions += len(runs) if name == SHARD_ORCHESTRATOR else 0
         for number, run in enumerate(runs, start=1):
             replayed = assert_replay_is_deterministic(index, name, iid, run, continued=number < len(runs))
         if iid == instance_id:
@@ -314,12 +319,12 @@ async def test_retries_in_progress_are_visible_in_the_shard_status(blob_service,
     names = seed_images(blob_service, source, 3)
     flaky = FlakyStorage({names[1]: 2})
     async with DevHost(flaky_app(flaky, blob_service)) as host:
-        request = batch_input(source, output, limit=1)
-        request["retry"] = {"first_interval_ms": 1500, "max_attempts": 3, "backoff": 1.0, "max_interval_ms": 1500}
-        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request)
+        slow_retry = RetryOptions(first_interval_ms=1500, max_attempts=3, backoff=1.0, max_interval_ms=1500)
+        request = replace(batch_input(source, output, limit=1), retry=slow_retry)
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request.to_dict())
         seen: list[dict] = []
         for _ in range(200):
-            shards = [i for i in await host.engine.list_instances() if i["name"] == "ImageProcessing_Shard"]
+            shards = [i for i in await host.engine.list_instances() if i["name"] == SHARD_ORCHESTRATOR]
             statuses = [(await host.status(s["instanceId"]))["customStatus"] for s in shards]
             live = live_progress({"total": 3}, statuses)
             if live["retrying"]:

@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from durable_devhost.functions import FunctionIndex
+from imagebatch.function_names import PROCESS_IMAGE
+from imagebatch.messages import ImageResult, OutputEntry, ProcessImageInput
 from imagebatch.naming import output_blob_name, output_version
-from imagebatch.results import image_result, output_entry
 from tests.batchkit import close_app_storage_clients, keyed_host, keyed_session, poll, read_manifest, start_batch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,14 +42,14 @@ pytestmark = [pytest.mark.usefixtures(close_app_storage_clients.__name__), pytes
 
 def instant_render(payload: dict) -> dict:
     """ProcessImage's result, of the real shape and size, without decoding anything."""
-    name = payload["source"]["name"]
+    work = ProcessImageInput.from_dict(payload)
+    name = work.source.name
     version = output_version("0x8DCFFFFFFFFFFFF", "jpeg;82;large:1600x0:contain")
     sizes = (("large", 1600, 1067, 301_234), ("medium", 800, 533, 90_123), ("thumb", 320, 213, 17_456))
-    outputs = [
-        output_entry(r, output_blob_name(payload["output_prefix"], name, r, "jpg", version), w, h, b)
-        for r, w, h, b in sizes
-    ]
-    return image_result(name, "processed", outputs=outputs, duration_ms=412)
+    outputs = tuple(
+        OutputEntry(r, output_blob_name(work.output_prefix, name, r, "jpg", version), w, h, b) for r, w, h, b in sizes
+    )
+    return ImageResult(name, "processed", outputs, duration_ms=412).to_dict()
 
 
 def seed_names(blob_service, container: str, count: int) -> list[str]:
@@ -77,7 +78,7 @@ async def test_no_message_crosses_the_azure_storage_lines(given_as, monkeypatch,
         request["source"] = {"container": source, "blobs": names}
     images = len(names) if given_as == "list" else IMAGES
     app = FunctionIndex.load(str(REPO / "function_app.py"))
-    overrides = {"ProcessImage": instant_render}
+    overrides = {PROCESS_IMAGE: instant_render}
     async with (
         keyed_host(app, fast_replay=True, activity_overrides=overrides) as host,
         keyed_session() as http,

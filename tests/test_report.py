@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from activities.notify_completion import notify_completion
+from imagebatch.messages import ImageResult, NotifyInput, ShardRecord
 from imagebatch.naming import output_blob_name
 from imagebatch.report import (
     MAX_FAILURE_ROWS,
@@ -21,6 +22,7 @@ from imagebatch.report import (
 )
 from imagebatch.results import ImageStatus, Progress, build_manifest, failed_result, image_result, output_entry
 from imagebatch.settings import AppSettings
+from imagebatch.specs import BatchRequest
 
 RUN = "20261126T100000Z-abc123"
 V = "3f2a9c01d4"
@@ -231,20 +233,22 @@ def test_notify_completion_uploads_the_report_beside_the_manifest(blob_service, 
     output = container_factory(create=False)
     results = [processed("2024/a.jpg", "web/x/"), failed_result("2024/<b>.jpg", "corrupt", "bad")]
     progress = Progress(total=2, done=1, failed=1)
-    payload = {
-        "instance_id": "batch-7",
-        "run": RUN,
-        "request": {"source_container": "photos", "output_container": output, "output_prefix": "web/x/"},
-        "results": results,
-        "progress": progress.to_dict(),
-        "status": "failed",
-        "started": "2026-11-26T10:00:00+00:00",
-        "finished": "2026-11-26T10:00:05+00:00",
-    }
-    summary = notify_completion(payload, blob_service, AppSettings())
+    segment = tuple(ImageResult.from_dict(result) for result in results)
+    notify = NotifyInput(
+        instance_id="batch-7",
+        run=RUN,
+        request=BatchRequest(source_container="photos", output_container=output, output_prefix="web/x/"),
+        # One shard whose results were carried inline (no results blob to read).
+        shard_outcomes=(ShardRecord(parts=1, segment_size=2, inline={"0": segment}),),
+        progress=progress.to_dict(),
+        status="failed",
+        started="2026-11-26T10:00:00+00:00",
+        finished="2026-11-26T10:00:05+00:00",
+    )
+    summary = notify_completion(notify, blob_service, AppSettings())
 
-    assert summary["report"] == f"{output}/web/x/_batches/batch-7/runs/{RUN}/index.html"
-    assert summary["manifest"] == f"{output}/web/x/_batches/batch-7/runs/{RUN}/manifest.json"
+    assert summary.report == f"{output}/web/x/_batches/batch-7/runs/{RUN}/index.html"
+    assert summary.manifest == f"{output}/web/x/_batches/batch-7/runs/{RUN}/manifest.json"
     blob = blob_service.get_blob_client(output, f"web/x/_batches/batch-7/runs/{RUN}/index.html")
     assert blob.get_blob_properties().content_settings.content_type == "text/html; charset=utf-8"
     html = blob.download_blob().readall().decode("utf-8")

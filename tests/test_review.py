@@ -20,6 +20,7 @@ import pytest
 
 from durable_devhost.history import parse_ts
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import PROCESS_IMAGE, RECORD_REVIEW_DECISION, WRITE_PROOF_SHEET
 from imagebatch.sharding import sample_positions
 from orchestrators.review import REVIEW_EVENT
 from tests.batchkit import (
@@ -75,7 +76,7 @@ def process_image_results(host: DevHost, instances: list[dict[str, Any]]) -> lis
         if ":" not in instance["instanceId"]:
             continue
         for run in executions(host.history(instance["instanceId"], all_executions=True)):
-            scheduled = {e["EventId"] for e in run if e["EventType"] == TASK_SCHEDULED and e["Name"] == "ProcessImage"}
+            scheduled = {e["EventId"] for e in run if e["EventType"] == TASK_SCHEDULED and e["Name"] == PROCESS_IMAGE}
             for event in run:
                 if event["EventType"] == TASK_COMPLETED and event["TaskScheduledId"] in scheduled:
                     result = json.loads(event["Result"])
@@ -257,7 +258,7 @@ async def test_a_decision_and_the_timeout_in_the_same_episode_the_decision_wins(
     assert final["batchStatus"] == "Succeeded", final
     assert final["review"]["decision"] == "approved" and final["review"]["by"] == "reviewer"
     assert Counter(c["name"] for c in calls) == Counter(set(sources))
-    assert "RecordReviewDecision" not in {e.get("Name") for e in parent if e["EventType"] == TASK_SCHEDULED}
+    assert RECORD_REVIEW_DECISION not in {e.get("Name") for e in parent if e["EventType"] == TASK_SCHEDULED}
 
 
 async def test_a_decision_raised_before_the_run_waits_is_not_lost(monkeypatch, blob_service, container_factory):
@@ -278,7 +279,7 @@ async def test_a_decision_raised_before_the_run_waits_is_not_lost(monkeypatch, b
 
     assert code == 409 and "not awaiting approval" in early["message"], early
     (raised,) = positions(parent, EVENT_RAISED, REVIEW_EVENT)
-    (proof,) = positions(parent, TASK_SCHEDULED, "WriteProofSheet")
+    (proof,) = positions(parent, TASK_SCHEDULED, WRITE_PROOF_SHEET)
     assert raised < proof, "the event arrived before the run waited for it"
     assert final["batchStatus"] == "Succeeded" and final["review"]["decision"] == "approved", final
     assert Counter(c["name"] for c in calls) == Counter(set(sources))

@@ -27,6 +27,7 @@ from PIL import Image
 
 from durable_devhost.functions import FunctionIndex
 from durable_devhost.testing import DevHost, SubprocessDevHost
+from imagebatch.function_names import PROCESS_IMAGE
 from tests.azurite import ACCOUNT_KEY
 from tests.batchkit import (
     KEYS_ENV,
@@ -190,7 +191,7 @@ def test_no_secret_in_a_subprocess_host_log(
             time.sleep(0.1)
     assert body["runtimeStatus"] == "Completed", body
     text = log.read_text(errors="replace")
-    assert "Request URL" in text or "ProcessImage" in text, "the log has content to check"
+    assert "Request URL" in text or PROCESS_IMAGE in text, "the log has content to check"
     _assert_no_secret(text, "the dev host's --verbose log")
 
 

@@ -34,6 +34,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 import storage.clients
+from imagebatch.function_names import LIST_IMAGES
 from tests.batchkit import (
     all_histories,
     batch_request,
@@ -210,7 +211,7 @@ async def test_storage_down_from_the_start_fails_fast_then_recovers(proxy: Fault
         await start_batch(http, host.api_url("batches"), request)
         second = await poll(http, status_url, timeout=30)
     print(f"\n[down from start] {first['runtimeStatus']} after {failed_after:.1f}s: {first.get('error', '')[:120]}")
-    assert first["runtimeStatus"] == "Failed" and "ListImages" in first.get("error", ""), first
+    assert first["runtimeStatus"] == "Failed" and LIST_IMAGES in first.get("error", ""), first
     assert second["runtimeStatus"] == "Completed" and second["progress"]["done"] == 5
     assert check_outputs(blob_service, output, "web/", sources) == []
 

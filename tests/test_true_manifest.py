@@ -9,6 +9,8 @@ the instance histories.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import azure.durable_functions as df
 import azure.functions as func
 import pytest
@@ -20,9 +22,22 @@ from activities.notify_completion import notify_completion
 from activities.process_image import process_image
 from activities.shard_results import load_shard, record_shard_results
 from durable_devhost.testing import DevHost
+from imagebatch.function_names import IMAGE_PROCESSING_ORCHESTRATOR as ORCHESTRATOR_NAME
+from imagebatch.function_names import LIST_IMAGES, LOAD_SHARD, NOTIFY_COMPLETION, SHARD_ORCHESTRATOR
+from imagebatch.messages import (
+    BatchInput,
+    BatchSummary,
+    ListImagesInput,
+    LoadShardInput,
+    NotifyInput,
+    ProcessImageInput,
+    RecordResultsInput,
+    ShardPlan,
+    ShardRecord,
+)
 from imagebatch.naming import manifest_blob_name, shard_plan_blob
 from imagebatch.settings import AppSettings
-from orchestrators.image_processing import ORCHESTRATOR_NAME
+from imagebatch.specs import BatchRequest, RenderSpec, Rendition
 from storage.clients import async_blob_service_client
 from tests.batchkit import close_app_storage_clients, keyed_host, keyed_session, read_manifest
 from tests.history_checks import executions
@@ -39,29 +54,32 @@ def hooked_app(service, *, after_list=None, after_record=None, notify=None) -> d
 
     @bp.activity_trigger(input_name="payload")
     def ListImages(payload: dict) -> dict:
-        plan = plan_batch(payload, service, 5000)
+        job = ListImagesInput.from_dict(payload)
+        plan = plan_batch(job, service, 5000)
         if after_list:
-            after_list(payload, plan)
-        return plan
+            after_list(job, plan)
+        return plan.to_dict()
 
     @bp.activity_trigger(input_name="payload")
     async def LoadShard(payload: dict) -> dict:
-        return await load_shard(payload, async_blob_service_client("AzureWebJobsStorage"))
+        segment = await load_shard(LoadShardInput.from_dict(payload), async_blob_service_client("AzureWebJobsStorage"))
+        return segment.to_dict()
 
     @bp.activity_trigger(input_name="payload")
     async def RecordShardResults(payload: dict) -> dict:
-        result = await record_shard_results(payload, async_blob_service_client("AzureWebJobsStorage"))
+        record = RecordResultsInput.from_dict(payload)
+        result = await record_shard_results(record, async_blob_service_client("AzureWebJobsStorage"))
         if after_record:
-            after_record(payload)
-        return result
+            after_record(record)
+        return result.to_dict()
 
     @bp.activity_trigger(input_name="payload")
     def ProcessImage(payload: dict) -> dict:
-        return process_image(payload, service, settings)
+        return process_image(ProcessImageInput.from_dict(payload), service, settings)
 
     @bp.activity_trigger(input_name="payload")
     def NotifyCompletion(payload: dict) -> dict:
-        return (notify or notify_completion)(payload, service, settings)
+        return (notify or notify_completion)(NotifyInput.from_dict(payload), service, settings).to_dict()
 
     app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(orchestrators.bp)
@@ -86,9 +104,9 @@ def attempts(histories: Histories, activity: str, instance_suffix: str = "") -> 
     return scheduled, failed
 
 
-async def run(app: df.DFApp, request: dict, instance_id: str | None = None) -> tuple[dict, Histories]:
+async def run(app: df.DFApp, request: BatchInput, instance_id: str | None = None) -> tuple[dict, Histories]:
     async with DevHost(app) as host:
-        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request, instance_id)
+        instance_id = await host.start_orchestration(ORCHESTRATOR_NAME, request.to_dict(), instance_id)
         status = await host.wait(instance_id, timeout=120)
         histories = {
             i["instanceId"]: (i["name"], host.history(i["instanceId"], all_executions=True))
@@ -101,8 +119,8 @@ async def test_a_vanished_results_blob_costs_no_record(blob_service, container_f
     source, output = container_factory(), container_factory()
     names = seed_images(blob_service, source, 8)
 
-    def delete_results(payload: dict) -> None:  # "a results blob deleted as it appeared"
-        blob_service.get_blob_client(payload["container"], payload["blob"]).delete_blob()
+    def delete_results(record: RecordResultsInput) -> None:  # "a results blob deleted as it appeared"
+        blob_service.get_blob_client(record.container, record.blob).delete_blob()
 
     status, _ = await run(hooked_app(blob_service, after_record=delete_results), batch_input(source, output, limit=2))
     assert status["runtimeStatus"] == "Completed", status["output"]
@@ -117,8 +135,8 @@ async def test_a_gone_plan_fails_its_shard_once_without_retries(blob_service, co
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 6)
 
-    def delete_first_plan(payload: dict, plan: dict) -> None:
-        blob_service.get_blob_client(payload["output_container"], shard_plan_blob(plan["plan"], 0)).delete_blob()
+    def delete_first_plan(job: ListImagesInput, plan: ShardPlan) -> None:
+        blob_service.get_blob_client(job.output_container, shard_plan_blob(plan.plan, 0)).delete_blob()
 
     request = batch_input(source, output, limit=1, tolerated=100)
     status, histories = await run(hooked_app(blob_service, after_list=delete_first_plan), request)
@@ -127,9 +145,9 @@ async def test_a_gone_plan_fails_its_shard_once_without_retries(blob_service, co
     failed = manifest["failures"]
     assert failed and {f["kind"] for f in failed} == {"blob_gone"}, failed
     assert "cannot be read" in failed[0]["message"] and "\n" not in failed[0]["message"]
-    shards = [i for i, (name, _) in histories.items() if name == "ImageProcessing_Shard"]
+    shards = [i for i, (name, _) in histories.items() if name == SHARD_ORCHESTRATOR]
     # A 404 can never succeed: one LoadShard attempt, one shard attempt (it was 4 x 4 = 16).
-    assert attempts(histories, "LoadShard", ":00000") == (1, 0)
+    assert attempts(histories, LOAD_SHARD, ":00000") == (1, 0)
     (parent,) = [h for name, h in histories.values() if name == ORCHESTRATOR_NAME]
     created = [e for e in parent if e["EventType"] == 7]
     assert len(created) == len(shards), "no shard was started twice"
@@ -139,7 +157,7 @@ async def test_a_storage_outage_through_every_retry_still_ends_with_the_counts(b
     source, output = container_factory(), container_factory()
     seed_images(blob_service, source, 4)
 
-    def storage_down(payload: dict, service, settings) -> dict:
+    def storage_down(notify: NotifyInput, service, settings) -> BatchSummary:
         raise ServiceResponseError("Connection reset by peer")
 
     status, histories = await run(hooked_app(blob_service, notify=storage_down), batch_input(source, output, limit=2))
@@ -149,7 +167,7 @@ async def test_a_storage_outage_through_every_retry_still_ends_with_the_counts(b
     expected = f"{output}/{manifest_blob_name('out/', status['instanceId'], RUN)}"
     assert summary["manifest_error"].startswith(f"the manifest could not be written to {expected}: ")
     assert "\n" not in summary["manifest_error"] and "Traceback" not in summary["manifest_error"]
-    assert attempts(histories, "NotifyCompletion") == (3, 3), "transient: every attempt of the policy"
+    assert attempts(histories, NOTIFY_COMPLETION) == (3, 3), "transient: every attempt of the policy"
 
 
 async def test_a_refused_manifest_write_is_not_retried(blob_service, container_factory):
@@ -164,7 +182,7 @@ async def test_a_refused_manifest_write_is_not_retried(blob_service, container_f
     summary = status["output"]
     assert status["runtimeStatus"] == "Completed" and summary["counts"]["done"] == 3
     assert summary["manifest"] is None and "412" in summary["manifest_error"], summary
-    assert attempts(histories, "NotifyCompletion") == (1, 0), "a lease cannot clear by retrying"
+    assert attempts(histories, NOTIFY_COMPLETION) == (1, 0), "a lease cannot clear by retrying"
 
 
 async def test_a_batch_with_no_images_says_so(blob_service, container_factory):
@@ -277,27 +295,27 @@ def test_notify_completion_run_again_after_its_cleanup_keeps_the_manifest(blob_s
         {"name": "b.jpg", "status": "processed", "outputs": [], "duration_ms": 6},
     ]
     blob_service.get_blob_client(output, part).upload_blob(json.dumps(records))
-    payload = {
-        "instance_id": "b-again",
-        "run": "r1",
-        "request": {
-            "source_container": "photos",
-            "output_container": output,
-            "output_prefix": "web/",
-            "spec": {"renditions": [{"name": "t", "width": 16}], "format": "jpeg", "quality": 80},
-        },
-        "plan_folder": "web/_batches/b-again/runs/r1/plans/p/",
-        "shard_outcomes": [{"parts": 1, "segment_size": 10}],
-        "progress": Progress(total=2, done=2).to_dict(),
-        "status": "succeeded",
-        "started": "2026-12-01T10:00:00+00:00",
-        "finished": "2026-12-01T10:00:05+00:00",
-    }
-    first = notify_completion(payload, blob_service, AppSettings())
+    notify = NotifyInput(
+        instance_id="b-again",
+        run="r1",
+        request=BatchRequest(
+            source_container="photos",
+            output_container=output,
+            output_prefix="web/",
+            spec=RenderSpec(renditions=(Rendition("t", 16),), format="jpeg", quality=80),
+        ),
+        plan_folder="web/_batches/b-again/runs/r1/plans/p/",
+        shard_outcomes=(ShardRecord(parts=1, segment_size=10),),
+        progress=Progress(total=2, done=2).to_dict(),
+        status="succeeded",
+        started="2026-12-01T10:00:00+00:00",
+        finished="2026-12-01T10:00:05+00:00",
+    )
+    first = notify_completion(notify, blob_service, AppSettings())
     assert not blob_service.get_blob_client(output, part).exists(), "the parts are gone after the first attempt"
-    again = notify_completion(payload, blob_service, AppSettings())
+    again = notify_completion(notify, blob_service, AppSettings())
     assert again == first
-    manifest = read_manifest(blob_service, again["manifest"])
+    manifest = read_manifest(blob_service, again.manifest)
     assert [i["status"] for i in manifest["images"]] == ["processed", "processed"]
 
 
@@ -353,14 +371,13 @@ async def test_a_read_only_credential_ends_at_once_with_a_clear_reason(
     error = status["output"]
     assert "cannot list the source or write the batch plan: storage returned 403" in error, error
     assert "the manifest could not be written" in error and "Traceback" not in error
-    assert attempts(histories, "ListImages") == (1, 0) and attempts(histories, "NotifyCompletion") == (1, 0)
+    assert attempts(histories, LIST_IMAGES) == (1, 0) and attempts(histories, NOTIFY_COMPLETION) == (1, 0)
 
 
 async def test_the_output_container_deleted_mid_batch(blob_service, container_factory):
     """Someone deletes the output container while the batch runs (renditions, plans and
     results with it). The run still ends with a manifest that says what it lost, and a
     re-submission leaves every rendition in place."""
-    from imagebatch.specs import RenderSpec
     from tests.batchkit import check_outputs
 
     source, output = container_factory(), container_factory()
@@ -368,9 +385,9 @@ async def test_the_output_container_deleted_mid_batch(blob_service, container_fa
     etags = {n: str(blob_service.get_blob_client(source, n).get_blob_properties().etag).strip('"') for n in names}
     deleted: list[str] = []
 
-    def delete_container_once(payload: dict) -> None:
+    def delete_container_once(record: RecordResultsInput) -> None:
         if not deleted:
-            deleted.append(payload["blob"])
+            deleted.append(record.blob)
             blob_service.delete_container(output)
 
     request = batch_input(source, output, limit=2, tolerated=100)
@@ -380,10 +397,10 @@ async def test_the_output_container_deleted_mid_batch(blob_service, container_fa
     assert manifest["counts"]["total"] == 12 and manifest["images"], "a manifest, whatever was lost"
     assert {i["status"] for i in manifest["images"]} <= {"processed", "unknown", "failed"}
 
-    again = {**request, "run": "20261201T000001Z-000001"}
+    again = replace(request, run="20261201T000001Z-000001")
     second, _ = await run(hooked_app(blob_service), again, "deleted-2")
     assert second["runtimeStatus"] == "Completed" and second["output"]["counts"]["failed"] == 0, second
-    spec = RenderSpec.from_dict(request["request"]["spec"])
+    spec = request.request.spec
     assert check_outputs(blob_service, output, "out/", etags, spec) == []
 
 
