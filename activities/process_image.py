@@ -97,16 +97,20 @@ def process_image(work: ProcessImageInput, service: BlobService, settings: AppSe
 
         downloaded = blobs.download(service, source_container, source.name, max_bytes=settings.max_source_bytes)
         targets = targets_for(downloaded.etag)  # the version of the bytes actually rendered
-        limits = {
-            "max_pixels": settings.max_pixels,
-            "backend": settings.image_backend,
-            "max_decode_bytes": settings.max_decode_mb * 2**20,
-        }
+        max_pixels, backend, max_decode_bytes = (
+            settings.max_pixels,
+            settings.image_backend,
+            settings.max_decode_mb * 2**20,
+        )
         # Admission: wait until this image's estimated decode memory fits the
         # process-wide budget shared with the other activity threads.
-        cost = decode_estimate(downloaded.data, spec, **limits)
+        cost = decode_estimate(
+            downloaded.data, spec, max_pixels=max_pixels, backend=backend, max_decode_bytes=max_decode_bytes
+        )
         with process_budget(settings.memory_budget_mb * 2**20).admit(cost):
-            rendered = render_image(downloaded.data, spec, **limits)
+            rendered = render_image(
+                downloaded.data, spec, max_pixels=max_pixels, backend=backend, max_decode_bytes=max_decode_bytes
+            )
         outputs = []
         written: list[str] = []
         try:

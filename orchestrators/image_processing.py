@@ -13,6 +13,7 @@ so the parent stays small and cheap to replay for 10,000 images or more.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,7 +81,7 @@ class BatchFailedError(Exception):
     instance ends Failed (like Step Functions' ExceedToleratedFailureThreshold)."""
 
 
-def orchestrate(context: df.DurableOrchestrationContext):
+def orchestrate(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     batch = BatchInput.from_dict(context.get_input())
     request, run = batch.request, batch.run
     sdk_retry = retry_policy(batch.retry)
@@ -197,7 +198,7 @@ def orchestrate(context: df.DurableOrchestrationContext):
             status["review"] = review
         context.set_custom_status(status)
 
-    def fan_out(first: int, last: int):
+    def fan_out(first: int, last: int) -> Generator[Any, Any, list[int]]:
         """Shards ``first..last-1`` as lanes; returns the shards that never started."""
         never = yield from bounded_fan_out(
             context,
@@ -361,5 +362,5 @@ def orchestrate(context: df.DurableOrchestrationContext):
 
 @bp.function_name(IMAGE_PROCESSING_ORCHESTRATOR)
 @bp.orchestration_trigger(context_name="context")
-def ImageProcessing_Orchestrator(context: df.DurableOrchestrationContext):
+def ImageProcessing_Orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     return (yield from orchestrate(context))

@@ -8,6 +8,7 @@ Durable writes the same thing again); names come from ``imagebatch.naming``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from imagebatch.proof import PROOF_CONTENT_TYPE
@@ -22,7 +23,7 @@ def read_manifest(service: BlobService, container: str, blob: str) -> Any | None
     return documents.read_json_or_none(service, container, blob)
 
 
-def publish_manifest(service: BlobService, container: str, blob: str, manifest: dict[str, Any]) -> None:
+def publish_manifest(service: BlobService, container: str, blob: str, manifest: Mapping[str, Any]) -> None:
     documents.put_json(service, container, blob, manifest, indent=2)
 
 
