@@ -1,4 +1,4 @@
-"""The typed Durable boundary (``imagebatch/messages.py``): every message round-trips,
+"""The typed Durable boundary (``imagebatch/messages/``): every message round-trips,
 what the current code writes equals a pinned literal (an accidental wire change fails
 here, before it meets a history in flight), and a payload that is not the message --
 a field missing or mistyped, an unknown schema version -- is refused naming the field."""
