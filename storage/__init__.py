@@ -3,7 +3,7 @@
 This is the only place that knows about ``azure-storage-blob``, ``azure-identity``
 and the SDK's exceptions (``tests/test_storage_adapter.py`` keeps it so): the
 activities, the orchestrators, the domain code in ``imagebatch`` and
-``function_app.py`` call the modules below with plain values, hold a client
+``function_app.py`` with ``http_api`` call the modules below with plain values, hold a client
 only as ``clients.BlobService`` / ``clients.AsyncBlobService``, and catch
 storage errors by the names in ``errors``.
 

@@ -149,7 +149,7 @@ def test_invalid_requests_started_nothing(fuzz_host: SubprocessDevHost) -> None:
 @pytest.mark.parametrize(
     "raw_id",
     [
-        "%23",  # was a 500: the SDK pasted '#' unescaped into its management URL (fixed in function_app.py)
+        "%23",  # was a 500: the SDK pasted '#' unescaped into its management URL (fixed in http_api)
         "%3F",
         "x%23y",
         "a%2Fb",

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RUNTIME_PACKAGES = {"activities", "imagebatch", "orchestrators", "storage"}
+RUNTIME_PACKAGES = {"activities", "http_api", "imagebatch", "orchestrators", "storage"}
 RUNTIME_FILES = {"function_app.py", "host.json", "requirements.txt"}
 # Harmless to ship, not needed at run time.
 TOLERATED = {"pyproject.toml"}

@@ -26,7 +26,7 @@ from storage.errors import NotFoundError
 
 REPO = Path(__file__).resolve().parent.parent
 # Everything of the app outside storage/: the SDK stays behind the adapter.
-OUTSIDE_STORAGE = ["activities", "orchestrators", "imagebatch", "function_app.py"]
+OUTSIDE_STORAGE = ["activities", "orchestrators", "http_api", "imagebatch", "function_app.py"]
 STORAGE_SDKS = ("azure.storage", "azure.identity", "azure.core")
 
 
