@@ -6,6 +6,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -13,9 +14,14 @@ from azure.storage.blob import BlobServiceClient
 from storage.clients import reset_clients
 from tests.azurite import connection_string, running_azurite
 
-# The test tiers: these files hold the tests that take seconds to minutes each (10,000-image
-# batches, SIGKILLs, storage outages, the API fuzz, headless Chromium, benchmarks, memory
-# limits). They are marked ``slow`` here, in one place; ``make test-fast`` runs the rest.
+# The test tiers, in one place (``pytest -m unit``, ``-m integration``, ``-m slow``, ``-m "not slow"``):
+# - unit: plain in-process code (no Azurite, no dev host serving the app); milliseconds each.
+# - integration: the app against a real Azurite and/or on a dev host. A test that asks for an
+#   Azurite fixture is integration wherever it lives; the files below run the app on a dev host.
+# - slow: the files below whose tests take seconds to minutes each (10,000-image batches, SIGKILLs,
+#   storage outages, the API fuzz, headless Chromium, benchmarks, memory limits); all integration.
+#   ``make test-fast`` runs everything else.
+# durable_devhost/tests/conftest.py does the same for the dev host's own tests.
 SLOW_FILES = frozenset(
     {
         "test_api_fuzz.py",
@@ -26,16 +32,33 @@ SLOW_FILES = frozenset(
         "test_payload_sizes.py",
         "test_proof_browser.py",
         "test_report_browser.py",
-        "test_server_subprocess.py",
         "test_storage_faults.py",
         "test_true_manifest.py",
     }
 )
+INTEGRATION_FILES = SLOW_FILES | {
+    "test_cli.py",
+    "test_controls.py",
+    "test_e2e_http.py",
+    "test_fan_out_patterns.py",
+    "test_hostile_batch.py",
+    "test_lifecycle.py",
+    "test_orchestrator.py",
+    "test_review.py",
+    "test_security.py",
+}
+AZURITE_FIXTURES = frozenset({"azurite_connection_string", "blob_service", "container_factory"})
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in SLOW_FILES:
+        if item.path.parent != HERE:
+            continue  # not this directory's test (durable_devhost/tests marks its own)
+        name = item.path.name
+        integration = name in INTEGRATION_FILES or not AZURITE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+        if name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
 
 
