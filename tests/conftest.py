@@ -51,6 +51,37 @@ AZURITE_FIXTURES = frozenset({"azurite_connection_string", "blob_service", "cont
 HERE = Path(__file__).resolve().parent
 
 
+def _deselects(config: pytest.Config, marks: set[str]) -> bool:
+    """Whether ``-m`` leaves out every test that carries exactly ``marks``."""
+    expression = config.getoption("markexpr", "")
+    if not expression:
+        return False
+    try:  # pytest's own -m parser (not public API: on any change, just collect everything)
+        from _pytest.mark.expression import Expression
+
+        return not Expression.compile(expression).evaluate(lambda name, **_: name in marks)
+    except Exception:
+        return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # ``-m "not slow"`` would deselect every test of a slow file anyway: do not import it
+    # (the API fuzz alone loads schemathesis and the OpenAPI document, ~2 s per process).
+    slow_file = collection_path.parent == HERE and collection_path.name in SLOW_FILES
+    return True if slow_file and _deselects(config, {"slow", "integration"}) else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist (``-n``) the controller starts one Azurite for all its workers (they
+    # inherit AZURITE_BLOB_ENDPOINT), instead of one each; every test makes its own containers.
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and "PYTEST_XDIST_WORKER" not in os.environ and not os.environ.get("AZURITE_BLOB_ENDPOINT"):
+        stack = contextlib.ExitStack()
+        os.environ["AZURITE_BLOB_ENDPOINT"] = stack.enter_context(running_azurite())
+        stack.callback(os.environ.pop, "AZURITE_BLOB_ENDPOINT", None)
+        config.add_cleanup(stack.close)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.parent != HERE:
