@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +93,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
         if name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+
+
+_previous_strict = False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a test that turns warnings into errors (``filterwarnings("error")``), collect the
+    garbage earlier tests left: an unclosed socket or session another test forgot warns when the
+    collector finds it, and must not fail whichever test happens to run then (under xdist or a
+    shuffled order, any). Once per run of such tests, not before each."""
+    global _previous_strict
+    strict = any(arg.startswith("error") for mark in item.iter_markers("filterwarnings") for arg in mark.args)
+    if strict and not _previous_strict:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
+    _previous_strict = strict
 
 
 @pytest.fixture(scope="session")
