@@ -3,9 +3,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# pytest-xdist workers for the fast tier (they share one Azurite). Most tests wait on a host or
+# on storage, so more workers than cores pay off; TEST_WORKERS=auto: one per core.
+TEST_WORKERS ?= 4
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck lock bench clean
+.PHONY: install demo test test-fast test-random lint typecheck lock bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -20,18 +23,28 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m scripts.demo $(ARGS)
 
+# Everything: the fast tier on pytest-xdist workers, then the slow tier in one process as
+# before (its crash, fault, memory and size tests are timing-sensitive: not run side by side).
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -m slow
 
-# The edit loop: everything but the tests marked slow (tests/conftest.py lists them).
+# The edit loop: everything but the tests marked slow (tests/conftest.py lists them), on
+# pytest-xdist workers. PYTHONDONTWRITEBYTECODE is cleared so pytest may cache its rewritten
+# test modules (seconds of start-up per worker).
 test-fast: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q -m "not slow"
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS)
+
+# The fast tier in a shuffled order (the seed is printed; ARGS=--random-order-seed=N replays
+# one): no test may depend on the order tests run in.
+test-random: $(STAMP)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -m "not slow" --random-order-bucket=global $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

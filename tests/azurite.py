@@ -1,8 +1,8 @@
 """Start (or find) a real Azurite blob service for the tests.
 
-``.ci/run`` and ``make`` start Azurite once and export
-``AZURITE_BLOB_ENDPOINT``; a developer running plain ``pytest`` gets a private
-in-memory Azurite on a free port instead, started from ``node_modules``.
+``.ci/run`` starts Azurite once and exports ``AZURITE_BLOB_ENDPOINT``; so does
+the pytest-xdist controller for its workers (``tests/conftest.py``); plain ``pytest``
+without it gets a private in-memory Azurite on a free port, started from ``node_modules``.
 """
 
 from __future__ import annotations

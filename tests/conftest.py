@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -13,9 +16,14 @@ from azure.storage.blob import BlobServiceClient
 from storage.clients import reset_clients
 from tests.azurite import connection_string, running_azurite
 
-# The test tiers: these files hold the tests that take seconds to minutes each (10,000-image
-# batches, SIGKILLs, storage outages, the API fuzz, headless Chromium, benchmarks, memory
-# limits). They are marked ``slow`` here, in one place; ``make test-fast`` runs the rest.
+# The test tiers, in one place (``pytest -m unit``, ``-m integration``, ``-m slow``, ``-m "not slow"``):
+# - unit: plain in-process code (no Azurite, no dev host serving the app); milliseconds each.
+# - integration: the app against a real Azurite and/or on a dev host. A test that asks for an
+#   Azurite fixture is integration wherever it lives; the files below run the app on a dev host.
+# - slow: the files below whose tests take seconds to minutes each (10,000-image batches, SIGKILLs,
+#   storage outages, the API fuzz, headless Chromium, benchmarks, memory limits); all integration.
+#   ``make test-fast`` runs everything else.
+# durable_devhost/tests/conftest.py does the same for the dev host's own tests.
 SLOW_FILES = frozenset(
     {
         "test_api_fuzz.py",
@@ -26,17 +34,82 @@ SLOW_FILES = frozenset(
         "test_payload_sizes.py",
         "test_proof_browser.py",
         "test_report_browser.py",
-        "test_server_subprocess.py",
         "test_storage_faults.py",
         "test_true_manifest.py",
     }
 )
+INTEGRATION_FILES = SLOW_FILES | {
+    "test_cli.py",
+    "test_controls.py",
+    "test_e2e_http.py",
+    "test_fan_out_patterns.py",
+    "test_hostile_batch.py",
+    "test_lifecycle.py",
+    "test_orchestrator.py",
+    "test_review.py",
+    "test_security.py",
+}
+AZURITE_FIXTURES = frozenset({"azurite_connection_string", "blob_service", "container_factory"})
+HERE = Path(__file__).resolve().parent
+
+
+def _deselects(config: pytest.Config, marks: set[str]) -> bool:
+    """Whether ``-m`` leaves out every test that carries exactly ``marks``."""
+    expression = config.getoption("markexpr", "")
+    if not expression:
+        return False
+    try:  # pytest's own -m parser (not public API: on any change, just collect everything)
+        from _pytest.mark.expression import Expression
+
+        return not Expression.compile(expression).evaluate(lambda name, **_: name in marks)
+    except Exception:
+        return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # ``-m "not slow"`` would deselect every test of a slow file anyway: do not import it
+    # (the API fuzz alone loads schemathesis and the OpenAPI document, ~2 s per process).
+    slow_file = collection_path.parent == HERE and collection_path.name in SLOW_FILES
+    return True if slow_file and _deselects(config, {"slow", "integration"}) else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist (``-n``) the controller starts one Azurite for all its workers (they
+    # inherit AZURITE_BLOB_ENDPOINT), instead of one each; every test makes its own containers.
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and "PYTEST_XDIST_WORKER" not in os.environ and not os.environ.get("AZURITE_BLOB_ENDPOINT"):
+        stack = contextlib.ExitStack()
+        os.environ["AZURITE_BLOB_ENDPOINT"] = stack.enter_context(running_azurite())
+        stack.callback(os.environ.pop, "AZURITE_BLOB_ENDPOINT", None)
+        config.add_cleanup(stack.close)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in SLOW_FILES:
+        if item.path.parent != HERE:
+            continue  # not this directory's test (durable_devhost/tests marks its own)
+        name = item.path.name
+        integration = name in INTEGRATION_FILES or not AZURITE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+        if name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+
+
+_previous_strict = False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a test that turns warnings into errors (``filterwarnings("error")``), collect the
+    garbage earlier tests left: an unclosed socket or session another test forgot warns when the
+    collector finds it, and must not fail whichever test happens to run then (under xdist or a
+    shuffled order, any). Once per run of such tests, not before each."""
+    global _previous_strict
+    strict = any(arg.startswith("error") for mark in item.iter_markers("filterwarnings") for arg in mark.args)
+    if strict and not _previous_strict:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
+    _previous_strict = strict
 
 
 @pytest.fixture(scope="session")
