@@ -179,13 +179,13 @@ def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Client for the image-batch function app.")
     # Accepted before or after the command: the copies on the subcommands default to
     # SUPPRESS so they only override the top-level value when given.
-    connection = argparse.ArgumentParser(add_help=False)
+    connection = Parser(add_help=False)
     connection.add_argument(
         "--connection-string",
         default=None,
         help=f"storage connection string (default: ${CONNECTION_ENV})",
     )
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     defaults = {"--url": os.environ.get("IMAGEBATCH_URL", DEFAULT_URL), "--key": os.environ.get("IMAGEBATCH_KEY")}
     helps = {
         "--url": f"the function app's base URL (env IMAGEBATCH_URL, default {DEFAULT_URL})",

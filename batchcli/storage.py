@@ -28,7 +28,8 @@ def blob_service(connection_string: str | None) -> BlobServiceClient:
     try:
         return BlobServiceClient.from_connection_string(
             conn,
-            retry_policy=ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2),
+            # The SDK uses the backoff as seconds (a float works); its annotation says int.
+            retry_policy=ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2),  # type: ignore[arg-type]
             connection_timeout=5,
             read_timeout=60,
         )

@@ -25,6 +25,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import azure.functions as func
 import orchestrators
 from devtools.sample_images import make_photo
 from durable_devhost import orchestration_dispatch
+from durable_devhost.functions import IndexedFunction
 from durable_devhost.testing import DevHost
 from imagebatch.function_names import (
     IMAGE_PROCESSING_ORCHESTRATOR,
@@ -44,6 +46,7 @@ from imagebatch.function_names import (
     RECORD_SHARD_RESULTS,
 )
 from imagebatch.imaging import render_image
+from imagebatch.jsonvalue import json_object
 from imagebatch.messages import (
     BatchInput,
     BatchSummary,
@@ -76,10 +79,10 @@ class ReplayMeter:
         self._original = orchestration_dispatch.invoke_orchestrator
 
     def __enter__(self) -> ReplayMeter:
-        def timed(fn: Any, payload: str) -> dict[str, Any]:
+        def timed(fn: IndexedFunction, payload_json: str) -> dict[str, Any]:
             start = time.thread_time()
             try:
-                return self._original(fn, payload)
+                return self._original(fn, payload_json)
             finally:
                 with self._lock:
                     self.cpu += time.thread_time() - start
@@ -150,8 +153,8 @@ def bench_app(total: int, shard_size: int | None) -> df.DFApp:
         return summary.to_dict()
 
     @app.orchestration_trigger(context_name="context")
-    def flat_batch(context: df.DurableOrchestrationContext):
-        count = context.get_input()["total"]
+    def flat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, int]:
+        count = json_object(context.get_input())["total"]
         done: list[int] = []
         yield from bounded_fan_out(
             context,
