@@ -81,18 +81,19 @@ def post_webhook(url: str, body: dict[str, Any], *, timeout: float, attempts: in
     return f"failed: {reason}"
 
 
-def _results(
+def collect_results(
     service: BlobService,
     container: str,
-    rejected: list[dict[str, Any]],
     *,
     request: BatchRequest,
     instance_id: str,
     run: str,
     plan_folder: str | None,
     outcomes: Sequence[ShardRecord],
+    rejected: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """Every image's result, in shard order.
+    """Every image's result, in shard order, after the plan's ``rejected`` ones: what the
+    manifest lists, and what the proof sheet reads of its sample's shards.
 
     Shards leave their results in one blob per segment (the orchestration never
     carries them); a segment that could not be written was carried inline; a
@@ -136,30 +137,6 @@ def _results(
             names = _plan_names(service, container, outcome.not_started.to_dict())
             results += [not_started_result(name, message) if message else not_started_result(name) for name in names]
     return results
-
-
-def collect_results(
-    service: BlobService,
-    container: str,
-    *,
-    request: BatchRequest,
-    instance_id: str,
-    run: str,
-    plan_folder: str | None,
-    outcomes: Sequence[ShardRecord],
-) -> list[dict[str, Any]]:
-    """Every image's result of the shards recorded in ``outcomes`` (shard order), as the
-    manifest lists them; the proof sheet reads its sample's shards with it."""
-    return _results(
-        service,
-        container,
-        [],
-        request=request,
-        instance_id=instance_id,
-        run=run,
-        plan_folder=plan_folder,
-        outcomes=outcomes,
-    )
 
 
 def _extra(name: str | None, service: BlobService, container: str) -> dict[str, Any]:
@@ -283,10 +260,10 @@ def notify_completion(notify: NotifyInput, service: BlobService, settings: AppSe
     if isinstance(written, dict) and written.get("run") == run and written.get("batch_id") == instance_id:
         return _publish(notify, service, settings, written, manifest_name, already_written=True)
     extra = _extra(notify.extra_blob, service, output_container)
-    results = _results(
+    results = collect_results(
         service,
         output_container,
-        extra.get("rejected") or [],
+        rejected=extra.get("rejected") or [],
         request=request,
         instance_id=instance_id,
         run=run,

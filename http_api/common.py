@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -63,16 +65,44 @@ def batch_input(status: DurableOrchestrationStatus) -> BatchInput | None:
         return None
 
 
-async def active_run(
-    client: df.DurableOrchestrationClient, instance_id: str
-) -> tuple[DurableOrchestrationStatus | None, str | None, BatchRequest | None, str | None]:
-    """``(status, runtime status, request, run id)`` of a batch's latest run (status
-    None when there is no such batch), for the routes that act on a running run."""
+@dataclass(frozen=True)
+class LatestRun:
+    """A batch's latest run as the routes that act on it need it. ``request`` and ``run``
+    are None when its input cannot be read as a ``BatchInput``; ``stage`` is where its
+    custom status says it is (None before the first one)."""
+
+    status: DurableOrchestrationStatus
+    runtime: str | None
+    request: BatchRequest | None
+    run: str | None
+    custom: dict[str, Any]
+    stage: str | None
+
+
+async def latest_run(client: df.DurableOrchestrationClient, instance_id: str) -> LatestRun | None:
+    """The batch's latest run, or None when there is no such batch."""
     status = await instance_status(client, instance_id)
     if not status:
-        return None, None, None, None
+        return None
     batch = batch_input(status)
-    return status, runtime_status(status), batch.request if batch else None, batch.run if batch else None
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    stage = custom.get("stage")
+    return LatestRun(
+        status=status,
+        runtime=runtime_status(status),
+        request=batch.request if batch else None,
+        run=batch.run if batch else None,
+        custom=custom,
+        stage=stage if isinstance(stage, str) else None,
+    )
+
+
+def accepted(body: dict[str, Any]) -> func.HttpResponse:
+    """202 with ``body``, whose ``statusQueryGetUri`` is also the ``Location`` to poll
+    (the HTTP async request-reply pattern the Durable client's own 202 follows)."""
+    return func.HttpResponse(
+        json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
+    )
 
 
 async def instance_status(client: df.DurableOrchestrationClient, instance_id: str) -> DurableOrchestrationStatus | None:

@@ -5,7 +5,6 @@ raises the event, so a run that misses the event still sees the change."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -16,10 +15,11 @@ import azure.functions as func
 from http_api.blueprint import bp
 from http_api.common import (
     ACTIVE_SHARD_STATUSES,
-    active_run,
+    accepted,
     error_response,
     interactive_storage,
     json_response,
+    latest_run,
     not_found,
     storage_unavailable,
 )
@@ -64,9 +64,10 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
     running (terminating a parent never terminates its sub-orchestrations).
     """
     instance_id = req.route_params.get("id", "")
-    status, runtime, request, run = await active_run(client, instance_id)
-    if not status:
+    found = await latest_run(client, instance_id)
+    if found is None:
         return not_found(instance_id)
+    runtime, request, run = found.runtime, found.request, found.run
     if not is_active(runtime) or not run or request is None:
         message = f"batch '{instance_id}' is not running (it is {runtime}); only a running batch can be cancelled"
         return error_response(409, "conflict", "id", message)
@@ -86,9 +87,7 @@ async def cancel_batch(req: func.HttpRequest, client: df.DurableOrchestrationCli
         log.info("Cancel of %s: the instance ended before the event was raised", instance_id)
     root = batches_root(req.url)
     body = {"id": instance_id, "run": run, "batchStatus": "Cancelling", **batch_links(root, instance_id)}
-    return func.HttpResponse(
-        json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
-    )
+    return accepted(body)
 
 
 # Stages in which a live control no longer means anything: the run is stopping or done.
@@ -102,11 +101,10 @@ async def _change_controls(
     hold marker), then raise ``control-{version}`` with the whole new state on the parent
     (orchestrators/controls.py explains the versioned names)."""
     instance_id = req.route_params.get("id", "")
-    status, runtime, request, run = await active_run(client, instance_id)
-    if not status:
+    found = await latest_run(client, instance_id)
+    if found is None:
         return not_found(instance_id)
-    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    stage = custom.get("stage")
+    runtime, request, run, stage = found.runtime, found.request, found.run, found.stage
     if not is_active(runtime) or not run or request is None or stage in _FINAL_STAGES:
         state = runtime if stage not in _FINAL_STAGES or not is_active(runtime) else f"{runtime}, {stage}"
         message = f"batch '{instance_id}' is not running (it is {state}); only a running batch can be {action}"
@@ -134,7 +132,7 @@ async def _change_controls(
     except Exception as error:
         message = f"cannot write the run's controls, nothing was {action}; try again: {describe(error)}"
         return storage_unavailable("id", message)
-    applied = custom.get("controls") or {}
+    applied = found.custom.get("controls") or {}
     versions = [new["version"]]
     try:
         applied_version = int(applied.get("version", 0))
@@ -159,9 +157,7 @@ async def _change_controls(
         **batch_links(root, instance_id),
         **control_links(root, instance_id),
     }
-    return func.HttpResponse(
-        json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
-    )
+    return accepted(body)
 
 
 async def _wake_held_lanes(client: df.DurableOrchestrationClient, instance_id: str, run: str) -> None:
@@ -220,11 +216,10 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     except RequestValidationError as error:
         return json_response(error.status, error.to_json())
     instance_id = req.route_params.get("id", "")
-    status, runtime, request, run = await active_run(client, instance_id)
-    if not status:
+    found = await latest_run(client, instance_id)
+    if found is None:
         return not_found(instance_id)
-    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    stage = custom.get("stage")
+    runtime, request, run, stage = found.runtime, found.request, found.run, found.stage
     verb = "approved" if decision == APPROVED else "rejected"
     if not is_active(runtime) or not run or request is None or stage != "awaiting_approval":
         state = runtime if not is_active(runtime) or not stage else f"{runtime}, {stage}"
@@ -250,9 +245,7 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
         log.info("Review of %s: the instance ended before the event was raised", instance_id)
     root = batches_root(req.url)
     body = {"id": instance_id, "run": run, "review": recorded, **batch_links(root, instance_id)}
-    return func.HttpResponse(
-        json.dumps(body), status_code=202, mimetype="application/json", headers={"Location": body["statusQueryGetUri"]}
-    )
+    return accepted(body)
 
 
 @bp.route(route="batches/{id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
