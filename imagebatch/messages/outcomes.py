@@ -12,6 +12,18 @@ from imagebatch.messages.image import ImageResult, StorageRefusal, results_by_se
 from imagebatch.messages.lane import ShardState
 
 
+def _results_location(
+    parts: int, segment_size: int, inline: Mapping[str, tuple[ImageResult, ...]], not_started_from: int | None
+) -> dict[str, Any]:
+    """Where a shard's results are, as both a ``ShardOutcome`` and a ``ShardRecord`` write it."""
+    data: dict[str, Any] = {"parts": parts, "segment_size": segment_size}
+    if inline:
+        data["inline"] = write_inline(inline)
+    if not_started_from is not None:
+        data["not_started_from"] = not_started_from
+    return data
+
+
 @dataclass(frozen=True)
 class ShardOutcome(Message):
     """ImageProcessing_Shard's output, one of three:
@@ -40,11 +52,8 @@ class ShardOutcome(Message):
             return data
         if self.parked is not None:
             data["parked"] = self.parked.to_dict()
-        data.update({"progress": dict(self.progress or {}), "parts": self.parts, "segment_size": self.segment_size})
-        if self.inline:
-            data["inline"] = write_inline(self.inline)
-        if self.not_started_from is not None:
-            data["not_started_from"] = self.not_started_from
+        data["progress"] = dict(self.progress or {})
+        data.update(_results_location(self.parts, self.segment_size, self.inline, self.not_started_from))
         return data
 
     @classmethod
@@ -123,12 +132,7 @@ class ShardRecord(Message):
             return {"not_started": self.not_started.to_dict()}
         if self.parts is None:
             return {}
-        data: dict[str, Any] = {"parts": self.parts, "segment_size": self.segment_size}
-        if self.inline:
-            data["inline"] = write_inline(self.inline)
-        if self.not_started_from is not None:
-            data["not_started_from"] = self.not_started_from
-        return data
+        return _results_location(self.parts, self.segment_size, self.inline, self.not_started_from)
 
     @classmethod
     def _read(cls, fields: Fields, version: int) -> Self:
