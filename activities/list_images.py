@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from activities.shard_results import permanent_error
 from imagebatch.messages import ListImagesInput, ShardPlan
 from imagebatch.naming import is_image_name, is_own_output, plan_folder, shard_plan_blob
 from imagebatch.results import failed_result
@@ -20,7 +19,7 @@ from imagebatch.source_check import KIND_INVALID_NAME, SNIFF_BYTES, output_name_
 from imagebatch.specs import SourceBlob
 from storage import blobs, plans
 from storage.clients import BlobService
-from storage.errors import NotFoundError
+from storage.errors import NotFoundError, permanent_error
 
 # Objects without an image extension whose first bytes are read per listing; past it
 # they are listed as not checked (a prefix of 100,000 sidecar files must not cost 100,000 reads).

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from activities.shard_results import load_results, permanent_error
+from activities.shard_results import load_results
 from imagebatch.messages import BatchSummary, NotifyInput, ShardRecord
 from imagebatch.naming import (
     latest_run_blob_name,
@@ -49,7 +49,7 @@ from imagebatch.settings import AppSettings
 from imagebatch.specs import BatchRequest, SourceBlob
 from storage import blobs, plans, reports, runs
 from storage.clients import BlobService
-from storage.errors import describe
+from storage.errors import describe, permanent_error
 
 log = logging.getLogger(__name__)
 

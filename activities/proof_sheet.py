@@ -13,13 +13,12 @@ from __future__ import annotations
 import logging
 
 from activities.notify_completion import collect_results
-from activities.shard_results import permanent_error
 from imagebatch.messages import ProofSheetInput, ProofSheetResult
 from imagebatch.naming import proof_blob_name, shard_plan_blob
 from imagebatch.proof import build_proof
 from storage import plans, reports
 from storage.clients import BlobService
-from storage.errors import describe
+from storage.errors import describe, permanent_error
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,6 @@ from storage import controls, plans, results
 from storage.clients import AsyncBlobService, BlobService
 from storage.errors import permanent_error
 
-__all__ = ["load_results", "load_shard", "permanent_error", "record_shard_results"]
-
 
 async def load_shard(wanted: LoadShardInput, service: AsyncBlobService) -> ShardSegment:
     """One segment of the shard's plan: the request and the ``count`` images from

@@ -79,16 +79,6 @@ class RetryPolicy:
         ms = min(self.first_interval_ms * self.backoff ** (attempts - 1), self.max_interval_ms)
         return timedelta(milliseconds=ms)
 
-    @classmethod
-    def from_dict(cls, options: dict[str, Any] | None) -> RetryPolicy:
-        options = options or {}
-        return cls(
-            first_interval_ms=int(options.get("first_interval_ms", 2000)),
-            max_attempts=max(1, int(options.get("max_attempts", 4))),
-            backoff=float(options.get("backoff", 2.0)),
-            max_interval_ms=int(options.get("max_interval_ms", 30000)),
-        )
-
 
 class FanOutControls(Protocol):
     """What ``bounded_fan_out`` asks of live controls (see the module docstring)."""

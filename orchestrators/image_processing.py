@@ -70,7 +70,6 @@ from orchestrators.review import (
 )
 from orchestrators.shard import activity_error, activity_error_text
 
-ORCHESTRATOR_NAME = IMAGE_PROCESSING_ORCHESTRATOR  # the name callers knew before imagebatch.function_names
 KIND_SHARD_FAILED = "shard_failed"
 # Raised by POST /api/batches/{id}/cancel after it wrote the run's cancel marker.
 CANCEL_EVENT = "cancel"

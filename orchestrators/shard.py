@@ -75,7 +75,6 @@ from orchestrators.blueprint import bp
 from orchestrators.bounded_fan_out import bounded_fan_out
 from orchestrators.retry import fan_out_retry, retry_policy
 
-SHARD_ORCHESTRATOR_NAME = SHARD_ORCHESTRATOR  # the name callers knew before imagebatch.function_names
 # Images per execution before the lane continues as new. Measured with
 # bench/replay.py: lane replay CPU per image is about linear in this number,
 # while each new execution costs a couple of episodes more (5 / 10 / 20 compared in
