@@ -115,9 +115,17 @@ def azurite_connection_string() -> Iterator[str]:
         reset_clients()
 
 
+# The tests' own client (seeding sources, checking outputs) waits at most this long for
+# Azurite to answer before it retries. The SDK's 60 s read timeout let one stalled
+# response (seen once in CI, in the slow tier) run a test into its 300 s pytest timeout.
+VERIFY_READ_TIMEOUT_S = 20
+
+
 @pytest.fixture(scope="session")
 def blob_service(azurite_connection_string: str) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(azurite_connection_string)
+    return BlobServiceClient.from_connection_string(
+        azurite_connection_string, connection_timeout=5, read_timeout=VERIFY_READ_TIMEOUT_S
+    )
 
 
 @pytest.fixture
