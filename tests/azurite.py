@@ -2,7 +2,17 @@
 
 ``.ci/run`` starts Azurite once and exports ``AZURITE_BLOB_ENDPOINT``; so does
 the pytest-xdist controller for its workers (``tests/conftest.py``); plain ``pytest``
-without it gets a private in-memory Azurite on a free port, started from ``node_modules``.
+without it gets a private in-memory Azurite on a free port, started from ``node_modules``
+(as does ``make test``'s slow tier, which empties the variable).
+
+Azurite's garbage collector stalls it. When it starts and every ten minutes after,
+Azurite's ``BlobGCManager`` frees the data of deleted and overwritten blobs one extent
+at a time, each removal a scan of its extent table, without yielding to its event loop.
+Measured with Azurite 3.37 in memory: 40,000 extents of deleted containers kept it at
+100 % CPU, answering no request, for over __STALL40K__; 10,000 for __STALL10K__. In
+one CI run that landed in the slow tier and ran a test into its 300 s timeout. So the
+tests do not delete their containers (``container_factory``), and the slow tier starts
+on an Azurite of its own, whose first sweep comes after the tier has ended.
 """
 
 from __future__ import annotations
