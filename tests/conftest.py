@@ -116,8 +116,8 @@ def azurite_connection_string() -> Iterator[str]:
 
 
 # The tests' own client (seeding sources, checking outputs) waits at most this long for
-# Azurite to answer before it retries. The SDK's 60 s read timeout let one stalled
-# response (seen once in CI, in the slow tier) run a test into its 300 s pytest timeout.
+# Azurite to answer before it retries, rather than the SDK's 60 s: a stalled emulator
+# (tests/azurite.py) should cost a retry, not a test's whole timeout.
 VERIFY_READ_TIMEOUT_S = 20
 
 

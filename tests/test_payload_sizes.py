@@ -54,8 +54,8 @@ def instant_render(payload: dict) -> dict:
 
 
 async def seed_names(connection_string: str, container: str, count: int) -> list[str]:
-    """``count`` one-byte source blobs, 64 uploads in flight (asyncio: about 30 % quicker
-    than 16 threads on the sync client, measured at 3,000 blobs)."""
+    """``count`` one-byte source blobs, 64 uploads in flight (asyncio: 10,000 blobs in
+    18 s, against 32 s from 16 threads on the sync client, measured in one run)."""
     names = [f"2024/summer/holiday-photos/IMG_{i:06d}.jpg" for i in range(count)]
     in_flight = asyncio.Semaphore(64)
     async with AsyncBlobServiceClient.from_connection_string(connection_string) as service:
