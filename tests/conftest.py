@@ -130,21 +130,21 @@ def blob_service(azurite_connection_string: str) -> BlobServiceClient:
 
 @pytest.fixture
 def container_factory(blob_service: BlobServiceClient):
-    """Create uniquely named containers, and leave them for Azurite to drop at exit.
-
-    Deleting them after each test is what froze a CI run: Azurite's garbage collector
-    then sweeps their data with the emulator unresponsive for minutes (the figures are
-    in tests/azurite.py). The suite's Azurite is always a throwaway in-memory one, and
-    deleted data stays in its memory until that sweep anyway.
-    """
+    """Create uniquely named containers and delete them after the test (a store that
+    keeps everything makes every later call slower; tests/azurite.py has the figures)."""
+    made: list[str] = []
 
     def make(create: bool = True) -> str:
         name = f"t-{uuid.uuid4().hex[:20]}"
         if create:
             blob_service.create_container(name)
+        made.append(name)
         return name
 
-    return make
+    yield make
+    for name in made:
+        with contextlib.suppress(Exception):
+            blob_service.delete_container(name)
 
 
 @pytest.fixture(params=["pillow", "libvips"])

@@ -20,15 +20,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
+import storage.clients
 from durable_devhost.functions import FunctionIndex
 from imagebatch.function_names import PROCESS_IMAGE
 from imagebatch.messages import ImageResult, OutputEntry, ProcessImageInput
 from imagebatch.naming import output_blob_name, output_version
+from tests.azurite import connection_string, running_azurite
 from tests.batchkit import close_app_storage_clients, keyed_host, keyed_session, poll, read_manifest, start_batch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,19 +73,35 @@ async def seed_names(connection_string: str, container: str, count: int) -> list
     return names
 
 
+@pytest.fixture
+async def own_azurite(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A private Azurite for this test, and the app pointed at it: 10,000 blobs left in
+    the shared one would slow every later test and, once deleted, stall it in its
+    garbage collection (tests/azurite.py)."""
+    monkeypatch.delenv("AZURITE_BLOB_ENDPOINT", raising=False)
+    with running_azurite() as endpoint:
+        conn = connection_string(endpoint)
+        monkeypatch.setenv("AzureWebJobsStorage", conn)
+        storage.clients.reset_clients()
+        yield conn
+        await storage.clients.close_async_clients()
+    storage.clients.reset_clients()
+
+
 @pytest.mark.parametrize("given_as", ["prefix", "list"])
-async def test_no_message_crosses_the_azure_storage_lines(
-    given_as, monkeypatch, azurite_connection_string, blob_service, container_factory
-):
+async def test_no_message_crosses_the_azure_storage_lines(given_as, monkeypatch, own_azurite):
     monkeypatch.setenv("ACTIVITY_RETRY_FIRST_INTERVAL_MS", "100")
-    source, output = container_factory(), container_factory()
+    blob_service = BlobServiceClient.from_connection_string(own_azurite)
+    source, output = f"sizes-{given_as}-source", f"sizes-{given_as}-output"
+    for container in (source, output):
+        blob_service.create_container(container)
     request: dict = {
         "output": {"container": output, "prefix": "web/"},
         "max_concurrency": 50,
         "batch_id": f"sizes-{given_as}",
     }
     if given_as == "prefix":
-        await seed_names(azurite_connection_string, source, IMAGES)
+        await seed_names(own_azurite, source, IMAGES)
         request["source"] = {"container": source, "prefix": "2024/"}
     else:
         names = [f"2024/summer/holiday-photos/IMG_{i:06d}.jpg" for i in range(LISTED_IMAGES)]
